@@ -1,0 +1,71 @@
+"""One error shape for every 4xx/5xx the API returns.
+
+    {"error": {"code": "...", "message": "...", "fields": {...}}}
+
+`code` is stable (clients branch on it); `message` is for people; `fields`
+maps an input field to its problems (nested for nested input).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def json_error(status_code: int, code: str, message: str, **extra: Any) -> JsonResponse:
+    response = JsonResponse(error_body(code, message), status=status_code)
+    for header, value in extra.items():
+        response[header.replace("_", "-")] = value
+    return response
+
+
+def _flatten_detail(detail: Any) -> Any:
+    """ErrorDetail trees -> plain lists/dicts of strings."""
+    if isinstance(detail, dict):
+        return {str(key): _flatten_detail(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten_detail(item) for item in detail]
+    return str(detail)
+
+
+def _first_message(fields: Any) -> str:
+    if isinstance(fields, dict):
+        for key, value in fields.items():
+            message = _first_message(value)
+            return message if key == "non_field_errors" else f"{key}: {message}"
+    if isinstance(fields, list) and fields:
+        return _first_message(fields[0])
+    return str(fields)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # unexpected: let Django log it and answer 500
+
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten_detail(detail if isinstance(detail, dict) else {"non_field_errors": detail})
+        code = "invalid"
+        message = f"Invalid input. {_first_message(fields)}"
+    else:
+        fields = {}
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        code = codes if isinstance(codes, str) else "error"
+        message = _first_message(_flatten_detail(detail))
+    response.data = error_body(code, message, fields)
+    return response

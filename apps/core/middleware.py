@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from apps.core import metrics
+from apps.core.errors import json_error
+
+
+class RequestBodyLimitMiddleware:
+    """413 before any view reads a body whose declared length is over the limit."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error(400, "invalid_content_length", "Content-Length is not a number.")
+        limit = settings.MAX_REQUEST_BODY_BYTES
+        if length > limit:
+            return json_error(413, "request_too_large", f"Request body exceeds {limit} bytes.")
+        return self.get_response(request)
+
+
+class PrometheusMiddleware:
+    """Counts requests and their latency by view name, method and status."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name or match.url_name) if match else "<unresolved>"
+        metrics.observe_http_request(
+            view=view or "<unnamed>",
+            method=request.method or "",
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
+        return response

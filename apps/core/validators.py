@@ -1,0 +1,46 @@
+"""Input limits shared by the API serializers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from apps.traces.chain import canonical_json
+
+MAX_JSON_DEPTH = 32
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+class BoundedJSONField(serializers.JSONField):
+    """A JSON value with a size and nesting limit (a JSON object unless told otherwise)."""
+
+    def __init__(self, *, max_bytes: int | None = None, object_only: bool = True, **kwargs: Any):
+        self.max_bytes = max_bytes
+        self.object_only = object_only
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if self.object_only and not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        limit = self.max_bytes or settings.MAX_PAYLOAD_BYTES
+        try:
+            size = len(canonical_json(value).encode())
+        except ValueError as exc:
+            raise serializers.ValidationError("Must be finite JSON (no NaN or Infinity).") from exc
+        if size > limit:
+            raise serializers.ValidationError(f"Too large: {size} bytes, the limit is {limit}.")
+        if _depth(value) > MAX_JSON_DEPTH:
+            raise serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
+        return value

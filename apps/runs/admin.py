@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.runs.models import Run
+from apps.runs.services import run_cancel
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "status", "progress", "queue", "priority", "owner", "session", "created_at"]
+    list_filter = ["status", "kind", "queue"]
+    search_fields = ["id", "owner__username", "idempotency_key", "worker_hostname"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in Run._meta.fields]
+    actions = ["cancel"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs are submitted through the API, where they are validated
+
+    @admin.action(description="Cancel selected runs")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        cancelled = 0
+        for run in queryset:
+            if not run.is_final:
+                run_cancel(run=run, actor=request.user.get_username())
+                cancelled += 1
+        self.message_user(request, f"Cancel requested for {cancelled} run(s).", messages.SUCCESS)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from apps.core.validators import BoundedJSONField
+from apps.runs.models import MAX_PRIORITY, Run, RunStatus
+
+
+class RunSubmitInputSerializer(serializers.Serializer):
+    session = serializers.UUIDField()
+    kind = serializers.CharField(max_length=64)
+    payload = BoundedJSONField(required=False, default=dict)
+    priority = serializers.IntegerField(
+        min_value=0, max_value=MAX_PRIORITY, default=0, help_text="0..9, higher runs first."
+    )
+
+
+class RunBatchSubmitInputSerializer(serializers.Serializer):
+    runs = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+
+    def validate_runs(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        limit = settings.MAX_BATCH_RUNS
+        if len(runs) > limit:
+            raise serializers.ValidationError(f"At most {limit} runs per batch; got {len(runs)}.")
+        cleaned, errors = [], {}
+        for index, item in enumerate(runs):
+            serializer = RunSubmitInputSerializer(data=item)
+            if serializer.is_valid():
+                cleaned.append(serializer.validated_data)
+            else:
+                errors[str(index)] = serializer.errors
+        if errors:
+            raise serializers.ValidationError(errors)
+        return cleaned
+
+
+class RunListFilterSerializer(serializers.Serializer):
+    session = serializers.UUIDField(required=False)
+    status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
+    kind = serializers.CharField(max_length=64, required=False)
+
+
+class RunOutputSerializer(serializers.ModelSerializer):
+    trace = serializers.SerializerMethodField()
+    worker = serializers.CharField(source="worker_hostname", read_only=True)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "session",
+            "kind",
+            "payload",
+            "queue",
+            "priority",
+            "status",
+            "progress",
+            "attempts",
+            "cancel_requested",
+            "idempotency_key",
+            "worker",
+            "created_at",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "result",
+            "error",
+            "trace",
+        ]
+
+    def get_trace(self, run: Run) -> str | None:
+        trace = getattr(run, "trace", None)
+        return str(trace.pk) if trace is not None else None
+
+
+class RunBatchOutputSerializer(serializers.Serializer):
+    runs = RunOutputSerializer(many=True)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+
+
+FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+MAX_PRIORITY = 9
+
+
+class Run(models.Model):
+    """A job. The row is the source of truth; the broker message only carries its id.
+
+    Workers move it through its states with compare-and-set updates
+    (apps.runs.services), `attempts` doubling as the fencing token: only the
+    claimant of the current attempt may report progress or finish it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    session = models.ForeignKey("compute_sessions.Session", on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=64, db_index=True)
+    payload = models.JSONField(default=dict)
+    queue = models.CharField(max_length=64)
+    priority = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    worker_hostname = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_unique_idempotency_key_per_owner",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0.0) & Q(progress__lte=1.0), name="run_progress_0_1"
+            ),
+            models.CheckConstraint(condition=Q(priority__lte=MAX_PRIORITY), name="run_priority_0_9"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "queue"], name="run_status_queue_idx"),
+            models.Index(fields=["owner", "-created_at"], name="run_owner_created_idx"),
+            models.Index(fields=["session", "-created_at"], name="run_session_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet, Sum
+
+from apps.runs.models import FINAL_STATUSES, Run, RunStatus
+
+
+def run_list_for_user(
+    *,
+    user: AbstractBaseUser,
+    session_id: UUID | str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+) -> QuerySet[Run]:
+    runs = Run.objects.select_related("trace")
+    if not user.is_staff:
+        runs = runs.filter(owner=user)
+    if session_id is not None:
+        runs = runs.filter(session_id=session_id)
+    if status is not None:
+        runs = runs.filter(status=status)
+    if kind is not None:
+        runs = runs.filter(kind=kind)
+    return runs
+
+
+def run_get_for_user(*, user: AbstractBaseUser, run_id: UUID | str) -> Run | None:
+    return run_list_for_user(user=user).filter(pk=run_id).first()
+
+
+@dataclass(frozen=True)
+class RunMetricsSnapshot:
+    submitted_by_kind: dict[str, int]
+    finished_by_kind_status: dict[tuple[str, str], int]
+    # (kind, queue) -> ([(upper bound, cumulative count), ..., ("+Inf", n)], sum of seconds)
+    durations: dict[tuple[str, str], tuple[list[tuple[float | str, int]], float]]
+    queued_by_queue: dict[str, int]
+
+
+def run_metrics_snapshot(*, buckets: Sequence[float]) -> RunMetricsSnapshot:
+    """Aggregates for the Prometheus scrape: a handful of GROUP BY queries."""
+    submitted = {
+        row["kind"]: row["n"] for row in Run.objects.values("kind").annotate(n=Count("pk")).order_by()
+    }
+    finished = {
+        (row["kind"], row["status"]): row["n"]
+        for row in Run.objects.filter(status__in=FINAL_STATUSES)
+        .values("kind", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    bucket_counts = {
+        f"le_{index}": Count("pk", filter=Q(duration_seconds__lte=bound))
+        for index, bound in enumerate(buckets)
+    }
+    durations = {}
+    for row in (
+        Run.objects.filter(status__in=FINAL_STATUSES, duration_seconds__isnull=False)
+        .values("kind", "queue")
+        .annotate(n=Count("pk"), total=Sum("duration_seconds"), **bucket_counts)
+        .order_by()
+    ):
+        cumulative: list[tuple[float | str, int]] = [
+            (bound, row[f"le_{index}"]) for index, bound in enumerate(buckets)
+        ]
+        cumulative.append(("+Inf", row["n"]))
+        durations[(row["kind"], row["queue"])] = (cumulative, float(row["total"] or 0.0))
+    queued = {
+        row["queue"]: row["n"]
+        for row in Run.objects.filter(status=RunStatus.QUEUED)
+        .values("queue")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    return RunMetricsSnapshot(submitted, finished, durations, queued)

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from apps.sessions.models import Session
+
+
+def session_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Session]:
+    sessions = Session.objects.select_related("owner")
+    return sessions if user.is_staff else sessions.filter(owner=user)
+
+
+def session_get_for_user(*, user: AbstractBaseUser, session_id: UUID | str) -> Session | None:
+    return session_list_for_user(user=user).filter(pk=session_id).first()

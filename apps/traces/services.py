@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.sessions.models import Session
+from apps.traces.chain import (
+    GENESIS_HASH,
+    ChainVerification,
+    canonical_json,
+    entry_hash,
+    sha256_hex,
+)
+from apps.traces.models import ProvenanceEntry, Trace
+
+
+def _normalised(data: Any) -> Any:
+    # What the database gives back is what verification will hash: round-trip
+    # through canonical JSON now so the stored value and the hashed one agree.
+    return json.loads(canonical_json(data))
+
+
+def trace_create(
+    *,
+    session: Session,
+    actor: str,
+    inputs: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    run: Any = None,
+) -> Trace:
+    with transaction.atomic():
+        trace = Trace.objects.create(
+            session=session,
+            run=run,
+            inputs=_normalised(inputs or {}),
+            outputs=_normalised(outputs or {}),
+            metadata=_normalised(metadata or {}),
+        )
+        provenance_append(
+            trace=trace,
+            actor=actor,
+            action="trace.created",
+            data={
+                "inputs_sha256": sha256_hex(canonical_json(trace.inputs)),
+                "outputs_sha256": sha256_hex(canonical_json(trace.outputs)),
+                "run": str(run.pk) if run is not None else None,
+            },
+        )
+    return trace
+
+
+def provenance_append(*, trace: Trace, actor: str, action: str, data: dict[str, Any]) -> ProvenanceEntry:
+    """Append one entry. Serialised per trace by a row lock, so seq never forks."""
+    with transaction.atomic():
+        head = Trace.objects.select_for_update().only("id", "head_hash", "entry_count").get(pk=trace.pk)
+        seq = head.entry_count + 1
+        created_at = timezone.now()
+        data = _normalised(data)
+        digest = entry_hash(
+            prev_hash=head.head_hash,
+            trace_id=str(head.pk),
+            seq=seq,
+            actor=actor,
+            action=action,
+            data=data,
+            created_at=created_at,
+        )
+        entry = ProvenanceEntry.objects.create(
+            trace_id=head.pk,
+            seq=seq,
+            actor=actor,
+            action=action,
+            data=data,
+            created_at=created_at,
+            prev_hash=head.head_hash,
+            hash=digest,
+        )
+        Trace.objects.filter(pk=head.pk).update(head_hash=digest, entry_count=seq)
+    trace.head_hash, trace.entry_count = digest, seq
+    return entry
+
+
+def trace_outputs_record(*, trace: Trace, actor: str, action: str, outputs: dict[str, Any]) -> None:
+    """Set a trace's outputs and chain a digest of them."""
+    with transaction.atomic():
+        outputs = _normalised(outputs)
+        Trace.objects.filter(pk=trace.pk).update(outputs=outputs, updated_at=timezone.now())
+        provenance_append(
+            trace=trace,
+            actor=actor,
+            action=action,
+            data={"outputs_sha256": sha256_hex(canonical_json(outputs))},
+        )
+
+
+def trace_verify(*, trace: Trace) -> ChainVerification:
+    """Recompute the chain; name the first entry (by seq) that does not hold."""
+    trace = Trace.objects.get(pk=trace.pk)
+    prev_hash = GENESIS_HASH
+    count = 0
+    for expected_seq, entry in enumerate(trace.provenance.order_by("seq", "id").iterator(), start=1):
+        count = expected_seq
+        if entry.seq != expected_seq:
+            return ChainVerification(
+                False, expected_seq, f"entry {expected_seq} is missing or renumbered", count
+            )
+        if entry.prev_hash != prev_hash:
+            return ChainVerification(False, entry.seq, "prev_hash does not match the previous entry", count)
+        recomputed = entry_hash(
+            prev_hash=entry.prev_hash,
+            trace_id=str(entry.trace_id),
+            seq=entry.seq,
+            actor=entry.actor,
+            action=entry.action,
+            data=entry.data,
+            created_at=entry.created_at,
+        )
+        if recomputed != entry.hash:
+            return ChainVerification(False, entry.seq, "hash does not match the entry's content", count)
+        prev_hash = entry.hash
+    if count != trace.entry_count or prev_hash != trace.head_hash:
+        return ChainVerification(False, count + 1, "entries after this point were removed", count)
+    return ChainVerification(True, None, None, count)

@@ -1,0 +1,15 @@
+"""The Celery app. Tasks live in workers/; queues and routes in workers/routing.py."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from workers.routing import configure_routing
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("limitgraph", include=["workers.runs", "workers.control"])
+app.config_from_object("django.conf:settings", namespace="CELERY")
+configure_routing(app)

