@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from apps.sessions.models import Session
+from apps.sessions.services import session_create
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., object]:
+    def make(username: str, **extra: object) -> object:
+        return get_user_model().objects.create_user(username=username, password="pw-unused-123", **extra)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Callable[..., object]) -> object:
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(make_user: Callable[..., object]) -> object:
+    return make_user("mallory")
+
+
+def client_for(user: object) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(user: object) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def other_api(other_user: object) -> APIClient:
+    return client_for(other_user)
+
+
+@pytest.fixture
+def session(user: object) -> Session:
+    return session_create(owner=user, name="s1")
