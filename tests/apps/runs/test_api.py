@@ -130,7 +130,7 @@ def test_malformed_json_is_400(api):
 
 
 def test_nan_is_rejected(api, session):
-    body = '{"session": "%s", "kind": "echo", "payload": {"x": NaN}}' % session.pk
+    body = '{"session": "' + str(session.pk) + '", "kind": "echo", "payload": {"x": NaN}}'
     response = api.generic("POST", RUNS, body, content_type="application/json")
     assert_error_shape(response, 400)
 

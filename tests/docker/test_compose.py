@@ -1,0 +1,78 @@
+"""Docker cannot run here: check the compose file and images by reading them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workers.routing import ALL_QUEUES
+
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
+REQUIRED_SERVICES = {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "beat", "flower", "prometheus"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def _command(service: dict) -> str:
+    command = service.get("command", "")
+    return " ".join(command) if isinstance(command, list) else command
+
+
+def test_has_every_service(compose):
+    assert REQUIRED_SERVICES <= set(compose["services"])
+
+
+def test_builds_point_at_existing_dockerfiles(compose):
+    for name, service in compose["services"].items():
+        build = service.get("build")
+        if build:
+            assert (DOCKER / build["context"] / build["dockerfile"]).resolve().is_file(), name
+
+
+def test_app_services_use_the_project_entry_points(compose):
+    services = compose["services"]
+    assert _command(services["web"]).startswith("gunicorn config.wsgi")
+    for name in ("worker-cpu", "worker-gpu", "beat", "flower"):
+        assert _command(services[name]).startswith("celery -A config"), name
+    for name in ("web", "worker-cpu", "worker-gpu", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
+        assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+        assert "SECRET_KEY" in env
+
+
+def test_every_queue_has_a_consumer(compose):
+    consumed: set[str] = set()
+    for service in compose["services"].values():
+        match = re.search(r"--queues (\S+)", _command(service))
+        if match:
+            consumed |= set(match.group(1).split(","))
+    assert consumed == set(ALL_QUEUES)
+
+
+def test_gpu_worker_reserves_a_gpu_and_runs_solo(compose):
+    worker = compose["services"]["worker-gpu"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    assert "--pool solo" in _command(worker) and "--queues gpu" in _command(worker)
+    assert worker["build"]["dockerfile"] == "docker/Dockerfile.gpu"
+    assert (DOCKER / "Dockerfile.gpu").read_text().startswith("#") and "nvidia/cuda:12" in (
+        DOCKER / "Dockerfile.gpu"
+    ).read_text()
+
+
+def test_prometheus_scrapes_the_web_metrics(compose):
+    config = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
+    job = config["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["web:8000"]
+    dashboard = json.loads((DOCKER / "grafana" / "dashboards" / "limitgraph.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("limitgraph_http_requests_total", "limitgraph_runs_finished_total", "limitgraph_queue_depth"):
+        assert metric in exprs

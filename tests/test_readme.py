@@ -1,0 +1,24 @@
+"""The README's two commands are the platform's promise; CI must run the second."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _commands() -> list[str]:
+    return re.findall(r"```sh\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def test_readme_opens_with_the_start_and_test_commands():
+    start, test = _commands()[:2]
+    assert "python -m config.up" in start and "requirements/base.txt" in start
+    assert "python -m pytest" in test and "requirements/dev.txt" in test
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    test_command = _commands()[1]
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci_lines
