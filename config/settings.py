@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.sessions.apps.ComputeSessionsConfig",
     "apps.runs",
     "apps.traces",
+    "apps.rd",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +126,12 @@ MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1 * 1024 * 10
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 MAX_BATCH_RUNS = env.int("MAX_BATCH_RUNS", default=100)
 MAX_PAYLOAD_BYTES = env.int("MAX_PAYLOAD_BYTES", default=256 * 1024)
+# Graph kinds (fgw, fgw_batch, rd_sweep): dense n x n inputs cost O(n^2) memory
+# and the exact solver O(n^3) time per iteration.
+FGW_MAX_NODES = env.int("FGW_MAX_NODES", default=512)
+FGW_MAX_FEATURE_DIM = env.int("FGW_MAX_FEATURE_DIM", default=256)
+FGW_MAX_PAIRS = env.int("FGW_MAX_PAIRS", default=256)
+RD_MAX_LEVELS = env.int("RD_MAX_LEVELS", default=32)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.runs.api.urls")),
     path("", include("apps.traces.api.urls")),
     path("", include("apps.accounts.api.urls")),
+    path("", include("apps.rd.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -36,6 +36,7 @@ class ExecutionContext:
     def __init__(self, run: Run, attempt: int) -> None:
         self.run = run
         self.run_id = str(run.pk)
+        self.session_id = str(run.session_id)
         self.attempt = attempt
         self._stop: RunStopped | None = None
         self._last_write = 0.0

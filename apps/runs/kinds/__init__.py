@@ -17,7 +17,7 @@ from rest_framework import serializers
 
 from workers.routing import Queue
 
-KIND_MODULES: tuple[str, ...] = ("echo", "sleep")
+KIND_MODULES: tuple[str, ...] = ("echo", "sleep", "fgw", "fgw_batch", "rd_sweep")
 
 DEFAULT_TIME_LIMIT_SECONDS = 3600
 
@@ -26,6 +26,7 @@ class RunContext(Protocol):
     """What an executor may ask of the run it executes."""
 
     run_id: str
+    session_id: str
 
     def progress(self, fraction: float) -> None:
         """Record progress (0..1); raises if the run was cancelled or lost its lease."""

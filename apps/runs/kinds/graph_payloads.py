@@ -1,0 +1,160 @@
+"""Payload validation shared by the graph kinds (fgw, fgw_batch, rd_sweep).
+
+Plain Python checks (the web process does not import kernels/): shapes,
+finiteness and the size limits, each named in its error so a client knows
+which limit it hit. A graph is
+
+    {"structure": [[...n x n...]]}                       dense structure matrix, or
+    {"n": 5, "edges": [[0, 1], [1, 2, 0.5], ...],         an edge list, turned into a
+     "structure_kind": "shortest_path" | "adjacency"}    structure matrix on the worker
+    plus optional "features" (n x d) and "weights" (n, non-negative, sum 1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from apps.core.selectors import worker_live_list
+from workers.routing import Queue
+
+WEIGHT_SUM_TOLERANCE = 1e-6
+METHODS = ("exact", "entropic")
+BACKENDS = ("auto", "numpy", "torch", "cupy")
+DEVICES = ("auto", "cpu", "gpu")
+STRUCTURE_KINDS = ("shortest_path", "adjacency")
+MAX_ITER_LIMIT = 100_000
+
+
+def _limit(name: str) -> int:
+    return int(getattr(settings, name))
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise serializers.ValidationError(f"{where} must be a finite number.")
+    return float(value)
+
+
+def _matrix(value: Any, where: str, *, rows: int | None = None, cols: int | None = None) -> list[list[float]]:
+    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
+        raise serializers.ValidationError(f"{where} must be a non-empty list of rows.")
+    width = len(value[0])
+    if rows is not None and len(value) != rows:
+        raise serializers.ValidationError(f"{where} must have {rows} rows, got {len(value)}.")
+    if cols is not None and width != cols:
+        raise serializers.ValidationError(f"{where} must have {cols} columns, got {width}.")
+    for index, row in enumerate(value):
+        if len(row) != width:
+            raise serializers.ValidationError(
+                f"{where} row {index} has {len(row)} entries, expected {width}."
+            )
+        for item in row:
+            _number(item, f"{where} entries")
+    return value
+
+
+def validate_graph(graph: Any, where: str) -> dict[str, Any]:
+    """Check one graph against the limits; returns it with `n` set."""
+    if not isinstance(graph, dict):
+        raise serializers.ValidationError({where: ["Must be a JSON object."]})
+    max_nodes = _limit("FGW_MAX_NODES")
+    try:
+        if "structure" in graph:
+            n = len(graph["structure"]) if isinstance(graph["structure"], list) else 0
+            if n > max_nodes:
+                raise serializers.ValidationError(
+                    f"graph has {n} nodes; the limit is {max_nodes} nodes per graph (FGW_MAX_NODES)."
+                )
+            _matrix(graph["structure"], "structure", rows=n, cols=n)
+        elif "edges" in graph:
+            n = graph.get("n")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise serializers.ValidationError("n (the number of nodes) must be a positive integer.")
+            if n > max_nodes:
+                raise serializers.ValidationError(
+                    f"graph has {n} nodes; the limit is {max_nodes} nodes per graph (FGW_MAX_NODES)."
+                )
+            edges = graph["edges"]
+            if not isinstance(edges, list) or len(edges) > n * n:
+                raise serializers.ValidationError("edges must be a list of at most n*n [i, j] or [i, j, w].")
+            for edge in edges:
+                if not isinstance(edge, list) or len(edge) not in (2, 3):
+                    raise serializers.ValidationError("each edge must be [i, j] or [i, j, weight].")
+                for node in edge[:2]:
+                    if isinstance(node, bool) or not isinstance(node, int) or not 0 <= node < n:
+                        raise serializers.ValidationError(
+                            f"edge endpoint {node!r} is not a node in 0..{n - 1}."
+                        )
+                if len(edge) == 3 and _number(edge[2], "edge weight") <= 0:
+                    raise serializers.ValidationError("edge weights must be positive.")
+            kind = graph.get("structure_kind", "shortest_path")
+            if kind not in STRUCTURE_KINDS:
+                raise serializers.ValidationError(
+                    f"structure_kind must be one of {', '.join(STRUCTURE_KINDS)}."
+                )
+        else:
+            raise serializers.ValidationError("a graph needs `structure` (n x n) or `n` and `edges`.")
+        if "features" in graph:
+            max_dim = _limit("FGW_MAX_FEATURE_DIM")
+            features = graph["features"]
+            width = (
+                len(features[0])
+                if isinstance(features, list) and features and isinstance(features[0], list)
+                else 0
+            )
+            if width > max_dim:
+                raise serializers.ValidationError(
+                    f"features have dimension {width}; the limit is {max_dim} (FGW_MAX_FEATURE_DIM)."
+                )
+            _matrix(features, "features", rows=n)
+        if "weights" in graph:
+            weights = graph["weights"]
+            if not isinstance(weights, list) or len(weights) != n:
+                raise serializers.ValidationError(f"weights must be a list of {n} numbers.")
+            values = [_number(w, "weights") for w in weights]
+            if min(values) < 0 or abs(sum(values) - 1.0) > WEIGHT_SUM_TOLERANCE:
+                raise serializers.ValidationError("weights must be non-negative and sum to 1.")
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({where: exc.detail}) from None
+    return {**graph, "n": n}
+
+
+class SolverOptionsSerializer(serializers.Serializer):
+    alpha = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.5)
+    method = serializers.ChoiceField(choices=METHODS, default="exact")
+    epsilon = serializers.FloatField(min_value=1e-6, max_value=10.0, default=1e-2)
+    max_iter = serializers.IntegerField(min_value=1, max_value=MAX_ITER_LIMIT, required=False)
+    backend = serializers.ChoiceField(choices=BACKENDS, default="auto")
+    device = serializers.ChoiceField(
+        choices=DEVICES, default="auto", help_text="gpu: run on a GPU worker when one is alive."
+    )
+
+
+def _check_pair(source: dict[str, Any], target: dict[str, Any]) -> None:
+    if ("features" in source) != ("features" in target):
+        raise serializers.ValidationError({"target": ["give features for both graphs or for neither."]})
+    if "features" in source and len(source["features"][0]) != len(target["features"][0]):
+        raise serializers.ValidationError({"target": ["features of both graphs need the same dimension."]})
+
+
+class GraphPairSerializer(serializers.Serializer):
+    source = serializers.JSONField()
+    target = serializers.JSONField()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        source = validate_graph(attrs["source"], "source")
+        target = validate_graph(attrs["target"], "target")
+        _check_pair(source, target)
+        return {**attrs, "source": source, "target": target}
+
+
+def gpu_or_cpu_queue(payload: dict[str, Any]) -> str:
+    """GPU queue when asked for (device gpu, or backend cupy) and a GPU worker is alive; else cpu."""
+    wants_gpu = payload.get("device") == "gpu" or payload.get("backend") == "cupy"
+    if wants_gpu and worker_live_list(queue=Queue.GPU.value):
+        return Queue.GPU.value
+    return Queue.CPU.value

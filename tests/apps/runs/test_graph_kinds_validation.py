@@ -1,0 +1,113 @@
+"""Payload limits and shapes of the graph kinds, checked at submit (no worker, no kernels)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from apps.core.services import worker_heartbeat_record
+from apps.runs.models import Run
+
+pytestmark = pytest.mark.django_db
+
+PATH = [[0, 1], [1, 2], [2, 3]]
+
+
+def graph(n=4, features=True, **extra):
+    g = {"n": n, "edges": [[i, i + 1] for i in range(n - 1)]}
+    if features:
+        g["features"] = [[float(i), 1.0] for i in range(n)]
+    return {**g, **extra}
+
+
+def submit(api, session, kind, payload):
+    return api.post(
+        "/api/v1/runs", {"session": str(session.pk), "kind": kind, "payload": payload}, format="json"
+    )
+
+
+def error_fields(response):
+    assert response.status_code == 400, response.content
+    return response.json()["error"]
+
+
+def test_valid_fgw_is_accepted_on_cpu(api, session):
+    response = submit(api, session, "fgw", {"source": graph(), "target": graph(5), "alpha": 0.3})
+    assert response.status_code == 201, response.content
+    run = Run.objects.get()
+    assert run.queue == "cpu" and run.payload["alpha"] == 0.3 and run.payload["method"] == "exact"
+
+
+@override_settings(FGW_MAX_NODES=8)
+def test_too_many_nodes_is_400_naming_the_limit(api, session):
+    error = error_fields(submit(api, session, "fgw", {"source": graph(9), "target": graph()}))
+    assert "limit is 8 nodes per graph" in error["message"]
+    assert "source" in error["fields"]["payload"]
+
+
+@override_settings(FGW_MAX_FEATURE_DIM=1)
+def test_feature_dimension_over_the_limit_is_400(api, session):
+    error = error_fields(submit(api, session, "fgw", {"source": graph(), "target": graph()}))
+    assert "FGW_MAX_FEATURE_DIM" in error["message"]
+
+
+@override_settings(FGW_MAX_PAIRS=2)
+def test_too_many_pairs_is_400_naming_the_limit(api, session):
+    pair = {"source": graph(), "target": graph()}
+    error = error_fields(submit(api, session, "fgw_batch", {"pairs": [pair] * 3}))
+    assert "limit is 2 pairs per batch" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "source,fragment",
+    [
+        ({"structure": [[0, 1], [1]]}, "row 1 has 1 entries"),
+        ({"structure": [[0, 1], [1, "x"]]}, "finite number"),
+        ({"n": 3, "edges": [[0, 3]]}, "not a node in 0..2"),
+        ({"n": 3, "edges": [[0, 1, -2]]}, "positive"),
+        ({"n": 0, "edges": []}, "positive integer"),
+        ({"edges": [[0, 1]]}, "positive integer"),
+        ({"nodes": 3}, "needs `structure`"),
+        ({"n": 2, "edges": [[0, 1]], "weights": [0.5, 0.6]}, "sum to 1"),
+        ({"n": 2, "edges": [[0, 1]], "features": [[1.0]]}, "must have 2 rows"),
+    ],
+)
+def test_malformed_graph_is_400(api, session, source, fragment):
+    error = error_fields(submit(api, session, "fgw", {"source": source, "target": graph(features=False)}))
+    assert fragment in str(error["fields"])
+
+
+def test_features_on_one_side_only_is_400(api, session):
+    error = error_fields(submit(api, session, "fgw", {"source": graph(), "target": graph(features=False)}))
+    assert "both graphs" in str(error["fields"])
+
+
+def test_bad_solver_options_are_400(api, session):
+    for options, field in (
+        ({"alpha": 2}, "alpha"),
+        ({"method": "magic"}, "method"),
+        ({"backend": "jax"}, "backend"),
+    ):
+        error = error_fields(submit(api, session, "fgw", {"source": graph(), "target": graph(), **options}))
+        assert field in error["fields"]["payload"]
+
+
+def test_gpu_request_goes_to_gpu_only_when_a_gpu_worker_is_alive(api, session):
+    payload = {"source": graph(), "target": graph(), "device": "gpu"}
+    assert submit(api, session, "fgw", payload).json()["queue"] == "cpu"
+    worker_heartbeat_record(hostname="gpu0@h", queues=["gpu"], pid=1)
+    assert submit(api, session, "fgw", payload).json()["queue"] == "gpu"
+    assert submit(api, session, "fgw", {**payload, "device": "cpu"}).json()["queue"] == "cpu"
+
+
+def test_rd_sweep_validation(api, session):
+    ok = submit(api, session, "rd_sweep", {"graph": graph(6), "levels": [6, 2, 4, 2]})
+    assert ok.status_code == 201 and ok.json()["payload"]["levels"] == [2, 4, 6]
+    assert "features" in str(
+        error_fields(submit(api, session, "rd_sweep", {"graph": graph(features=False), "levels": [2]}))
+    )
+    assert "1..4" in str(error_fields(submit(api, session, "rd_sweep", {"graph": graph(), "levels": [5]})))
+    with override_settings(RD_MAX_LEVELS=2):
+        assert "RD_MAX_LEVELS" in str(
+            error_fields(submit(api, session, "rd_sweep", {"graph": graph(), "levels": [1, 2, 3]}))
+        )
