@@ -35,10 +35,14 @@ def _test_database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def process_env(**extra: str) -> dict[str, str]:
+    """Environment for a child process that shares this test's database."""
+    return {**os.environ, "DATABASE_URL": _test_database_url(), **extra}
+
+
 class WorkerProcess:
-    def __init__(self, name: str, queues: str, log_path: Path) -> None:
+    def __init__(self, name: str, queues: str, log_path: Path, env: dict[str, str]) -> None:
         self.hostname = f"{name}-{uuid.uuid4().hex[:6]}@test"
-        env = {**os.environ, "DATABASE_URL": _test_database_url()}
         self.log_path = log_path
         self.process = subprocess.Popen(
             [
@@ -95,8 +99,10 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     workers: list[WorkerProcess] = []
 
-    def start(name: str = "worker", queues: str = "cpu,control", wait: bool = True) -> WorkerProcess:
-        worker = WorkerProcess(name, queues, tmp_path / f"{name}-{len(workers)}.log")
+    def start(
+        name: str = "worker", queues: str = "cpu,control", wait: bool = True, **env: str
+    ) -> WorkerProcess:
+        worker = WorkerProcess(name, queues, tmp_path / f"{name}-{len(workers)}.log", process_env(**env))
         workers.append(worker)
         if wait:
             worker.wait_ready()
