@@ -27,7 +27,8 @@ import django; django.setup()
 from apps.runs.services import RunSpec, run_submit
 from apps.sessions.models import Session
 session = Session.objects.get(pk="{session}")
-run, _ = run_submit(user=session.owner, spec=RunSpec(session=session, kind="echo", payload={{"via": "{via}"}}))
+spec = RunSpec(session=session, kind="echo", payload={{"via": "{via}"}})
+run, _ = run_submit(user=session.owner, spec=spec)
 print(run.pk)
 """
 
