@@ -289,6 +289,7 @@ def shortest_path(
     if A.shape[0] == 0:
         return A
     D = _csgraph_shortest_path(sp.csr_matrix(A), method="auto", directed=False)
+    D = np.minimum(D, D.T)  # sums along a path in the two directions may differ by an ulp
     if not normalize:
         return D
     finite = np.isfinite(D)
