@@ -10,8 +10,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _django_setup(**env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
-         "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"],
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)",
+        ],
         cwd=ROOT,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
         capture_output=True,
@@ -29,9 +33,13 @@ def test_refuses_to_start_without_secret_key_when_debug_is_off():
 def test_defaults_are_sqlite_and_the_embedded_broker():
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
-         "print(settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME'], "
-         "settings.CELERY_BROKER_URL)"],
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME'], "
+            "settings.CELERY_BROKER_URL)",
+        ],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 50},
         capture_output=True,

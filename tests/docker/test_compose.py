@@ -74,5 +74,9 @@ def test_prometheus_scrapes_the_web_metrics(compose):
     assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["web:8000"]
     dashboard = json.loads((DOCKER / "grafana" / "dashboards" / "limitgraph.json").read_text())
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
-    for metric in ("limitgraph_http_requests_total", "limitgraph_runs_finished_total", "limitgraph_queue_depth"):
+    for metric in (
+        "limitgraph_http_requests_total",
+        "limitgraph_runs_finished_total",
+        "limitgraph_queue_depth",
+    ):
         assert metric in exprs

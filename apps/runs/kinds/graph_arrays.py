@@ -17,11 +17,8 @@ from kernels.backend import array_device, backend_name, get_backend, to_numpy
 def structure_of(graph: dict[str, Any]) -> np.ndarray:
     if "structure" in graph:
         return np.asarray(graph["structure"], dtype=np.float64)
-    edges = graph["edges"]
-    adj = adjacency(edges, n=graph["n"])
-    if graph.get("structure_kind", "shortest_path") == "adjacency":
-        return adj
-    return shortest_path(adj)
+    build = adjacency if graph.get("structure_kind", "shortest_path") == "adjacency" else shortest_path
+    return build(graph["edges"], n=graph["n"], kind="edges")
 
 
 def weights_of(graph: dict[str, Any]) -> np.ndarray | None:

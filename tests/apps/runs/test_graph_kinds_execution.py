@@ -7,14 +7,15 @@ import ot
 import pytest
 
 from apps.runs.kinds import get_kind
+from apps.runs.models import Run
 from apps.runs.services import RunCancelled
 
 RNG = np.random.default_rng(7)
 
 
 class FakeContext:
-    def __init__(self, session_id: str = "", cancel_after: int | None = None) -> None:
-        self.run_id = "run"
+    def __init__(self, session_id: str = "", run_id: str = "", cancel_after: int | None = None) -> None:
+        self.run_id = run_id
         self.session_id = session_id
         self.reports: list[float] = []
         self.cancel_after = cancel_after
@@ -110,7 +111,8 @@ def test_rd_sweep_stores_points_and_the_knee(session):
     n = 24
     graph = random_graph(n, d=3)
     payload = validated("rd_sweep", {"graph": graph, "levels": [2, 4, 6, 8, 12, 16, 24], "device": "cpu"})
-    ctx = FakeContext(session_id=str(session.pk))
+    run = Run.objects.create(owner=session.owner, session=session, kind="rd_sweep", queue="cpu")
+    ctx = FakeContext(session_id=str(session.pk), run_id=str(run.pk))
 
     result = get_kind("rd_sweep").execute(payload, ctx)
 
@@ -124,3 +126,4 @@ def test_rd_sweep_stores_points_and_the_knee(session):
     knee = RDKnee.objects.get(session=session)
     assert knee.points == 7 and knee.level in levels
     assert result["knee"]["level"] == knee.level
+    assert RDPoint.objects.filter(session=session, run=run).count() == 7
