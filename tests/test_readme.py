@@ -22,3 +22,13 @@ def test_ci_runs_the_readme_test_command_verbatim():
     test_command = _commands()[1]
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_command in ci_lines
+
+
+def test_kernels_example_runs_on_plain_numpy():
+    example = re.search(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
+    assert namespace["exact"].converged and namespace["exact"].distance > 0
+    assert namespace["smooth"].plan.shape == (12, 10)
+    assert abs(namespace["many"][0].distance - namespace["exact"].distance) < 1e-9
+    assert len(namespace["points"]) == 7 and namespace["coarse"].mapping.shape == (12,)
