@@ -1,5 +1,11 @@
-"""Per-process worker setup: a heartbeat row for readiness and routing, and a
-reconcile pass at start so runs orphaned by a dead worker are picked up at once."""
+"""Per-process worker setup: GPU pinning, a heartbeat row for readiness and
+routing, and a reconcile pass at start so runs orphaned by a dead worker are
+picked up at once.
+
+GPU workers: one per device, `GPU_INDEX=<i> celery -A config worker -Q gpu --pool solo`.
+CUDA_VISIBLE_DEVICES is pinned here, before any task imports CuPy or torch,
+and the solo pool keeps CUDA in the process that initialised it (no fork after).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,19 @@ import os
 import threading
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_init, worker_ready, worker_shutdown
 
 logger = logging.getLogger(__name__)
 
 _stop = threading.Event()
+
+
+@celeryd_init.connect
+def _pin_gpu(**_: Any) -> None:
+    gpu_index = os.environ.get("GPU_INDEX")
+    if gpu_index is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_index
+        logger.info("worker pinned to GPU %s", gpu_index)
 
 
 def _queues_of(consumer: Any) -> list[str]:
