@@ -1,0 +1,271 @@
+"""Array backends for the kernels: numpy, torch, cupy, and anything array-API.
+
+Kernels are written once against an array namespace ``xp`` that follows the
+Python array API standard (https://data-apis.org/array-api/), obtained through
+:mod:`array_api_compat`. This module is the one place that knows about concrete
+libraries: choosing a namespace (:func:`get_backend`), moving arrays between
+namespaces (:func:`to_numpy`, :func:`asarray_on`), the log-sum-exp reduction and
+the exact linear optimal-transport subproblem (:func:`solve_linear_ot_batch`),
+which runs on the host in numpy/scipy/POT whatever the backend of the caller.
+
+Nothing here imports Django, Celery or the platform apps, and nothing does I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, device, is_array_api_obj
+
+BACKEND_NAMES = ("numpy", "torch", "cupy")
+"""Names accepted by :func:`get_backend` besides ``"auto"``."""
+
+EMD_MAX_ITER = 100_000
+"""Network-simplex iteration cap, POT's ``numItermaxEmd`` default in ``ot.optim.cg``."""
+
+
+@functools.cache
+def cuda_available() -> bool:
+    """Whether CuPy is installed and at least one CUDA device is usable.
+
+    Cached: the answer does not change within a process, and probing CUDA is slow.
+    """
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # any driver/runtime failure means "not usable"
+        return False
+
+
+def available_backends() -> list[str]:
+    """Names of the backends usable in this process, numpy first."""
+    names = ["numpy"]
+    if importlib.util.find_spec("torch") is not None:
+        names.append("torch")
+    if cuda_available():
+        names.append("cupy")
+    return names
+
+
+def get_backend(name_or_array: Any = "auto") -> ModuleType:
+    """Return the array-API namespace for a backend name or for an array.
+
+    Parameters
+    ----------
+    name_or_array : str or array
+        ``"numpy"``, ``"torch"``, ``"cupy"`` or ``"auto"`` (CuPy when a CUDA
+        device is usable, else numpy); or an array, in which case its own
+        namespace is returned (numpy, torch, cupy, ``array_api_strict``, ...).
+
+    Returns
+    -------
+    module
+        An array-API-compatible namespace (``array_api_compat.numpy``,
+        ``array_api_compat.torch``, ``array_api_compat.cupy`` or the array's own
+        namespace when it is natively compliant).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or ``"cupy"`` without a usable CUDA device.
+    """
+    if not isinstance(name_or_array, str):
+        return array_namespace(name_or_array)
+    name = name_or_array.lower()
+    if name == "auto":
+        name = "cupy" if cuda_available() else "numpy"
+    if name == "numpy":
+        import array_api_compat.numpy as xp_numpy
+
+        return xp_numpy
+    if name == "torch":
+        import array_api_compat.torch as xp_torch
+
+        return xp_torch
+    if name == "cupy":
+        if not cuda_available():
+            raise ValueError("backend 'cupy' needs CuPy and a usable CUDA device")
+        import array_api_compat.cupy as xp_cupy
+
+        return xp_cupy
+    raise ValueError(f"unknown backend {name_or_array!r}; expected one of auto, {BACKEND_NAMES}")
+
+
+def backend_name(xp: ModuleType) -> str:
+    """Short name of a namespace: ``numpy``, ``torch``, ``cupy`` or its module name."""
+    full = xp.__name__
+    for name in BACKEND_NAMES:
+        if full == name or full.endswith("." + name):
+            return name
+    return full
+
+
+def default_device(xp: ModuleType) -> Any:
+    """Device new arrays go to when no input array fixes it (CUDA for torch if present)."""
+    if backend_name(xp) == "torch":
+        import torch
+
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return None
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy (or view) any supported array as a host numpy array."""
+    if isinstance(x, np.ndarray):
+        return x
+    module = type(x).__module__
+    if module.startswith("torch"):
+        return x.detach().cpu().numpy()
+    if module.startswith("cupy"):
+        return x.get()
+    if is_array_api_obj(x):
+        try:
+            return np.from_dlpack(x)
+        except Exception:  # namespaces without DLPack export
+            return np.asarray(x)
+    return np.asarray(x)
+
+
+def asarray_on(x: Any, xp: ModuleType, *, dtype: Any = None, device: Any = None) -> Any:
+    """Convert ``x`` (array of any namespace, or nested sequence) into namespace ``xp``.
+
+    Crosses namespaces through host numpy, the only boundary every backend shares.
+    """
+    if is_array_api_obj(x) and array_namespace(x) is not xp:
+        if backend_name(array_namespace(x)) != backend_name(xp):
+            x = to_numpy(x)
+    if backend_name(xp) == "cupy" and isinstance(x, np.ndarray):
+        import cupy
+
+        with cupy.cuda.Device(device.id if device is not None else None):
+            return cupy.asarray(x, dtype=dtype)
+    if dtype is None and device is None:
+        return xp.asarray(x)
+    if device is None:
+        return xp.asarray(x, dtype=dtype)
+    return xp.asarray(x, dtype=dtype, device=device)
+
+
+def array_device(x: Any) -> Any:
+    """The device an array lives on (``None`` semantics delegated to array_api_compat)."""
+    return device(x)
+
+
+def logsumexp(x: Any, axis: int, *, xp: ModuleType | None = None) -> Any:
+    r"""Stable :math:`\log \sum \exp` along ``axis`` (reduced axis removed).
+
+    Uses the library's fused implementation where there is one (torch), else the
+    max-shift formula :math:`m + \log \sum \exp(x - m)` with :math:`m = \max x`;
+    rows that are entirely :math:`-\infty` give :math:`-\infty`, not NaN.
+    """
+    xp = xp or array_namespace(x)
+    if backend_name(xp) == "torch":
+        import torch
+
+        return torch.logsumexp(x, dim=axis)
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return xp.squeeze(out, axis=axis)
+
+
+def exp_normalized(s: Any, log_w: Any, *, xp: ModuleType) -> tuple[Any, Any]:
+    r"""Row-normalised exponential: the log-domain half step of Sinkhorn.
+
+    For a batch of score matrices :math:`S` of shape ``(B, n, m)`` and log row
+    weights :math:`\log w` of shape ``(B, n)`` return :math:`K` and :math:`\phi` with
+
+    .. math::
+        \phi_i = \log w_i - \log \sum_j e^{S_{ij}}, \qquad K_{ij} = e^{S_{ij} + \phi_i},
+
+    so that every row of ``K`` sums to :math:`w_i` and no entry exceeds it: the
+    result never overflows whatever the scale of ``S``. One exponential pass.
+    Rows whose weight is zero (``log_w = -inf``) come out as zero rows with
+    :math:`\phi_i = 0`.
+    """
+    m = xp.max(s, axis=-1, keepdims=True)
+    e = xp.exp(s - m)
+    row = xp.sum(e, axis=-1, keepdims=True)
+    live = log_w[..., None] > -xp.inf
+    safe_log_w = xp.where(live, log_w[..., None], xp.zeros_like(m))
+    phi = safe_log_w - m - xp.log(row)
+    scale = xp.where(live, xp.exp(safe_log_w) / row, xp.zeros_like(row))
+    phi = xp.where(live, phi, xp.zeros_like(phi))
+    return e * scale, phi[..., 0]
+
+
+def _emd_dense(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """POT's ``ot.emd(a, b, cost)`` without its backend and argument checks.
+
+    Same preprocessing as POT 0.9.7: ``b`` rescaled to the mass of ``a``, rows and
+    columns of zero weight removed before the network simplex and put back after.
+    """
+    from ot.lp.emd_wrap import emd_c
+
+    b = b * (a.sum() / b.sum())
+    rows = a != 0
+    cols = b != 0
+    if rows.all() and cols.all():
+        plan, *_ = emd_c(a, b, np.ascontiguousarray(cost), EMD_MAX_ITER, 1, None, None)
+        return plan
+    sub = np.ascontiguousarray(cost[np.ix_(rows, cols)])
+    plan_sub, *_ = emd_c(a[rows], b[cols], sub, EMD_MAX_ITER, 1, None, None)
+    plan = np.zeros(cost.shape, dtype=np.float64)
+    plan[np.ix_(rows, cols)] = plan_sub
+    return plan
+
+
+def is_uniform(w: np.ndarray) -> bool:
+    """Whether all weights are equal (and positive): the assignment-problem case."""
+    return bool(w.size > 0 and w[0] > 0 and np.all(w == w[0]))
+
+
+def solve_linear_ot_batch(
+    costs: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    sizes: Sequence[tuple[int, int]],
+    assignment: Sequence[bool],
+    out: np.ndarray,
+) -> None:
+    r"""Exact linear OT for each problem of a padded batch, on the host.
+
+    Solves, for every ``k``, :math:`\min_{T \in \Pi(a_k, b_k)} \langle C_k, T\rangle`
+    restricted to the leading ``sizes[k]`` block, and writes an optimal *vertex*
+    of the transport polytope into ``out[k]`` (zeros elsewhere).
+
+    Where ``assignment[k]`` is true (uniform weights, ``n == m``) the vertices
+    are the permutation matrices scaled by :math:`1/n` and the problem is a
+    linear assignment solved with ``scipy.optimize.linear_sum_assignment``
+    (shortest augmenting paths, Crouse 2016); elsewhere POT's network simplex
+    (``ot.lp.emd_c``, Bonneel et al. 2011). Both are exact; with ties they may
+    pick different optimal vertices.
+
+    Parameters
+    ----------
+    costs : ndarray, shape (B, N, M), float64
+    a : ndarray, shape (B, N), float64
+    b : ndarray, shape (B, M), float64
+    sizes : sequence of (n_k, m_k)
+    assignment : sequence of bool
+    out : ndarray, shape (B, N, M), float64
+        Overwritten with the plans.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    out[...] = 0.0
+    for k, (n, m) in enumerate(sizes):
+        cost = costs[k, :n, :m]
+        if assignment[k]:
+            rows, cols = linear_sum_assignment(cost)
+            out[k, rows, cols] = a[k, rows]
+        else:
+            out[k, :n, :m] = _emd_dense(a[k, :n], b[k, :m], cost)
