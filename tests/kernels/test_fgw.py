@@ -312,6 +312,7 @@ def test_lists_and_defaults() -> None:
     assert res.distance == 0.0 and res.plan is None and res.converged
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # POT divides by alpha=0
 def test_alpha_extremes_match_pot() -> None:
     prob = random_problem(np.random.default_rng(21), 9, 11, uniform=False)
     for alpha in (0.0, 1.0):
