@@ -132,6 +132,12 @@ FGW_MAX_NODES = env.int("FGW_MAX_NODES", default=512)
 FGW_MAX_FEATURE_DIM = env.int("FGW_MAX_FEATURE_DIM", default=256)
 FGW_MAX_PAIRS = env.int("FGW_MAX_PAIRS", default=256)
 RD_MAX_LEVELS = env.int("RD_MAX_LEVELS", default=32)
+# A plan is n*m floats; past this many entries a client must ask for distances only.
+FGW_MAX_PLAN_ENTRIES = env.int("FGW_MAX_PLAN_ENTRIES", default=1_000_000)
+# What a run may store as its result; a trace keeps results up to the inline size,
+# larger ones by digest (the run row holds them).
+MAX_RESULT_BYTES = env.int("MAX_RESULT_BYTES", default=32 * 1024 * 1024)
+TRACE_INLINE_RESULT_BYTES = env.int("TRACE_INLINE_RESULT_BYTES", default=64 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -144,7 +150,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -164,7 +170,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Governed compute platform: sessions, runs, traces with hash-chained provenance.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Only /health, /ready and /metrics answer anonymously; log in to the admin to browse the docs.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

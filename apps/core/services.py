@@ -1,20 +1,21 @@
 from __future__ import annotations
 
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from apps.core.models import WorkerHeartbeat
 
 
 def worker_heartbeat_record(*, hostname: str, queues: list[str], pid: int) -> None:
-    now = timezone.now()
-    _, created = WorkerHeartbeat.objects.update_or_create(
+    # last_seen in database time, like the cutoff it is compared with: hosts' clocks may disagree.
+    WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,
-        defaults={"queues": sorted(queues), "pid": pid, "last_seen": now},
+        defaults={"queues": sorted(queues), "pid": pid, "last_seen": Now()},
         create_defaults={
             "queues": sorted(queues),
             "pid": pid,
-            "last_seen": now,
-            "started_at": now,
+            "last_seen": Now(),
+            "started_at": timezone.now(),
         },
     )
 

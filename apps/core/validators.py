@@ -12,6 +12,17 @@ from apps.traces.chain import canonical_json
 MAX_JSON_DEPTH = 32
 
 
+def _has_nul(value: Any) -> bool:
+    # PostgreSQL text and jsonb cannot hold U+0000.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def _depth(value: Any, level: int = 0) -> int:
     if level > MAX_JSON_DEPTH:
         return level
@@ -43,4 +54,6 @@ class BoundedJSONField(serializers.JSONField):
             raise serializers.ValidationError(f"Too large: {size} bytes, the limit is {limit}.")
         if _depth(value) > MAX_JSON_DEPTH:
             raise serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
+        if _has_nul(value):
+            raise serializers.ValidationError("Strings may not contain the NUL character (U+0000).")
         return value

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.exceptions import Conflict
 from apps.runs.models import Run
 from apps.runs.services import run_cancel
 
@@ -24,7 +25,9 @@ class RunAdmin(admin.ModelAdmin):
     def cancel(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         cancelled = 0
         for run in queryset:
-            if not run.is_final:
+            try:
                 run_cancel(run=run, actor=request.user.get_username())
                 cancelled += 1
+            except Conflict:
+                pass  # it ended meanwhile
         self.message_user(request, f"Cancel requested for {cancelled} run(s).", messages.SUCCESS)

@@ -93,7 +93,11 @@ def run_execute(*, run: Run) -> str:
     try:
         with ctx.heartbeating():
             result = kind.execute(run.payload, ctx)
-        canonical_json(result)  # must be storable JSON
+        size = len(canonical_json(result).encode())  # must be storable JSON
+        if size > settings.MAX_RESULT_BYTES:
+            raise ResultTooLarge(
+                f"result is {size} bytes; the limit is {settings.MAX_RESULT_BYTES} (MAX_RESULT_BYTES)"
+            )
     except RunCancelled:
         run_mark_cancelled(run=run, attempt=attempt)
         return "cancelled"
@@ -104,4 +108,15 @@ def run_execute(*, run: Run) -> str:
         logger.warning("run failed", exc_info=True, extra={"run_id": run.pk, "kind": run.kind})
         run_fail(run=run, attempt=attempt, error_type=type(exc).__name__, message=str(exc))
         return "failed"
-    return "succeeded" if run_complete(run=run, attempt=attempt, result=result) else "lost"
+    try:
+        return "succeeded" if run_complete(run=run, attempt=attempt, result=result) else "lost"
+    except Exception as exc:
+        # Storing the result failed (database limit, lost connection): fail the run rather
+        # than leave it running for the reconciler to execute again.
+        logger.exception("could not store run result", extra={"run_id": run.pk})
+        run_fail(run=run, attempt=attempt, error_type="ResultNotStored", message=str(exc))
+        return "failed"
+
+
+class ResultTooLarge(Exception):
+    pass

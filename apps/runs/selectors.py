@@ -19,7 +19,8 @@ def run_list_for_user(
 ) -> QuerySet[Run]:
     runs = Run.objects.select_related("trace")
     if not user.is_staff:
-        runs = runs.filter(owner=user)
+        # Scoped like sessions and traces: the session's owner sees every run in it.
+        runs = runs.filter(session__owner=user)
     if session_id is not None:
         runs = runs.filter(session_id=session_id)
     if status is not None:

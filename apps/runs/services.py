@@ -16,7 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -24,7 +25,7 @@ from apps.core.exceptions import Conflict
 from apps.runs.kinds import get_kind, kind_names
 from apps.runs.models import Run, RunStatus
 from apps.sessions.models import Session
-from apps.traces.chain import canonical_json
+from apps.traces.chain import canonical_json, sha256_hex
 from apps.traces.services import provenance_append, trace_create, trace_outputs_record
 from workers.routing import broker_priority
 
@@ -85,10 +86,16 @@ def _create(*, user: AbstractBaseUser, spec: RunSpec, idempotency_key: str | Non
 
 
 def _same_request(run: Run, spec: RunSpec) -> bool:
+    # Compare what would be stored: validators fill defaults and normalise (5 -> 5.0).
+    try:
+        payload, _ = _validated(spec)
+    except serializers.ValidationError:
+        return False
     return (
         run.session_id == spec.session.pk
         and run.kind == spec.kind
-        and canonical_json(run.payload) == canonical_json(spec.payload)
+        and run.priority == spec.priority
+        and canonical_json(run.payload) == canonical_json(payload)
     )
 
 
@@ -172,19 +179,19 @@ def _send(run: Run) -> bool:
 
 def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
     """queued -> running for exactly one caller; None when someone else has it or it ended."""
-    now = timezone.now()
-    claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
-        status=RunStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=now,
-        heartbeat_at=now,
-        worker_hostname=hostname,
-        progress=0.0,
-    )
-    if not claimed:
-        return None
-    run = Run.objects.select_related("trace").get(pk=run_id)
-    _chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
+    with transaction.atomic():
+        claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
+            status=RunStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=timezone.now(),
+            heartbeat_at=Now(),
+            worker_hostname=hostname,
+            progress=0.0,
+        )
+        if not claimed:
+            return None
+        run = Run.objects.select_related("trace").get(pk=run_id)
+        _chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
     return run
 
 
@@ -194,13 +201,27 @@ def _chain(run: Run, *, actor: str, action: str, data: dict[str, Any]) -> None:
         provenance_append(trace=trace, actor=actor, action=action, data=data)
 
 
+def _transition(
+    runs: QuerySet[Run], run: Run, *, actor: str, action: str, data: dict[str, Any], **values: Any
+) -> bool:
+    """Compare-and-set update plus its provenance entry, both or neither.
+
+    Lock order everywhere: the run row (by the UPDATE), then the trace row.
+    """
+    with transaction.atomic():
+        if not runs.update(**values):
+            return False
+        _chain(run, actor=actor, action=action, data=data)
+    return True
+
+
 def _owned(run: Run, attempt: int) -> Any:
     return Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=attempt)
 
 
 def run_heartbeat(*, run: Run, attempt: int, progress: float | None = None) -> None:
     """Record liveness (and progress); raise RunStopped if the worker must stop."""
-    values: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    values: dict[str, Any] = {"heartbeat_at": Now()}  # database time: hosts' clocks may disagree
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, float(progress)))
     if _owned(run, attempt).filter(cancel_requested=False).update(**values):
@@ -210,63 +231,81 @@ def run_heartbeat(*, run: Run, attempt: int, progress: float | None = None) -> N
     raise RunLeaseLost("the run is no longer held by this worker")
 
 
-def _finish(run: Run, attempt: int, status: RunStatus, **values: Any) -> bool:
+def _finish(
+    run: Run, attempt: int, status: RunStatus, *, action: str, data: dict[str, Any], **values: Any
+) -> bool:
     now = timezone.now()
     started = run.started_at or now
-    return bool(
-        _owned(run, attempt).update(
-            status=status,
-            finished_at=now,
-            duration_seconds=(now - started).total_seconds(),
-            **values,
-        )
+    return _transition(
+        _owned(run, attempt),
+        run,
+        actor=run.worker_hostname,
+        action=action,
+        data=data,
+        status=status,
+        finished_at=now,
+        duration_seconds=(now - started).total_seconds(),
+        **values,
     )
 
 
 def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
-    if not _finish(run, attempt, RunStatus.SUCCEEDED, result=result, progress=1.0):
-        return False
-    trace = getattr(run, "trace", None)
-    if trace is not None:
-        trace_outputs_record(
-            trace=trace,
-            actor=run.worker_hostname,
+    body = canonical_json(result)
+    digest = sha256_hex(body)
+    with transaction.atomic():
+        if not _finish(
+            run,
+            attempt,
+            RunStatus.SUCCEEDED,
             action="run.succeeded",
-            outputs={"result": result},
-        )
+            data={"result_sha256": digest},
+            result=result,
+            progress=1.0,
+        ):
+            return False
+        trace = getattr(run, "trace", None)
+        if trace is not None:
+            # Small results are kept on the trace itself; large ones by digest (the run holds them).
+            inline = len(body) <= settings.TRACE_INLINE_RESULT_BYTES
+            outputs = {"result": result} if inline else {"result_sha256": digest, "result_bytes": len(body)}
+            trace_outputs_record(trace=trace, actor=run.worker_hostname, outputs=outputs)
     return True
 
 
 def run_fail(*, run: Run, attempt: int, error_type: str, message: str) -> bool:
     error = {"type": error_type, "message": message[:2000]}
-    if not _finish(run, attempt, RunStatus.FAILED, error=error):
-        return False
-    _chain(run, actor=run.worker_hostname, action="run.failed", data={"error": error})
-    return True
+    return _finish(run, attempt, RunStatus.FAILED, action="run.failed", data={"error": error}, error=error)
 
 
 def run_mark_cancelled(*, run: Run, attempt: int) -> bool:
-    if not _finish(run, attempt, RunStatus.CANCELLED):
-        return False
-    _chain(run, actor=run.worker_hostname, action="run.cancelled", data={"while": "running"})
-    return True
+    return _finish(run, attempt, RunStatus.CANCELLED, action="run.cancelled", data={"while": "running"})
 
 
 def run_cancel(*, run: Run, actor: str) -> Run:
     """Cancel: a waiting run ends at once (and its message is revoked); a running
     run is flagged and stops at its next progress check."""
-    now = timezone.now()
     waiting = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.BLOCKED)
-    if Run.objects.filter(pk=run.pk, status__in=waiting).update(
-        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now
+    if _transition(
+        Run.objects.filter(pk=run.pk, status__in=waiting),
+        run,
+        actor=actor,
+        action="run.cancelled",
+        data={"while": "waiting"},
+        status=RunStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
     ):
         _revoke(run.task_id)
-        _chain(run, actor=actor, action="run.cancelled", data={"while": "waiting"})
-    elif Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True):
-        _chain(run, actor=actor, action="run.cancel_requested", data={})
-    else:
+    elif not _transition(
+        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested=False),
+        run,
+        actor=actor,
+        action="run.cancel_requested",
+        data={},
+        cancel_requested=True,
+    ):
         run.refresh_from_db()
-        if run.status != RunStatus.CANCELLED:
+        if run.is_final and run.status != RunStatus.CANCELLED:
             raise Conflict(f"The run already ended ({run.status}); nothing to cancel.")
     run.refresh_from_db()
     return run
@@ -294,27 +333,61 @@ class ReconcileReport:
 def run_reconcile() -> ReconcileReport:
     """Repair what delivery lost: runs whose worker died and runs whose message vanished."""
     now = timezone.now()
-    lease_cutoff = now - timedelta(seconds=settings.RUN_LEASE_SECONDS)
+    lease_cutoff = Now() - timedelta(seconds=settings.RUN_LEASE_SECONDS)
     requeued = failed = resent = 0
 
-    for run in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=lease_cutoff):
+    for run in Run.objects.select_related("trace").filter(
+        status=RunStatus.RUNNING, heartbeat_at__lt=lease_cutoff
+    ):
         stale = _owned(run, run.attempts).filter(heartbeat_at__lt=lease_cutoff)
+        kind = get_kind(run.kind)
+        ran_for = (now - run.started_at).total_seconds() if run.started_at else 0.0
         if run.cancel_requested:
-            if stale.update(status=RunStatus.CANCELLED, finished_at=now):
-                _chain(run, actor="reconciler", action="run.cancelled", data={"while": "orphaned"})
-        elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
-            error = {"type": "WorkerLost", "message": f"worker lost {run.attempts} times"}
-            if stale.update(status=RunStatus.FAILED, finished_at=now, error=error):
-                failed += 1
-                _chain(run, actor="reconciler", action="run.failed", data={"error": error})
-        elif stale.update(status=RunStatus.PENDING, worker_hostname="", progress=0.0):
-            requeued += 1
-            _chain(
+            _transition(
+                stale,
                 run,
                 actor="reconciler",
-                action="run.requeued",
-                data={"attempt": run.attempts, "worker": run.worker_hostname},
+                action="run.cancelled",
+                data={"while": "orphaned"},
+                status=RunStatus.CANCELLED,
+                finished_at=now,
             )
+        elif kind is not None and ran_for > kind.time_limit_seconds:
+            # Killed at its hard time limit: running it again would hit the limit again.
+            error = {"type": "TimeLimitExceeded", "message": f"ran past {kind.time_limit_seconds}s"}
+            failed += _transition(
+                stale,
+                run,
+                actor="reconciler",
+                action="run.failed",
+                data={"error": error},
+                status=RunStatus.FAILED,
+                finished_at=now,
+                error=error,
+            )
+        elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
+            error = {"type": "WorkerLost", "message": f"worker lost {run.attempts} times"}
+            failed += _transition(
+                stale,
+                run,
+                actor="reconciler",
+                action="run.failed",
+                data={"error": error},
+                status=RunStatus.FAILED,
+                finished_at=now,
+                error=error,
+            )
+        elif _transition(
+            stale,
+            run,
+            actor="reconciler",
+            action="run.requeued",
+            data={"attempt": run.attempts, "worker": run.worker_hostname},
+            status=RunStatus.PENDING,
+            worker_hostname="",
+            progress=0.0,
+        ):
+            requeued += 1
             run_enqueue(run_id=run.pk)
 
     # Committed but never sent (process died before on_commit ran, or broker was down).
@@ -324,9 +397,12 @@ def run_reconcile() -> ReconcileReport:
     ):
         resent += run_enqueue(run_id=run_id)
 
-    # Sent long ago and never claimed: the broker may have lost it. A duplicate is harmless.
+    # Sent long ago and never claimed: the broker may have lost it. A duplicate is
+    # harmless (the claim is compare-and-set); bumping queued_at spaces the re-sends.
     queued_cutoff = now - timedelta(seconds=settings.RUN_REQUEUE_AFTER_SECONDS)
     for run in Run.objects.filter(status=RunStatus.QUEUED, queued_at__lt=queued_cutoff):
-        if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(queued_at=now):
+        if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, queued_at=run.queued_at).update(
+            queued_at=now
+        ):
             resent += _send(run)
     return ReconcileReport(requeued=requeued, failed=failed, resent=resent)

@@ -16,8 +16,27 @@ from typing import Any
 GENESIS_HASH = "0" * 64
 
 
+def _integral_floats_as_ints(value: Any) -> Any:
+    # PostgreSQL's jsonb prints 1e20 as 100000000000000000000 (read back as an int)
+    # and 1.0 as 1.0: writing integral floats as integers gives one text for both.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Sorted keys, no whitespace, integral floats as integers, no NaN/Infinity."""
+    return json.dumps(
+        _integral_floats_as_ints(value),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
 
 
 def sha256_hex(text: str) -> str:

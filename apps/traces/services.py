@@ -44,13 +44,33 @@ def trace_create(
             trace=trace,
             actor=actor,
             action="trace.created",
-            data={
-                "inputs_sha256": sha256_hex(canonical_json(trace.inputs)),
-                "outputs_sha256": sha256_hex(canonical_json(trace.outputs)),
-                "run": str(run.pk) if run is not None else None,
-            },
+            data={**_trace_digests(trace), "session": str(session.pk), "run": _run_id(trace)},
         )
     return trace
+
+
+# Fields of the trace row that the chain records (digests for the JSON ones), and
+# the entries that record them. Clients cannot append these actions (see
+# RESERVED_ACTION_PREFIXES), so their data can be trusted to describe the row.
+TRACE_FIELDS = ("inputs_sha256", "outputs_sha256", "metadata_sha256", "session", "run")
+SYSTEM_TRACE_ACTIONS = ("trace.created", "trace.outputs")
+RESERVED_ACTION_PREFIXES = ("trace.", "run.")
+
+
+def _digest(value: Any) -> str:
+    return sha256_hex(canonical_json(value))
+
+
+def _trace_digests(trace: Trace) -> dict[str, str]:
+    return {
+        "inputs_sha256": _digest(trace.inputs),
+        "outputs_sha256": _digest(trace.outputs),
+        "metadata_sha256": _digest(trace.metadata),
+    }
+
+
+def _run_id(trace: Trace) -> str | None:
+    return str(trace.run_id) if trace.run_id is not None else None
 
 
 def provenance_append(*, trace: Trace, actor: str, action: str, data: dict[str, Any]) -> ProvenanceEntry:
@@ -84,7 +104,7 @@ def provenance_append(*, trace: Trace, actor: str, action: str, data: dict[str, 
     return entry
 
 
-def trace_outputs_record(*, trace: Trace, actor: str, action: str, outputs: dict[str, Any]) -> None:
+def trace_outputs_record(*, trace: Trace, actor: str, outputs: dict[str, Any]) -> None:
     """Set a trace's outputs and chain a digest of them."""
     with transaction.atomic():
         outputs = _normalised(outputs)
@@ -92,8 +112,8 @@ def trace_outputs_record(*, trace: Trace, actor: str, action: str, outputs: dict
         provenance_append(
             trace=trace,
             actor=actor,
-            action=action,
-            data={"outputs_sha256": sha256_hex(canonical_json(outputs))},
+            action="trace.outputs",
+            data={"outputs_sha256": _digest(outputs)},
         )
 
 
@@ -102,6 +122,7 @@ def trace_verify(*, trace: Trace) -> ChainVerification:
     trace = Trace.objects.get(pk=trace.pk)
     prev_hash = GENESIS_HASH
     count = 0
+    recorded: dict[str, tuple[Any, int]] = {}  # field -> (last value the chain holds, its seq)
     for expected_seq, entry in enumerate(trace.provenance.order_by("seq", "id").iterator(), start=1):
         count = expected_seq
         if entry.seq != expected_seq:
@@ -122,6 +143,18 @@ def trace_verify(*, trace: Trace) -> ChainVerification:
         if recomputed != entry.hash:
             return ChainVerification(False, entry.seq, "hash does not match the entry's content", count)
         prev_hash = entry.hash
+        if entry.action in SYSTEM_TRACE_ACTIONS and isinstance(entry.data, dict):
+            recorded.update(
+                {field: (entry.data[field], entry.seq) for field in TRACE_FIELDS if field in entry.data}
+            )
     if count != trace.entry_count or prev_hash != trace.head_hash:
         return ChainVerification(False, count + 1, "entries after this point were removed", count)
+    # The trace row itself must still match what its chain last recorded of it.
+    current = {**_trace_digests(trace), "session": str(trace.session_id), "run": _run_id(trace)}
+    for field, value in current.items():
+        if field in recorded and recorded[field][0] != value:
+            name = field.removesuffix("_sha256")
+            return ChainVerification(
+                False, recorded[field][1], f"the trace's {name} changed after this entry", count
+            )
     return ChainVerification(True, None, None, count)

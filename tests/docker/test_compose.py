@@ -38,7 +38,8 @@ def test_builds_point_at_existing_dockerfiles(compose):
 
 def test_app_services_use_the_project_entry_points(compose):
     services = compose["services"]
-    assert _command(services["web"]).startswith("gunicorn config.wsgi")
+    assert _command(services["web"]) == "gunicorn -c config/gunicorn.py config.wsgi"
+    assert (DOCKER.parent / "config" / "gunicorn.py").is_file()
     for name in ("worker-cpu", "worker-gpu", "beat", "flower"):
         assert _command(services[name]).startswith("celery -A config"), name
     for name in ("web", "worker-cpu", "worker-gpu", "beat"):

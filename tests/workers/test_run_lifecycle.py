@@ -38,7 +38,7 @@ def test_echo_succeeds_with_its_result(start_worker, api, session):
     assert run.progress == 1.0 and run.attempts == 1 and run.worker_hostname == worker.hostname
     body = api.get(f"/api/v1/runs/{run_id}").json()
     assert body["status"] == "succeeded" and body["result"] == {"hello": ["world", 1, 2.5]}
-    assert actions(run_id) == ["trace.created", "run.started", "run.succeeded"]
+    assert actions(run_id) == ["trace.created", "run.started", "run.succeeded", "trace.outputs"]
     assert Trace.objects.get(run_id=run_id).outputs == {"result": {"hello": ["world", 1, 2.5]}}
     assert trace_verify(trace=Trace.objects.get(run_id=run_id)).valid
     # a live worker makes the platform ready

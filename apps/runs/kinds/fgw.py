@@ -7,12 +7,22 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.runs.kinds import RunContext, RunKind, register
-from apps.runs.kinds.graph_payloads import GraphPairSerializer, SolverOptionsSerializer, gpu_or_cpu_queue
+from apps.runs.kinds.graph_payloads import (
+    GraphPairSerializer,
+    SolverOptionsSerializer,
+    check_plan_size,
+    gpu_or_cpu_queue,
+)
 from workers.routing import Queue
 
 
 class FGWPayloadSerializer(SolverOptionsSerializer, GraphPairSerializer):
     return_plan = serializers.BooleanField(default=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        check_plan_size([attrs], attrs["return_plan"])
+        return attrs
 
 
 def execute(payload: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

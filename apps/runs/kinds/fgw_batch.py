@@ -8,7 +8,12 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.runs.kinds import RunContext, RunKind, register
-from apps.runs.kinds.graph_payloads import GraphPairSerializer, SolverOptionsSerializer, gpu_or_cpu_queue
+from apps.runs.kinds.graph_payloads import (
+    GraphPairSerializer,
+    SolverOptionsSerializer,
+    check_plan_size,
+    gpu_or_cpu_queue,
+)
 from workers.routing import Queue
 
 # Pairs per kernel call: big enough to vectorise well, small enough that
@@ -36,6 +41,10 @@ class FGWBatchPayloadSerializer(SolverOptionsSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return cleaned
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        check_plan_size(attrs["pairs"], attrs["return_plan"])
+        return attrs
 
 
 def execute(payload: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

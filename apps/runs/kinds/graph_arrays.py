@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 import numpy as np
-from kernels.graphs import adjacency, shortest_path
 
 from kernels.backend import array_device, backend_name, get_backend, to_numpy
+from kernels.graphs import adjacency, shortest_path
 
 
 def structure_of(graph: dict[str, Any]) -> np.ndarray:

@@ -152,6 +152,22 @@ class GraphPairSerializer(serializers.Serializer):
         return {**attrs, "source": source, "target": target}
 
 
+def check_plan_size(pairs: list[dict[str, Any]], return_plan: bool) -> None:
+    """Plans are n*m floats each: refuse what would not fit in a result."""
+    if not return_plan:
+        return
+    entries = sum(pair["source"]["n"] * pair["target"]["n"] for pair in pairs)
+    limit = _limit("FGW_MAX_PLAN_ENTRIES")
+    if entries > limit:
+        raise serializers.ValidationError(
+            {
+                "return_plan": [
+                    f"plans would hold {entries} entries; the limit is {limit} (FGW_MAX_PLAN_ENTRIES)."
+                ]
+            }
+        )
+
+
 def gpu_or_cpu_queue(payload: dict[str, Any]) -> str:
     """GPU queue when asked for (device gpu, or backend cupy) and a GPU worker is alive; else cpu."""
     wants_gpu = payload.get("device") == "gpu" or payload.get("backend") == "cupy"

@@ -259,3 +259,43 @@ def test_cancel_a_finished_run_is_409(api, session):
 
 def test_unknown_url_is_json_404(api):
     assert_error_shape(api.get("/api/v1/nothing-here"), 404, "not_found")
+
+
+def test_idempotent_replay_of_a_normalised_payload_is_200(api, session):
+    # sleep's validator turns 5 into 5.0: the replay must still be recognised as the same request
+    body = {"session": str(session.pk), "kind": "sleep", "payload": {"seconds": 5}}
+    first = api.post(RUNS, body, format="json", HTTP_IDEMPOTENCY_KEY="sleep-5")
+    second = api.post(RUNS, body, format="json", HTTP_IDEMPOTENCY_KEY="sleep-5")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+
+
+@pytest.mark.parametrize("payload", [{"text": "a\x00b"}, {"a\x00": 1}, {"nested": [{"x": "\x00"}]}])
+def test_nul_characters_are_400_not_500(api, session, payload):
+    error = assert_error_shape(submit(api, session, payload=payload), 400)
+    assert "NUL" in json.dumps(error["fields"])
+    response = api.post("/api/v1/traces", {"session": str(session.pk), "inputs": payload}, format="json")
+    assert_error_shape(response, 400)
+
+
+def test_list_limit_is_capped(api, session):
+    from apps.core.pagination import MAX_PAGE_SIZE
+
+    for _ in range(3):
+        submit(api, session)
+    response = api.get(RUNS, {"limit": 10**6})
+    assert response.status_code == 200 and response.json()["count"] == 3
+    assert f"limit={MAX_PAGE_SIZE}" in (response.json()["next"] or f"limit={MAX_PAGE_SIZE}")
+
+
+def test_schema_and_docs_need_auth(api):
+    assert_error_shape(APIClient().get("/api/v1/schema/"), 401)
+    assert api.get("/api/v1/schema/").status_code == 200
+
+
+def test_session_owner_sees_runs_submitted_into_the_session_by_staff(make_user, api, session):
+    from tests.conftest import client_for
+
+    staff = client_for(make_user("root", is_staff=True))
+    run_id = submit(staff, session).json()["id"]
+    assert api.get(f"{RUNS}/{run_id}").status_code == 200

@@ -111,3 +111,18 @@ def test_rd_sweep_validation(api, session):
         assert "RD_MAX_LEVELS" in str(
             error_fields(submit(api, session, "rd_sweep", {"graph": graph(), "levels": [1, 2, 3]}))
         )
+
+
+@override_settings(FGW_MAX_PLAN_ENTRIES=30)
+def test_plans_over_the_limit_are_400(api, session):
+    assert (
+        submit(api, session, "fgw", {"source": graph(5), "target": graph(6), "return_plan": True}).status_code
+        == 201
+    )
+    error = error_fields(
+        submit(api, session, "fgw", {"source": graph(5), "target": graph(7), "return_plan": True})
+    )
+    assert "FGW_MAX_PLAN_ENTRIES" in error["message"]
+    pair = {"source": graph(4), "target": graph(4)}
+    error = error_fields(submit(api, session, "fgw_batch", {"pairs": [pair, pair], "return_plan": True}))
+    assert "32 entries" in error["message"]

@@ -59,3 +59,10 @@ def test_trace_in_someone_elses_session_is_refused(other_api, session):
     response = other_api.post("/api/v1/traces", {"session": str(session.pk)}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"session": ["Session not found."]}
+
+
+@pytest.mark.parametrize("action", ["run.succeeded", "trace.outputs", "trace.created"])
+def test_platform_actions_cannot_be_appended_by_clients(api, session, action):
+    trace_id = api.post("/api/v1/traces", {"session": str(session.pk)}, format="json").json()["id"]
+    response = api.post(f"/api/v1/traces/{trace_id}/provenance", {"action": action}, format="json")
+    assert response.status_code == 400 and "platform only" in str(response.json()["error"]["fields"])

@@ -97,3 +97,44 @@ def test_stored_data_is_what_was_hashed(trace):
         "b": 1.0,
     }
     assert trace_verify(trace=trace).valid
+
+
+@pytest.mark.parametrize("value", [1e20, 1.0, -0.0, 1.5e-300, 123456789.125, 2**70, 1.7976931348623157e308])
+def test_numbers_that_the_database_rewrites_keep_the_chain_valid(trace, value):
+    provenance_append(trace=trace, actor="alice", action="measure", data={"x": value, "xs": [value]})
+    assert trace_verify(trace=trace).valid
+
+
+@pytest.mark.parametrize(
+    "column,expression,seq",
+    [
+        ("inputs", '\'{"x": "forged"}\'', 1),
+        ("outputs", "'{\"forged\": 1}'", 1),
+        ("metadata", "'{\"forged\": 1}'", 1),
+    ],
+)
+def test_changing_the_traces_own_fields_is_detected(trace, column, expression, seq):
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE traces_trace SET {column} = {expression} WHERE id = %s", [trace.pk])
+    verification = trace_verify(trace=trace)
+    assert not verification.valid and verification.broken_at == seq
+    assert column in verification.reason
+
+
+def test_moving_a_trace_to_another_session_is_detected(trace, make_user):
+    from apps.sessions.services import session_create
+
+    elsewhere = session_create(owner=make_user("eve"), name="elsewhere")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE traces_trace SET session_id = %s WHERE id = %s", [elsewhere.pk, trace.pk])
+    assert trace_verify(trace=trace).broken_at == 1
+
+
+def test_outputs_recorded_later_are_the_ones_checked(trace):
+    from apps.traces.services import trace_outputs_record
+
+    trace_outputs_record(trace=trace, actor="worker", outputs={"answer": 42})
+    assert trace_verify(trace=trace).valid
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE traces_trace SET outputs = '{\"answer\": 41}' WHERE id = %s", [trace.pk])
+    assert trace_verify(trace=trace).broken_at == 6
