@@ -1,0 +1,300 @@
+"""FGW kernels against POT: speed ratios on the bars of issue 3, in one run.
+
+Run from the repository root::
+
+    .venv/bin/python bench/fgw.py
+
+Every baseline is POT 0.9.7 run in the same process on the same problems (float64,
+random connected graphs with normalised shortest-path structure, 3-d Gaussian node
+features, squared-Euclidean feature cost scaled to [0, 1], uniform weights unless
+said). The slow POT baselines (entropic loop, ``ot.batch``) are timed on a fixed
+sample of the pairs and extrapolated linearly to all of them; the output says so.
+Times are the best of a few repeats; the machine may be shared, so re-run when a
+ratio is near its bar. Prints one table row per bar with PASS or FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ot  # noqa: E402
+from ot.batch import solve_gromov_batch  # noqa: E402
+from scipy.sparse.csgraph import shortest_path  # noqa: E402
+
+from kernels import backend as bk  # noqa: E402
+from kernels.fgw import _make_batch, _Structure, fgw, fgw_batch  # noqa: E402
+from kernels.graphs import coarsen_levels  # noqa: E402
+from kernels.rd import fused_variance, rate, rd_curve  # noqa: E402
+
+SEED = 20240611
+EPSILON = 1e-2
+ALPHA = 0.5
+RD_LEVELS = (4, 8, 16, 32, 64)
+
+
+@dataclass
+class Row:
+    name: str
+    ours_s: float
+    baseline: str
+    baseline_s: float
+    bar: float
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.baseline_s / self.ours_s
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.ratio >= self.bar else "FAIL"
+
+
+def graph(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Connected random graph (a path plus ~3 random edges per node), shortest paths in [0, 1]."""
+    A = np.triu((rng.random((n, n)) < min(1.0, 3.0 / max(n - 1, 1))).astype(float), 1)
+    A[np.arange(n - 1), np.arange(1, n)] = 1.0
+    D = shortest_path(A + A.T, unweighted=True)
+    return D / max(D.max(), 1.0)
+
+
+def sq_dist(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    return ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+
+
+def problem(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, ...]:
+    M = sq_dist(rng.normal(size=(n, 3)), rng.normal(size=(m, 3)))
+    return M / M.max(), graph(rng, n), graph(rng, m), np.full(n, 1.0 / n), np.full(m, 1.0 / m)
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-12)
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+def bench_exact_batch(rng: np.random.Generator) -> Row:
+    problems = [problem(rng, 32, 32) for _ in range(256)]
+    fgw_batch(problems[:8])  # warm-up (imports, allocator)
+    pot_s, refs = best_of(
+        lambda: [float(ot.gromov.fused_gromov_wasserstein2(*p, alpha=ALPHA)) for p in problems], 2
+    )
+    ours_s, res = best_of(lambda: fgw_batch(problems, alpha=ALPHA), 3)
+    same = sum(rel(r.distance, ref) <= 1e-7 for r, ref in zip(res, refs, strict=True))
+    return Row(
+        "exact, 256 pairs n=32 (fgw_batch)",
+        ours_s,
+        "POT fused_gromov_wasserstein2 loop",
+        pot_s,
+        10.0,
+        f"{same}/256 values within 1e-7 of POT",
+    )
+
+
+def bench_exact_single(rng: np.random.Generator) -> Row:
+    prob = problem(rng, 256, 256)
+    fgw(*prob)
+    pot_s, ref = best_of(lambda: float(ot.gromov.fused_gromov_wasserstein2(*prob, alpha=ALPHA)), 3)
+    ours_s, res = best_of(lambda: fgw(*prob, alpha=ALPHA), 3)
+    return Row(
+        "exact, one pair n=256 (fgw)",
+        ours_s,
+        "POT fused_gromov_wasserstein2",
+        pot_s,
+        3.0,
+        f"rel. diff {rel(res.distance, ref):.1e}",
+    )
+
+
+def bench_entropic(rng: np.random.Generator, pot_sample: int, batch_sample: int) -> list[Row]:
+    n_pairs = 256
+    problems = [problem(rng, 32, 32) for _ in range(n_pairs)]
+    fgw_batch(problems[:8], method="entropic", epsilon=EPSILON)
+    ours_s, res = best_of(
+        lambda: fgw_batch(problems, alpha=ALPHA, method="entropic", epsilon=EPSILON), 2
+    )
+    # POT loop on a fixed sample (the first pot_sample pairs), extrapolated
+    diffs = []
+    start = time.perf_counter()
+    for k in range(pot_sample):
+        M, C1, C2, p, q = problems[k]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value, log = ot.gromov.entropic_fused_gromov_wasserstein2(
+                M, C1, C2, p, q, alpha=ALPHA, epsilon=EPSILON, solver="PGD", log=True
+            )
+        T = log["T"]
+        if np.abs(T.sum(0) - q).sum() < 1e-8 and len(log["err"]) * 10 < 1000:
+            diffs.append(rel(res[k].distance, float(value)))
+    loop_s = (time.perf_counter() - start) * n_pairs / pot_sample
+    # ot.batch (proximal GW, log-domain Bregman projections) with its default
+    # settings, one batched call on a fixed sample, extrapolated
+    sl = problems[:batch_sample]
+    stack = [np.stack([p[i] for p in sl]) for i in range(5)]
+    solve_gromov_batch(*(s[:2] for s in stack[1:3]), reg=EPSILON)  # warm-up
+    t_batch, _ = best_of(
+        lambda: solve_gromov_batch(
+            stack[1], stack[2], reg=EPSILON, a=stack[3], b=stack[4], M=stack[0], alpha=ALPHA,
+            symmetric=True,
+        ),
+        2,
+    )
+    batch_s = t_batch * n_pairs / batch_sample
+    acc = (
+        f"max rel. diff {max(diffs):.1e} on {len(diffs)} sampled pairs where POT converged"
+        if diffs
+        else "POT converged on no sampled pair"
+    )
+    rows = [
+        Row(
+            f"entropic eps={EPSILON:g}, 256 pairs n=32 (fgw_batch)",
+            ours_s,
+            f"POT entropic_fused_gromov_wasserstein2 loop (PGD; {pot_sample} pairs timed, "
+            f"x{n_pairs // pot_sample})",
+            loop_s,
+            300.0,
+            acc,
+        ),
+        Row(
+            f"entropic eps={EPSILON:g}, 256 pairs n=32 (fgw_batch)",
+            ours_s,
+            f"ot.batch.solve_gromov_batch, defaults ({batch_sample} pairs timed, x{n_pairs // batch_sample})",
+            batch_s,
+            25.0,
+        ),
+    ]
+    if bk.cuda_available():
+        fgw_batch(problems[:8], method="entropic", epsilon=EPSILON, backend="cupy")
+        gpu_s, _ = best_of(
+            lambda: fgw_batch(
+                problems, alpha=ALPHA, method="entropic", epsilon=EPSILON, backend="cupy"
+            ),
+            2,
+        )
+        rows.append(
+            Row("entropic, cupy, 256 pairs n=32", gpu_s, "POT numpy loop (as above)", loop_s, 50.0)
+        )
+    return rows
+
+
+def pot_rd_curve(X: np.ndarray, C: np.ndarray, levels: tuple[int, ...]) -> list[tuple[int, float]]:
+    """kernels.rd.rd_curve's computation with POT's FGW in place of kernels.fgw."""
+    p = np.full(len(C), 1.0 / len(C))
+    variance = fused_variance(X, C, p, alpha=ALPHA)
+    out = []
+    for k, c in zip(levels, coarsen_levels(X, C, p, list(levels), alpha=ALPHA), strict=True):
+        d = float(
+            ot.gromov.fused_gromov_wasserstein2(
+                sq_dist(X, c.features), C, c.structure, p, c.weights, alpha=ALPHA
+            )
+        )
+        out.append((k, float(rate(d, variance))))
+    return out
+
+
+def bench_rd(rng: np.random.Generator) -> Row:
+    X, C = rng.normal(size=(256, 3)), graph(rng, 256)
+    rd_curve(X, C, RD_LEVELS, alpha=ALPHA)
+    pot_s, _ = best_of(lambda: pot_rd_curve(X, C, RD_LEVELS), 3)
+    ours_s, _ = best_of(lambda: rd_curve(X, C, RD_LEVELS, alpha=ALPHA), 3)
+    return Row(
+        f"RD curve, one n=256 graph, levels {list(RD_LEVELS)} (rd_curve)",
+        ours_s,
+        "same computation with POT fused_gromov_wasserstein2",
+        pot_s,
+        3.0,
+    )
+
+
+def bench_tensor(rng: np.random.Generator) -> tuple[Row, float, float]:
+    """GFLOP/s of the solvers' tensor-product phase L(T) = C1 T (2 C2)^T against numpy matmul."""
+    n, B = 256, 8
+    xp = bk.get_backend("numpy")
+    problems = [problem(rng, n, n) for _ in range(B)]
+    batch = _make_batch(problems, xp, "float64", None)
+    st = _Structure(batch)  # the exact code path the solvers run
+    T = rng.random((B, n, n)) / n**2
+    reps = 20
+    t_ours, _ = best_of(lambda: [st.tensor(T) for _ in range(reps)], 3)
+    ours_gflops = reps * B * 4 * n**3 / t_ours / 1e9
+    A1, A2 = rng.random((n, n)), rng.random((n, n))
+    reps_mm = 200
+    t_mm, _ = best_of(lambda: [A1 @ A2 for _ in range(reps_mm)], 3)
+    np_gflops = reps_mm * 2 * n**3 / t_mm / 1e9
+    row = Row(
+        f"tensor-product phase, n={n} (batch of {B})",
+        1.0 / ours_gflops,
+        f"numpy matmul {n}x{n} rate",
+        1.0 / np_gflops,
+        0.5,
+        f"{ours_gflops:.1f} vs {np_gflops:.1f} GFLOP/s",
+    )
+    return row, ours_gflops, np_gflops
+
+
+# --------------------------------------------------------------------------- output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pot-sample", type=int, default=8, help="pairs timed for the POT entropic loop")
+    parser.add_argument("--batch-sample", type=int, default=32, help="pairs timed for ot.batch")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(SEED)
+    print(
+        f"# FGW benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"python {platform.python_version()}, numpy {np.__version__}, POT {ot.__version__}, "
+        f"backend auto -> {bk.backend_name(bk.get_backend('auto'))}"
+    )
+    rows = [bench_exact_batch(rng), bench_exact_single(rng)]
+    rows += bench_entropic(rng, args.pot_sample, args.batch_sample)
+    rows.append(bench_rd(rng))
+    tensor_row, _, _ = bench_tensor(rng)
+    print()
+    print("| benchmark | ours | baseline | baseline time | ratio | bar | result | note |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.name} | {r.ours_s * 1e3:.1f} ms | {r.baseline} | {r.baseline_s * 1e3:.1f} ms | "
+            f"{r.ratio:.1f}x | >= {r.bar:g}x | {r.verdict} | {r.note} |"
+        )
+    r = tensor_row
+    print(
+        f"| {r.name} | {1 / r.ours_s:.1f} GFLOP/s | {r.baseline} | {1 / r.baseline_s:.1f} GFLOP/s | "
+        f"{r.ratio:.2f} of matmul | >= {r.bar:g} | {r.verdict} | |"
+    )
+    if not bk.cuda_available():
+        print("| entropic, cupy, 256 pairs n=32 | - | POT numpy loop | - | - | >= 50x | skipped: no CUDA | |")
+    print()
+    print(
+        f"POT's entropic loop was timed on {args.pot_sample} of the 256 pairs and ot.batch on "
+        f"{args.batch_sample}; their times above are extrapolated linearly to 256 pairs."
+    )
+    return 0 if all(r.verdict == "PASS" for r in [*rows, tensor_row]) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
