@@ -15,11 +15,16 @@ from workers import bootstrap  # noqa: F401  (worker signals: heartbeat, reconci
     ignore_result=True,
 )
 def execute_run_task(self: Task, run_id: str) -> str:
+    from apps.core.logging import run_id_var
     from apps.runs.execution import run_execute
     from apps.runs.services import run_claim
 
-    run = run_claim(run_id=run_id, hostname=self.request.hostname or "unknown")
-    if run is None:
-        # Redelivered, cancelled, or already held or finished elsewhere: nothing to do.
-        return "skipped"
-    return run_execute(run=run)
+    token = run_id_var.set(run_id)
+    try:
+        run = run_claim(run_id=run_id, hostname=self.request.hostname or "unknown")
+        if run is None:
+            # Redelivered, cancelled, or already held or finished elsewhere: nothing to do.
+            return "skipped"
+        return run_execute(run=run)
+    finally:
+        run_id_var.reset(token)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -8,6 +10,27 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.core import metrics
 from apps.core.errors import json_error
+from apps.core.logging import request_id_var
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Take the caller's X-Request-ID (or make one), log with it, and echo it back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
 
 
 class RequestBodyLimitMiddleware:
