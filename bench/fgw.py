@@ -26,7 +26,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+
+def _blas_threads_from_argv(argv: list[str]) -> str | None:
+    """``--blas-threads N`` must act before numpy loads its BLAS, so it is read here."""
+    for i, arg in enumerate(argv):
+        if arg == "--blas-threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--blas-threads="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+BLAS_THREADS = _blas_threads_from_argv(sys.argv[1:])
+if BLAS_THREADS:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = BLAS_THREADS
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -262,12 +278,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pot-sample", type=int, default=8, help="pairs timed for the POT entropic loop")
     parser.add_argument("--batch-sample", type=int, default=32, help="pairs timed for ot.batch")
+    parser.add_argument(
+        "--blas-threads",
+        default=None,
+        help="BLAS threads for both POT and ours (default: the library's own choice); "
+        "1 gives steadier numbers on a shared machine",
+    )
     args = parser.parse_args(argv)
     rng = np.random.default_rng(SEED)
     print(
         f"# FGW benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"python {platform.python_version()}, numpy {np.__version__}, POT {ot.__version__}, "
-        f"backend auto -> {bk.backend_name(bk.get_backend('auto'))}"
+        f"backend auto -> {bk.backend_name(bk.get_backend('auto'))}, "
+        f"BLAS threads {BLAS_THREADS or 'default'}"
     )
     rows = [bench_exact_batch(rng), bench_exact_single(rng)]
     rows += bench_entropic(rng, args.pot_sample, args.batch_sample)

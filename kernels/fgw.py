@@ -235,13 +235,15 @@ def _resolve(arrays: Sequence[Any], backend: str | ModuleType) -> tuple[ModuleTy
 
 def _result_dtype(arrays: Sequence[Any]) -> str:
     """float32 when every floating input is float32, else float64."""
-    kinds = set()
+    seen = False
     for a in arrays:
         if a is None:
             continue
         dtype = getattr(a, "dtype", None)
-        kinds.add(str(dtype).rsplit(".", 1)[-1] if dtype is not None else "float64")
-    return "float32" if kinds and kinds <= {"float32"} else "float64"
+        if dtype is None or (dtype != np.float32 and str(dtype).rsplit(".", 1)[-1] != "float32"):
+            return "float64"
+        seen = True
+    return "float32" if seen else "float64"
 
 
 def _pad(host: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
@@ -412,13 +414,19 @@ def _solve_exact(
     p_host, q_host = b.p_host, b.q_host
     lp_out = np.zeros((B, *tuple(G.shape[1:])), dtype=np.float64)
 
+    # linearised cost Mi = (1-alpha) M + alpha * grad, grad = 2 (constC - L(G)) (POT's
+    # gwggrad; the average with the transposed pair when not symmetric), with the
+    # constant part folded once
+    if st.symmetric:
+        Mconst = Mlin + (2.0 * alpha) * st.constC
+    else:
+        Mconst = Mlin + alpha * (st.constC + st.constCt)
     for it in range(1, max_iter + 1):
         if st.symmetric:
-            grad = 2.0 * (st.constC - LG)
+            Mi = Mconst - (2.0 * alpha) * LG
         else:
-            grad = (st.constC - LG) + (st.constCt - LGt)
-        Mi = bk.to_numpy(Mlin + alpha * grad)
-        Mi = np.asarray(Mi, dtype=np.float64)
+            Mi = Mconst - alpha * (LG + LGt)
+        Mi = np.asarray(bk.to_numpy(Mi), dtype=np.float64)
         nb = len(active)
         out = lp_out[:nb]
         bk.solve_linear_ot_batch(
@@ -471,7 +479,7 @@ def _solve_exact(
             active = active[keep]
             cost = cost[keep]
             p_host, q_host = p_host[keep], q_host[keep]
-            G, LG, Mlin = (xp.take(x, idx, axis=0) for x in (G, LG, Mlin))
+            G, LG, Mlin, Mconst = (xp.take(x, idx, axis=0) for x in (G, LG, Mlin, Mconst))
             if LGt is not None:
                 LGt = xp.take(LGt, idx, axis=0)
             st.take(idx)
