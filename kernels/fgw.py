@@ -240,7 +240,12 @@ def _result_dtype(arrays: Sequence[Any]) -> str:
         if a is None:
             continue
         dtype = getattr(a, "dtype", None)
-        if dtype is None or (dtype != np.float32 and str(dtype).rsplit(".", 1)[-1] != "float32"):
+        if dtype is None:
+            return "float64"
+        if isinstance(dtype, np.dtype):
+            if dtype != np.float32:
+                return "float64"
+        elif str(dtype).rsplit(".", 1)[-1] != "float32":
             return "float64"
         seen = True
     return "float32" if seen else "float64"
