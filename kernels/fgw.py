@@ -520,6 +520,7 @@ class _SinkhornState:
         self.pad_u = xp.astype(~rowmask, p.dtype)
         self.pad_v = xp.astype(~(q > 0), q.dtype)
         self.tiny = float(xp.finfo(p.dtype).smallest_normal)
+        self.padded = bool(xp.any(~rowmask)) or bool(xp.any(q <= 0))
         self.epsilon = epsilon
         self.float32 = float32
         self.absorb_at = ABSORB_LOG_THRESHOLD["float32" if float32 else "float64"]
@@ -543,11 +544,26 @@ class _SinkhornState:
         if not self.float32:
             K = xp.exp(s + (w["f"] / eps)[:, :, None])
             rows = xp.sum(K, axis=2)
-            if bool(xp.all(xp.isfinite(rows) & ((rows > 0) | (w["pad_u"] > 0)))):
+            if bool(xp.all(xp.isfinite(rows) & ((rows > 0) | (w["pad_u"] > 0)))) and self._cols_ok(
+                K, w
+            ):
                 return K
         K, phi = bk.exp_normalized(s, w["log_p"], xp=xp)
         w["f"] = eps * phi
+        if not self._cols_ok(K, w):
+            # a column lost to underflow: move its potential up to the row scale
+            cols = xp.max(s + phi[:, :, None], axis=1)
+            g_fix = xp.where(w["pad_v"] > 0, xp.zeros_like(cols), -cols)
+            w["g"] = w["g"] + eps * g_fix
+            s = w["neg_cost"] + (w["g"] / eps)[:, None, :]
+            K, phi = bk.exp_normalized(s, w["log_p"], xp=xp)
+            w["f"] = eps * phi
         return K
+
+    def _cols_ok(self, K: Any, w: dict[str, Any]) -> bool:
+        xp = self.xp
+        cols = xp.sum(K, axis=1)
+        return bool(xp.all((cols > 0) | (w["pad_v"] > 0)))
 
     def _log(self, x: Any) -> Any:
         """Log of a scaling, clamped to the finite range (a lost row or column shows as a
@@ -600,15 +616,22 @@ class _SinkhornState:
                     K, u, v, ktu, kv = (xp.take(x, idx, axis=0) for x in (K, u, v, ktu, kv))
                     w = {name: xp.take(x, idx, axis=0) for name, x in w.items()}
                     rows, tol, err = rows[keep], tol[keep], err[keep]
-            p1, q1 = w["p"] + w["pad_u"], w["q"] + w["pad_v"]
+            if self.padded:
+                p1, q1 = w["p"] + w["pad_u"], w["q"] + w["pad_v"]
             for step in range(SINKHORN_CHECK_EVERY):
                 if step:
                     kv = xp.matmul(K, v[:, :, None])[:, :, 0]
-                un = p1 / xp.maximum(kv + w["pad_u"], tiny)
+                if self.padded:
+                    un = p1 / xp.maximum(kv + w["pad_u"], tiny)
+                else:  # kernel rows are positive (checked when built) and v > 0
+                    un = w["p"] / kv
                 # over-relaxed step u^(1-w) un^w with w = 3/2 (the plain step at the start)
                 u = un if ktu is None else un * xp.sqrt(un / u)
                 ktu = xp.matmul(u[:, None, :], K)[:, 0, :]
-                vn = q1 / xp.maximum(ktu + w["pad_v"], tiny)
+                if self.padded:
+                    vn = q1 / xp.maximum(ktu + w["pad_v"], tiny)
+                else:
+                    vn = w["q"] / ktu
                 v = vn * xp.sqrt(vn / v)
         done.append(self._finish(np.arange(rows.size), rows, K, u, v, w, err <= tol))
         if len(done) == 1:

@@ -208,6 +208,20 @@ def test_entropic_float32_small_epsilon_is_finite_and_close() -> None:
         assert rel(ours.distance, ref.distance) <= 1e-4
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_entropic_column_far_above_the_rest_keeps_its_mass(dtype: type) -> None:
+    # a node whose features are 50 cost units from everything: at epsilon=1e-2 its
+    # whole kernel column is exp(-5000) = 0 in any float, yet it must receive its mass
+    M, C1, C2, p, q = random_problem(np.random.default_rng(17), 8, 9, uniform=False)
+    M[:, -1] += 50.0
+    res = fgw(*(a.astype(dtype) for a in (M, C1, C2, p, q)), method="entropic", return_plan=True)
+    plan = np.asarray(res.plan, dtype=np.float64)
+    assert np.all(np.isfinite(plan)) and np.isfinite(res.distance)
+    tol = 1e-8 if dtype == np.float64 else 1e-5
+    assert np.abs(plan.sum(axis=0) - q).sum() <= tol
+    assert np.abs(plan.sum(axis=1) - p).sum() <= tol
+
+
 def test_entropic_stops_on_adjacency_input_where_pot_cycles() -> None:
     # given: a 0/1 adjacency pair on which POT's PGD at epsilon=1e-2 keeps moving
     # (plan change still ~0.3 after 300 iterations: it cycles, and with its defaults
