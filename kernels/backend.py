@@ -202,7 +202,7 @@ def exp_normalized(s: Any, log_w: Any, *, xp: ModuleType) -> tuple[Any, Any]:
     return e * scale, phi[..., 0]
 
 
-def _emd_dense(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
+def emd_dense(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """POT's ``ot.emd(a, b, cost)`` without its backend and argument checks.
 
     Same preprocessing as POT 0.9.7: ``b`` rescaled to the mass of ``a``, rows and
@@ -210,7 +210,7 @@ def _emd_dense(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """
     from ot.lp.emd_wrap import emd_c
 
-    b = b * (a.sum() / b.sum())
+    b = b * a.sum() / b.sum()  # POT's association order: same bits, same ties
     rows = a != 0
     cols = b != 0
     if rows.all() and cols.all():
@@ -268,4 +268,4 @@ def solve_linear_ot_batch(
             rows, cols = linear_sum_assignment(cost)
             out[k, rows, cols] = a[k, rows]
         else:
-            out[k, :n, :m] = _emd_dense(a[k, :n], b[k, :m], cost)
+            out[k, :n, :m] = emd_dense(a[k, :n], b[k, :m], cost)

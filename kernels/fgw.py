@@ -27,7 +27,12 @@ Two solvers, both the same problems and algorithms as POT 0.9.7:
     in how the same numbers are obtained: the tensor product is kept up to date
     affinely (:math:`L(G + t\,\Delta) = L(G) + t\,L(\Delta)`, one tensor product per
     iteration instead of POT's two), the subproblem is a linear assignment when the
-    weights are uniform and ``n == m``, and many pairs run as one batch.
+    weights are uniform and ``n == m``, and many pairs run as one batch. Where the
+    feature cost cannot break ties between candidate matches (``alpha == 1``, or a
+    row or column of ``M`` repeating a value, as with categorical labels) the
+    subproblems have many optimal vertices and the one picked decides the local
+    minimum reached; those pairs run POT's own sequence of floating-point operations
+    and network simplex on the host, so they land exactly where POT does.
 ``method="entropic"``
     ``ot.gromov.entropic_fused_gromov_wasserstein2(..., solver="PGD")``: projected
     (mirror) gradient :math:`T \leftarrow \mathrm{Sinkhorn}_\varepsilon(p, q, \nabla E(T)/2 \cdot)`
@@ -395,6 +400,74 @@ def _linesearch_step(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- exact (CG)
 
 
+def _cg_pot_order(
+    M: np.ndarray,
+    C1: np.ndarray,
+    C2: np.ndarray,
+    p: np.ndarray,
+    q: np.ndarray,
+    alpha: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[float, np.ndarray, int, bool]:
+    """POT's CG for one pair, on the host, in POT's own order of floating-point operations.
+
+    Used where the linear subproblems are riddled with exact ties (no feature term:
+    ``alpha == 1`` or a constant ``M``). Which optimal vertex a tie resolves to then
+    decides which local minimum CG reaches, so the only way to land where POT lands
+    is to feed its network simplex bit-identical costs: this repeats the arithmetic of
+    ``ot.gromov.init_matrix``, ``gwggrad``, ``solve_gromov_linesearch`` and
+    ``ot.optim.generic_conditional_gradient`` (two dense tensor products per
+    iteration, no assignment shortcut). Returns (distance, plan, n_iter, converged).
+    """
+    symmetric = np.allclose(C1, C1.T, atol=SYMMETRY_ATOL) and np.allclose(
+        C2, C2.T, atol=SYMMETRY_ATOL
+    )
+
+    def init(A1: np.ndarray, A2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fC1, fC2, hC1, hC2 = A1**2, A2**2, A1, 2 * A2
+        constC1 = np.dot(np.dot(fC1, p.reshape(-1, 1)), np.ones((1, len(q))))
+        constC2 = np.dot(np.ones((len(p), 1)), np.dot(q.reshape(1, -1), fC2.T))
+        return constC1 + constC2, hC1, hC2
+
+    def tens(cC: np.ndarray, h1: np.ndarray, h2: np.ndarray, T: np.ndarray) -> np.ndarray:
+        return cC + (-np.dot(np.dot(h1, T), h2.T))
+
+    constC, hC1, hC2 = init(C1, C2)
+    if not symmetric:
+        constCt, hC1t, hC2t = init(C1.T, C2.T)
+    Mlin = (1 - alpha) * M
+    G = (p[:, None] * q[None, :]).copy()
+    cost = np.sum(Mlin * G) + alpha * np.sum(tens(constC, hC1, hC2, G) * G)
+    for it in range(1, max_iter + 1):
+        old = cost
+        if symmetric:
+            df = 2 * tens(constC, hC1, hC2, G)
+        else:
+            df = 0.5 * (2 * tens(constC, hC1, hC2, G) + 2 * tens(constCt, hC1t, hC2t, G))
+        Gc = bk.emd_dense(p, q, Mlin + alpha * df)
+        dG = Gc - G
+        dot = np.dot(np.dot(hC1, dG), hC2.T)
+        a = -alpha * np.sum(dot * dG)
+        if symmetric:
+            b = np.sum((1 - alpha) * M * dG) - 2 * alpha * np.sum(dot * G)
+        else:
+            b = np.sum((1 - alpha) * M * dG) - alpha * (
+                np.sum(dot * G) + np.sum(np.dot(np.dot(hC1, G), hC2.T) * dG)
+            )
+        if a > 0:
+            t = min(1.0, max(0.0, -b / (2.0 * a)))
+        else:
+            t = 1.0 if a + b < 0 else 0.0
+        cost = cost + a * (t**2) + b * t
+        G = G + t * dG
+        delta = abs(cost - old)
+        relative = delta / abs(cost) if cost != 0.0 else np.nan
+        if relative < tol or delta < tol:
+            return float(cost), G, it, True
+    return float(cost), G, max_iter, False
+
+
 def _solve_exact(
     b: _Batch, alpha: float, max_iter: int, tol: float, return_plan: bool
 ) -> list[FGWResult]:
@@ -417,6 +490,7 @@ def _solve_exact(
     active = np.arange(B)  # original index of each working row
     results: list[FGWResult | None] = [None] * B
     p_host, q_host = b.p_host, b.q_host
+
     lp_out = np.zeros((B, *tuple(G.shape[1:])), dtype=np.float64)
 
     # linearised cost Mi = (1-alpha) M + alpha * grad, grad = 2 (constC - L(G)) (POT's
@@ -845,7 +919,28 @@ def fgw_batch(
     dtype = _result_dtype(flat)
     sizes = [(_n_nodes(prob[1]), _n_nodes(prob[2])) for prob in problems]
     results: list[FGWResult | None] = [None] * len(problems)
-    for chunk in _chunks(sizes):
+    rest = list(range(len(problems)))
+    if method == "exact":
+        # no feature term, or one with repeated values (categorical labels...), leaves
+        # the linear subproblems full of exact ties: follow POT's arithmetic exactly
+        host = [tuple(None if a is None else _host(a) for a in problems[k]) for k in rest]
+        tie_prone = [k for k, hit in zip(rest, _repeats_values([h[0] for h in host]), strict=True)
+                     if hit or alpha == 1.0]
+        for k in tie_prone:
+            M, C1, C2, p, q = host[k]
+            batch = _make_batch([problems[k]], xp, dtype, device)  # validates, fills weights
+            dist, plan, n_iter, ok = _cg_pot_order(
+                M, C1, C2, batch.p_host[0], batch.q_host[0], float(alpha), max_iter, float(tol)
+            )
+            results[k] = FGWResult(
+                distance=dist,
+                plan=bk.asarray_on(plan.astype(dtype), xp, device=device) if return_plan else None,
+                n_iter=n_iter,
+                converged=ok,
+            )
+        rest = [k for k in rest if results[k] is None]
+    for sub in _chunks([sizes[k] for k in rest]):
+        chunk = [rest[i] for i in sub]
         batch = _make_batch([problems[k] for k in chunk], xp, dtype, device)
         if method == "exact":
             out = _solve_exact(batch, float(alpha), max_iter, float(tol), return_plan)
@@ -856,6 +951,31 @@ def fgw_batch(
         for k, res in zip(chunk, out, strict=True):
             results[k] = res
     return results  # type: ignore[return-value]
+
+
+def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
+    """Per feature cost: whether a row or a column holds a value twice.
+
+    Then two candidate matches of a node cost the same on features, and the linear
+    subproblems of CG meet exact ties that only POT's own arithmetic resolves POT's
+    way (continuous features make that a probability-zero event). Vectorised over
+    costs of equal shape.
+    """
+    out = [False] * len(Ms)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for k, M in enumerate(Ms):
+        if M.ndim == 2 and M.size:
+            groups.setdefault(M.shape, []).append(k)
+    for members in groups.values():
+        stack = np.stack([Ms[k] for k in members])
+        rows = np.sort(stack, axis=2)
+        cols = np.sort(stack, axis=1)
+        hit = (rows[:, :, 1:] == rows[:, :, :-1]).any(axis=(1, 2)) | (
+            cols[:, 1:, :] == cols[:, :-1, :]
+        ).any(axis=(1, 2))
+        for k, h in zip(members, hit, strict=True):
+            out[k] = bool(h)
+    return out
 
 
 def _n_nodes(C: Any) -> int:

@@ -106,6 +106,25 @@ def test_exact_ties_still_optimal_value() -> None:
     assert not_worse(ours.distance, ref)
 
 
+@pytest.mark.parametrize("kind", ["sp", "adj"])
+def test_exact_equals_pot_when_features_cannot_break_ties(kind: str) -> None:
+    # given: categorical node labels (feature cost 0/1) or no feature term at all,
+    # so the linear subproblems have many exactly tied optima
+    rng = np.random.default_rng(31)
+    for k in range(30):
+        n = int(rng.integers(3, 24))
+        m = n if k % 2 else int(rng.integers(3, 24))
+        C1, C2 = random_graph(rng, n, kind), random_graph(rng, m, kind)
+        labels1, labels2 = rng.integers(0, 3, n), rng.integers(0, 3, m)
+        M = (labels1[:, None] != labels2[None, :]).astype(float)
+        for alpha in (0.5, 1.0):
+            # when
+            ours = fgw(M, C1, C2, alpha=alpha)
+            ref = pot_exact(M, C1, C2, None, None, alpha)
+            # then: the same local optimum as POT, not merely an as-good one
+            assert rel(ours.distance, ref) <= EXACT_RTOL, (k, n, m, alpha)
+
+
 def test_exact_on_every_backend(xp: ModuleType, on: Callable[[np.ndarray], Any]) -> None:
     rng = np.random.default_rng(7)
     for n, m, uniform in [(9, 9, True), (12, 7, False), (16, 16, False), (5, 11, True)]:
