@@ -140,10 +140,12 @@ r"""Scalings :math:`u, v` are folded into the potentials once :math:`|\log u|` o
 larger value absorbs less often (each absorption is one exponential pass over the
 batch), a smaller one keeps more range in reserve."""
 
-MAX_BATCH_ENTRIES = 1 << 22
-"""Largest padded batch, in matrix entries ``B * N * M`` (4M: about 32 MiB per float64
-array, of which the solvers hold about ten); larger batches are split into chunks of
-similar sizes."""
+MAX_BATCH_ENTRIES = {"host": 1 << 17, "gpu": 1 << 22}
+"""Largest padded batch, in matrix entries ``B * N * M``; larger batches are split into
+chunks of similar sizes. On the host 128K entries (1 MiB per float64 array) keeps the
+working arrays of a chunk in a core's L2 cache: 256 pairs of 32 nodes run about 25 %
+faster as two chunks than as one. A GPU wants large batches; 4M entries is about
+32 MiB per array, of which the solvers hold about ten."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +305,12 @@ def _make_batch(
     )
 
 
-def _chunks(sizes: Sequence[tuple[int, int]]) -> list[list[int]]:
-    """Indices grouped into batches of similar shapes under ``MAX_BATCH_ENTRIES``."""
+def _on_gpu(xp: ModuleType, device: Any) -> bool:
+    return bk.backend_name(xp) == "cupy" or "cuda" in str(device)
+
+
+def _chunks(sizes: Sequence[tuple[int, int]], max_entries: int) -> list[list[int]]:
+    """Indices grouped into batches of similar shapes of at most ``max_entries`` entries."""
     order = sorted(range(len(sizes)), key=lambda k: (sizes[k][0] * sizes[k][1], sizes[k]))
     chunks: list[list[int]] = []
     current: list[int] = []
@@ -312,7 +318,7 @@ def _chunks(sizes: Sequence[tuple[int, int]]) -> list[list[int]]:
     for k in order:
         n, m = sizes[k]
         n2, m2 = max(n_max, n), max(m_max, m)
-        if current and (len(current) + 1) * max(n2, m2) ** 2 > MAX_BATCH_ENTRIES:
+        if current and (len(current) + 1) * max(n2, m2) ** 2 > max_entries:
             chunks.append(current)
             current, n2, m2 = [], n, m
         current.append(k)
@@ -941,7 +947,8 @@ def fgw_batch(
                 converged=ok,
             )
         rest = [k for k in rest if results[k] is None]
-    for sub in _chunks([sizes[k] for k in rest]):
+    max_entries = MAX_BATCH_ENTRIES["gpu" if _on_gpu(xp, device) else "host"]
+    for sub in _chunks([sizes[k] for k in rest], max_entries):
         chunk = [rest[i] for i in sub]
         batch = _make_batch([problems[k] for k in chunk], xp, dtype, device)
         if method == "exact":

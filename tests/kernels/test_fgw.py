@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kernels import backend as bk
+from kernels import fgw as fgw_module
 from kernels.fgw import DEFAULT_MAX_ITER, FGWResult, fgw, fgw_batch
 from tests.kernels.conftest import random_graph, random_problem
 
@@ -308,6 +309,17 @@ def test_zero_weight_padding_changes_nothing(method: str) -> None:
     # then
     assert rel(padded.distance, plain.distance) <= SAME_RTOL
     assert np.all(padded.plan[10:, :] == 0) and np.all(padded.plan[:, 8:] == 0)
+
+
+@pytest.mark.parametrize("method", ["exact", "entropic"])
+def test_chunking_changes_nothing(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(15)
+    problems = [random_problem(rng, int(n), int(n) + 2) for n in rng.integers(3, 14, size=12)]
+    whole = fgw_batch(problems, method=method, epsilon=5e-2)
+    monkeypatch.setitem(fgw_module.MAX_BATCH_ENTRIES, "host", 300)  # chunks of 1-3 pairs
+    chunked = fgw_batch(problems, method=method, epsilon=5e-2)
+    for a, b in zip(whole, chunked, strict=True):
+        assert rel(a.distance, b.distance) <= SAME_RTOL
 
 
 def test_batch_of_many_pairs_one_call_matches_pot() -> None:
