@@ -140,12 +140,14 @@ r"""Scalings :math:`u, v` are folded into the potentials once :math:`|\log u|` o
 larger value absorbs less often (each absorption is one exponential pass over the
 batch), a smaller one keeps more range in reserve."""
 
-MAX_BATCH_ENTRIES = {"host": 1 << 17, "gpu": 1 << 22}
+MAX_BATCH_ENTRIES = {"exact": 1 << 17, "entropic": 1 << 22, "gpu": 1 << 22}
 """Largest padded batch, in matrix entries ``B * N * M``; larger batches are split into
-chunks of similar sizes. On the host 128K entries (1 MiB per float64 array) keeps the
-working arrays of a chunk in a core's L2 cache: 256 pairs of 32 nodes run about 25 %
-faster as two chunks than as one. A GPU wants large batches; 4M entries is about
-32 MiB per array, of which the solvers hold about ten."""
+chunks of similar sizes. Exact on the host: 128K entries (1 MiB per float64 array)
+keeps a chunk's working arrays in a core's L2 cache, and 256 pairs of 32 nodes run
+about 20 % faster as two chunks than as one. Entropic on the host: a chunk ends with a
+tail of slow pairs whose cost is per-iteration overhead, paid once per chunk, so
+chunks stay large. On a GPU large batches are the point. 4M entries is about 32 MiB
+per float64 array, of which the solvers hold about ten."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -947,7 +949,7 @@ def fgw_batch(
                 converged=ok,
             )
         rest = [k for k in rest if results[k] is None]
-    max_entries = MAX_BATCH_ENTRIES["gpu" if _on_gpu(xp, device) else "host"]
+    max_entries = MAX_BATCH_ENTRIES["gpu" if _on_gpu(xp, device) else method]
     for sub in _chunks([sizes[k] for k in rest], max_entries):
         chunk = [rest[i] for i in sub]
         batch = _make_batch([problems[k] for k in chunk], xp, dtype, device)

@@ -316,7 +316,7 @@ def test_chunking_changes_nothing(method: str, monkeypatch: pytest.MonkeyPatch) 
     rng = np.random.default_rng(15)
     problems = [random_problem(rng, int(n), int(n) + 2) for n in rng.integers(3, 14, size=12)]
     whole = fgw_batch(problems, method=method, epsilon=5e-2)
-    monkeypatch.setitem(fgw_module.MAX_BATCH_ENTRIES, "host", 300)  # chunks of 1-3 pairs
+    monkeypatch.setitem(fgw_module.MAX_BATCH_ENTRIES, method, 300)  # chunks of 1-3 pairs
     chunked = fgw_batch(problems, method=method, epsilon=5e-2)
     for a, b in zip(whole, chunked, strict=True):
         assert rel(a.distance, b.distance) <= SAME_RTOL
