@@ -136,7 +136,7 @@ defaults of 1e-9 would never be met and every float32 call would report non-conv
 ABSORB_LOG_THRESHOLD = {"float64": 200.0, "float32": 20.0}
 r"""Scalings :math:`u, v` are folded into the potentials once :math:`|\log u|` or
 :math:`|\log v|` exceeds this (:math:`e^{200} \approx 10^{87}` of float64's
-:math:`10^{308}`, :math:`e^{30} \approx 10^{13}` of float32's :math:`10^{38}`): a
+:math:`10^{308}`, :math:`e^{20} \approx 5 \cdot 10^{8}` of float32's :math:`10^{38}`): a
 larger value absorbs less often (each absorption is one exponential pass over the
 batch), a smaller one keeps more range in reserve."""
 
