@@ -21,7 +21,8 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
-HOST = os.environ.get("HOST", "127.0.0.1")
+# Not HOST: zsh sets that to the machine name.
+HOST = os.environ.get("WEB_HOST", "127.0.0.1")
 WEB_PORT = int(os.environ.get("WEB_PORT", "8000"))
 FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
 BROKER_PORT = int(os.environ.get("EMBEDDED_BROKER_PORT", "6390"))
