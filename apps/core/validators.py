@@ -57,3 +57,17 @@ class BoundedJSONField(serializers.JSONField):
         if _has_nul(value):
             raise serializers.ValidationError("Strings may not contain the NUL character (U+0000).")
         return value
+
+
+def validate_each(items: list[Any], serializer_class: type[serializers.Serializer]) -> list[dict[str, Any]]:
+    """Validate every item of a list; errors are keyed by the item's index."""
+    cleaned, errors = [], {}
+    for index, item in enumerate(items):
+        serializer = serializer_class(data=item if isinstance(item, dict) else {})
+        if serializer.is_valid():
+            cleaned.append(serializer.validated_data)
+        else:
+            errors[str(index)] = serializer.errors
+    if errors:
+        raise serializers.ValidationError(errors)
+    return cleaned

@@ -330,6 +330,17 @@ class ReconcileReport:
     resent: int
 
 
+def _unrecoverable(run: Run, ran_for: float) -> dict[str, str] | None:
+    """Why an orphaned run must fail instead of running again, if it must."""
+    kind = get_kind(run.kind)
+    if kind is not None and ran_for > kind.time_limit_seconds:
+        # Killed at its hard time limit: running it again would hit the limit again.
+        return {"type": "TimeLimitExceeded", "message": f"ran past {kind.time_limit_seconds}s"}
+    if run.attempts >= settings.RUN_MAX_ATTEMPTS:
+        return {"type": "WorkerLost", "message": f"worker lost {run.attempts} times"}
+    return None
+
+
 def run_reconcile() -> ReconcileReport:
     """Repair what delivery lost: runs whose worker died and runs whose message vanished."""
     now = timezone.now()
@@ -340,7 +351,6 @@ def run_reconcile() -> ReconcileReport:
         status=RunStatus.RUNNING, heartbeat_at__lt=lease_cutoff
     ):
         stale = _owned(run, run.attempts).filter(heartbeat_at__lt=lease_cutoff)
-        kind = get_kind(run.kind)
         ran_for = (now - run.started_at).total_seconds() if run.started_at else 0.0
         if run.cancel_requested:
             _transition(
@@ -352,21 +362,7 @@ def run_reconcile() -> ReconcileReport:
                 status=RunStatus.CANCELLED,
                 finished_at=now,
             )
-        elif kind is not None and ran_for > kind.time_limit_seconds:
-            # Killed at its hard time limit: running it again would hit the limit again.
-            error = {"type": "TimeLimitExceeded", "message": f"ran past {kind.time_limit_seconds}s"}
-            failed += _transition(
-                stale,
-                run,
-                actor="reconciler",
-                action="run.failed",
-                data={"error": error},
-                status=RunStatus.FAILED,
-                finished_at=now,
-                error=error,
-            )
-        elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
-            error = {"type": "WorkerLost", "message": f"worker lost {run.attempts} times"}
+        elif (error := _unrecoverable(run, ran_for)) is not None:
             failed += _transition(
                 stale,
                 run,

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.core.validators import BoundedJSONField
+from apps.core.validators import BoundedJSONField, validate_each
 from apps.runs.models import MAX_PRIORITY, Run, RunStatus
 
 
@@ -25,16 +25,7 @@ class RunBatchSubmitInputSerializer(serializers.Serializer):
         limit = settings.MAX_BATCH_RUNS
         if len(runs) > limit:
             raise serializers.ValidationError(f"At most {limit} runs per batch; got {len(runs)}.")
-        cleaned, errors = [], {}
-        for index, item in enumerate(runs):
-            serializer = RunSubmitInputSerializer(data=item)
-            if serializer.is_valid():
-                cleaned.append(serializer.validated_data)
-            else:
-                errors[str(index)] = serializer.errors
-        if errors:
-            raise serializers.ValidationError(errors)
-        return cleaned
+        return validate_each(runs, RunSubmitInputSerializer)
 
 
 class RunListFilterSerializer(serializers.Serializer):

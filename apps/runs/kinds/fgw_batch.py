@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.core.validators import validate_each
 from apps.runs.kinds import RunContext, RunKind, register
 from apps.runs.kinds.graph_payloads import (
     GraphPairSerializer,
@@ -31,16 +32,7 @@ class FGWBatchPayloadSerializer(SolverOptionsSerializer):
             raise serializers.ValidationError(
                 f"{len(pairs)} pairs; the limit is {limit} pairs per batch (FGW_MAX_PAIRS)."
             )
-        cleaned, errors = [], {}
-        for index, pair in enumerate(pairs):
-            serializer = GraphPairSerializer(data=pair if isinstance(pair, dict) else {})
-            if serializer.is_valid():
-                cleaned.append(serializer.validated_data)
-            else:
-                errors[str(index)] = serializer.errors
-        if errors:
-            raise serializers.ValidationError(errors)
-        return cleaned
+        return validate_each(pairs, GraphPairSerializer)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         check_plan_size(attrs["pairs"], attrs["return_plan"])
