@@ -228,6 +228,43 @@ def is_uniform(w: np.ndarray) -> bool:
     return bool(w.size > 0 and w[0] > 0 and np.all(w == w[0]))
 
 
+def assignments(costs: np.ndarray) -> np.ndarray:
+    """Optimal permutations of a stack of square cost matrices ``(B, n, n)``: ``(B, n)``
+    column indices, row ``i`` of problem ``k`` matched to column ``out[k, i]``.
+
+    One call of lapx's ``lapjvh_batch`` (Jonker-Volgenant, compiled, threaded over the
+    batch; Jonker & Volgenant 1987) when lapx is installed, else scipy's
+    ``linear_sum_assignment`` per problem. Both are exact; on ties they may pick
+    different optimal permutations.
+    """
+    B, n = costs.shape[0], costs.shape[1]
+    if B == 0 or n == 0:
+        return np.zeros((B, n), dtype=np.int64)
+    costs = np.ascontiguousarray(costs, dtype=np.float64)
+    lap = _lap()
+    if lap is not None:
+        if n == 1:
+            return np.zeros((B, 1), dtype=np.int64)
+        if B == 1:
+            _, cols = lap.lapjvh(costs[0], return_cost=False)
+            return np.asarray(cols, dtype=np.int64)[None, :]
+        _, cols = lap.lapjvh_batch(costs, return_cost=False)
+        return np.stack(cols).astype(np.int64, copy=False)
+    from scipy.optimize import linear_sum_assignment
+
+    return np.stack([linear_sum_assignment(c)[1] for c in costs]).astype(np.int64, copy=False)
+
+
+@functools.cache
+def _lap() -> ModuleType | None:
+    """lapx's ``lap`` module, or ``None`` when it is not installed."""
+    if importlib.util.find_spec("lap") is None:
+        return None
+    import lap
+
+    return lap if hasattr(lap, "lapjvh_batch") else None
+
+
 def solve_linear_ot_batch(
     costs: np.ndarray,
     a: np.ndarray,
@@ -244,10 +281,9 @@ def solve_linear_ot_batch(
 
     Where ``assignment[k]`` is true (uniform weights, ``n == m``) the vertices
     are the permutation matrices scaled by :math:`1/n` and the problem is a
-    linear assignment solved with ``scipy.optimize.linear_sum_assignment``
-    (shortest augmenting paths, Crouse 2016); elsewhere POT's network simplex
-    (``ot.lp.emd_c``, Bonneel et al. 2011). Both are exact; with ties they may
-    pick different optimal vertices.
+    linear assignment, solved by :func:`assignments` (all problems of one size in
+    one call); elsewhere POT's network simplex (``ot.lp.emd_c``, Bonneel et al.
+    2011). Both are exact; with ties they may pick different optimal vertices.
 
     Parameters
     ----------
@@ -259,13 +295,15 @@ def solve_linear_ot_batch(
     out : ndarray, shape (B, N, M), float64
         Overwritten with the plans.
     """
-    from scipy.optimize import linear_sum_assignment
-
     out[...] = 0.0
+    groups: dict[int, list[int]] = {}
     for k, (n, m) in enumerate(sizes):
-        cost = costs[k, :n, :m]
         if assignment[k]:
-            rows, cols = linear_sum_assignment(cost)
-            out[k, rows, cols] = a[k, rows]
+            groups.setdefault(n, []).append(k)
         else:
-            out[k, :n, :m] = emd_dense(a[k, :n], b[k, :m], cost)
+            out[k, :n, :m] = emd_dense(a[k, :n], b[k, :m], costs[k, :n, :m])
+    for n, members in groups.items():
+        idx = np.asarray(members)
+        cols = assignments(costs[idx, :n, :n])
+        rows = np.arange(n)
+        out[idx[:, None], rows[None, :], cols] = a[idx, :n]
