@@ -62,8 +62,14 @@ def _validated(spec: RunSpec) -> tuple[dict[str, Any], str]:
     return payload, kind.queue_for(payload)
 
 
-def _create(*, user: AbstractBaseUser, spec: RunSpec, idempotency_key: str | None) -> Run:
-    payload, queue = _validated(spec)
+def _create(
+    *,
+    user: AbstractBaseUser,
+    spec: RunSpec,
+    validated: tuple[dict[str, Any], str],
+    idempotency_key: str | None,
+) -> Run:
+    payload, queue = validated
     run = Run.objects.create(
         owner=user,
         session=spec.session,
@@ -112,9 +118,10 @@ def run_submit(
         existing = Run.objects.filter(owner=user, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replayed(existing, spec), False
+    validated = _validated(spec)
     try:
         with transaction.atomic():
-            return _create(user=user, spec=spec, idempotency_key=idempotency_key), True
+            return _create(user=user, spec=spec, validated=validated, idempotency_key=idempotency_key), True
     except IntegrityError:
         # A concurrent request with the same key won the insert.
         existing = Run.objects.filter(owner=user, idempotency_key=idempotency_key).first()
@@ -132,15 +139,19 @@ def _replayed(existing: Run, spec: RunSpec) -> Run:
 def run_submit_batch(*, user: AbstractBaseUser, specs: list[RunSpec]) -> list[Run]:
     """All or nothing: one invalid run rejects the batch and stores none."""
     errors: dict[str, Any] = {}
+    validated = []
     for index, spec in enumerate(specs):
         try:
-            _validated(spec)
+            validated.append(_validated(spec))
         except serializers.ValidationError as exc:
             errors[str(index)] = exc.detail
     if errors:
         raise serializers.ValidationError({"runs": errors})
     with transaction.atomic():
-        return [_create(user=user, spec=spec, idempotency_key=None) for spec in specs]
+        return [
+            _create(user=user, spec=spec, validated=checked, idempotency_key=None)
+            for spec, checked in zip(specs, validated, strict=True)
+        ]
 
 
 def run_enqueue(*, run_id: uuid.UUID | str) -> bool:
