@@ -44,6 +44,11 @@ def test_changelists_render(admin_client, model):
     assert response.status_code == 200
 
 
+def test_admin_is_branded_with_a_link_to_the_api_docs(admin_client):
+    body = admin_client.get(reverse("admin:index")).content.decode()
+    assert "limitgraph" in body and 'href="/api/v1/docs/"' in body
+
+
 def test_trace_page_shows_its_chain(admin_client):
     trace = Trace.objects.get()
     response = admin_client.get(reverse("admin:traces_trace_change", args=[trace.pk]))
