@@ -384,20 +384,58 @@ def _ward_merges(Z: np.ndarray, mass: np.ndarray) -> list[tuple[int, int]]:
     return [(found[t][1], found[t][2]) for t in order]
 
 
+def _ward_merges_uniform(Z: np.ndarray) -> list[tuple[int, int]]:
+    """:func:`_ward_merges` for equal weights, through scipy's compiled Ward linkage.
+
+    With equal masses the weighted Ward cost is scipy's ``linkage(method="ward")``
+    (same Lance-Williams update, up to a constant factor), so the merge sequence is
+    the same; scipy's cluster ids are mapped to representative nodes (the smallest
+    member) for :func:`_cut`.
+    """
+    from scipy.cluster.hierarchy import linkage
+
+    n = Z.shape[0]
+    # condensed Euclidean distances from the Gram matrix (BLAS; pdist's direct loop is
+    # several times slower in the n + d dimensions of the embedding)
+    sq = np.einsum("ij,ij->i", Z, Z)
+    dist2 = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
+    iu = np.triu_indices(n, 1)
+    tree = linkage(np.sqrt(np.maximum(dist2[iu], 0.0)), method="ward")
+    rep = np.empty(2 * n - 1, dtype=np.int64)
+    rep[:n] = np.arange(n)
+    a = tree[:, 0].astype(np.int64)
+    b = tree[:, 1].astype(np.int64)
+    merges = []
+    for t in range(n - 1):
+        ra, rb = int(rep[a[t]]), int(rep[b[t]])
+        keep, gone = (ra, rb) if ra < rb else (rb, ra)
+        rep[n + t] = keep
+        merges.append((keep, gone))
+    return merges
+
+
 def _cut(merges: Sequence[tuple[int, int]], n: int, k: int) -> np.ndarray:
-    parent = np.arange(n)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
+    """Cluster labels ``0..k-1`` after the first ``n - k`` merges (labels ordered by
+    each cluster's smallest node)."""
+    link = list(range(n))
     for a, b in merges[: n - k]:
-        ra, rb = find(a), find(b)
-        parent[max(ra, rb)] = min(ra, rb)
-    roots = np.array([find(i) for i in range(n)])
-    _, mapping = np.unique(roots, return_inverse=True)  # roots are smallest members
+        ra, rb = a, b
+        while link[ra] != ra:
+            ra = link[ra]
+        while link[rb] != rb:
+            rb = link[rb]
+        if ra < rb:
+            link[rb] = ra
+        else:
+            link[ra] = rb
+    parent = np.array(link)
+    # pointer jumping to the roots (each root is its cluster's smallest member)
+    while True:
+        nxt = parent[parent]
+        if np.array_equal(nxt, parent):
+            break
+        parent = nxt
+    _, mapping = np.unique(parent, return_inverse=True)
     return mapping.astype(np.int64)
 
 
@@ -455,8 +493,12 @@ def coarsen_levels(
         raise ValueError(f"levels must be integers in [1, {n}], got {list(levels)}")
     merges: list[tuple[int, int]] = []
     if any(1 < k < n for k in ks):
-        mass = np.maximum(p, CLUSTER_MASS_FLOOR * p.max())
-        merges = _ward_merges(_embedding(X, C, p, alpha), mass)
+        Z = _embedding(X, C, p, alpha)
+        if p.size and p[0] > 0 and np.all(p == p[0]):
+            merges = _ward_merges_uniform(Z)
+        else:
+            mass = np.maximum(p, CLUSTER_MASS_FLOOR * p.max())
+            merges = _ward_merges(Z, mass)
     out = []
     for k in ks:
         if k == n:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import ot
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kernels import backend as bk
@@ -159,6 +159,9 @@ def test_swapping_graphs_gives_same_value(seed: int, n: int, m: int, method: str
     M, C1, C2, p, q = random_problem(np.random.default_rng(seed), n, m, uniform=False)
     a = fgw(M, C1, C2, p, q, method=method)
     b = fgw(M.T, C2, C1, q, p, method=method)
+    # an entropic run that stops unconverged (Sinkhorn crawling on nearly equal
+    # marginals at eps=1e-2; POT does not converge there either) has no value to compare
+    assume(method == "exact" or (a.converged and b.converged))
     assert rel(a.distance, b.distance) <= (SAME_RTOL if method == "exact" else ENTROPIC_RTOL)
 
 
