@@ -574,6 +574,108 @@ def _solve_exact(
     return results  # type: ignore[return-value]
 
 
+def _solve_exact_assignment(
+    M: np.ndarray,
+    C1: np.ndarray,
+    C2: np.ndarray,
+    w: np.ndarray,
+    alpha: float,
+    max_iter: int,
+    tol: float,
+    return_plan: bool,
+) -> list[FGWResult]:
+    r"""Conditional gradient for a stack of pairs whose subproblems are assignments.
+
+    Host numpy, float64; every pair has ``n == m``, uniform weights ``p = q = w_k 1``
+    and exactly symmetric structures. The iterates are the same as
+    :func:`_solve_exact`'s (POT's CG), but every step uses that the new vertex is
+    :math:`G_c = w\,P_\sigma` (a scaled permutation, :math:`\sigma` from one batched
+    Jonker-Volgenant call):
+
+    * the linear cost is :math:`(1-\alpha)M - 2\alpha L(G)`: the gradient's constant
+      part :math:`c_{C_1,C_2} = f_1 1^\top + 1 f_2^\top` only shifts rows and columns,
+      which moves every assignment's cost equally, and on :math:`\Pi(p, q)`
+      :math:`\langle c, G\rangle = p^\top f_1 + q^\top f_2` is constant;
+    * :math:`L(G_c) = C_1\,(w\,(2C_2)[\sigma, :])`: one gather and one matrix product
+      instead of two products;
+    * :math:`L` is self-adjoint for symmetric structures, so the line search needs
+      only :math:`\langle M, G_c\rangle`, :math:`\langle L(G), G_c\rangle` and
+      :math:`\langle L(G_c), G_c\rangle` (gathers along :math:`\sigma`) and the
+      running scalars :math:`\langle M, G\rangle`, :math:`\langle L(G), G\rangle`;
+      the plan itself is formed only when it is returned.
+
+    Pairs leave the working set as they converge.
+    """
+    B, n = M.shape[0], M.shape[1]
+    Mlin = (1.0 - alpha) * M
+    wc = w[:, None]
+    f1 = wc * np.einsum("bij,bij->bi", C1, C1)  # (C1^2) p
+    f2 = wc * np.einsum("bij,bij->bi", C2, C2)
+    s_const = w * (f1.sum(axis=1) + f2.sum(axis=1))  # <constC, G>, any G in Pi(p, q)
+    r1 = wc * C1.sum(axis=2)  # C1 p
+    r2 = (2.0 * wc) * C2.sum(axis=2)  # 2 C2 q
+    LG = r1[:, :, None] * r2[:, None, :]  # L(p q^T)
+    w2 = w * w
+    s_m = w2 * Mlin.sum(axis=(1, 2))
+    s_l = w2 * r1.sum(axis=1) * r2.sum(axis=1)
+    cost = s_m + alpha * (s_const - s_l)
+    H = (2.0 * w)[:, None, None] * C2  # w (2 C2)^T
+    G = np.broadcast_to(w2[:, None, None], M.shape).copy() if return_plan else None
+
+    active = np.arange(B)
+    results: list[FGWResult | None] = [None] * B
+    rows = np.arange(n)
+    buf = np.empty_like(M)
+    for it in range(1, max_iter + 1):
+        nb = len(active)
+        Mi = np.multiply(LG, -2.0 * alpha, out=buf[:nb])
+        Mi += Mlin
+        sigma = bk.assignments(Mi)  # (nb, n)
+        bidx = np.arange(nb)[:, None]
+        wa = w[active]
+        m_c = wa * Mlin[bidx, rows, sigma].sum(axis=1)  # <Mlin, Gc>
+        x = wa * LG[bidx, rows, sigma].sum(axis=1)  # <L(G), Gc> = <G, L(Gc)>
+        LGc = np.matmul(C1, H[bidx, sigma])  # L(Gc)
+        y = wa * LGc[bidx, rows, sigma].sum(axis=1)  # <L(Gc), Gc>
+        a_ls = -alpha * (y - 2.0 * x + s_l)  # -alpha <L(dG), dG>
+        b_ls = (m_c - s_m) - 2.0 * alpha * (x - s_l)  # <Mlin, dG> - 2 alpha <L(dG), G>
+        t = _linesearch_step(a_ls, b_ls)
+        old = cost
+        cost = cost + a_ls * t**2 + b_ls * t
+        s_m = s_m + t * (m_c - s_m)
+        s_l = s_l + 2.0 * t * (x - s_l) + t**2 * (y - 2.0 * x + s_l)
+        t3 = t[:, None, None]
+        LGc -= LG
+        LGc *= t3
+        LG += LGc
+        if G is not None:
+            G *= 1.0 - t3
+            G[bidx, rows, sigma] += (t * wa)[:, None]
+        delta = np.abs(cost - old)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(cost != 0.0, delta / np.abs(cost), np.nan)
+        done = (rel < tol) | (delta < tol)
+        finished = done | (it >= max_iter)
+        if finished.any():
+            for row in np.flatnonzero(finished):
+                k = int(active[row])
+                results[k] = FGWResult(
+                    distance=float(cost[row]),
+                    plan=G[row].copy() if G is not None else None,
+                    n_iter=it,
+                    converged=bool(done[row]),
+                )
+            keep = np.flatnonzero(~finished)
+            if keep.size == 0:
+                break
+            active = active[keep]
+            cost, s_m, s_l = cost[keep], s_m[keep], s_l[keep]
+            LG, Mlin, C1, H = LG[keep], Mlin[keep], C1[keep], H[keep]
+            if G is not None:
+                G = G[keep]
+    return results  # type: ignore[return-value]
+
+
 # --------------------------------------------------------------------------- entropic (PGD)
 
 
@@ -949,6 +1051,10 @@ def fgw_batch(
                 converged=ok,
             )
         rest = [k for k in rest if results[k] is None]
+        if dtype == "float64" and bk.backend_name(xp) == "numpy":
+            rest = _run_assignment_pairs(
+                problems, host, rest, results, float(alpha), max_iter, float(tol), return_plan
+            )
     max_entries = MAX_BATCH_ENTRIES["gpu" if _on_gpu(xp, device) else method]
     for sub in _chunks([sizes[k] for k in rest], max_entries):
         chunk = [rest[i] for i in sub]
@@ -962,6 +1068,71 @@ def fgw_batch(
         for k, res in zip(chunk, out, strict=True):
             results[k] = res
     return results  # type: ignore[return-value]
+
+
+def _run_assignment_pairs(
+    problems: Sequence[tuple[Any, Any, Any, Any, Any]],
+    host: list[tuple[Any, ...]],
+    rest: list[int],
+    results: list[FGWResult | None],
+    alpha: float,
+    max_iter: int,
+    tol: float,
+    return_plan: bool,
+) -> list[int]:
+    """Solve, on the host, the pairs of ``rest`` that :func:`_solve_exact_assignment`
+    takes (``n == m``, uniform and equal weights, exactly symmetric structures), grouped
+    by size; fill ``results`` and return the indices left for the general solver."""
+    groups: dict[int, list[int]] = {}
+    weight: dict[int, float] = {}
+    for k in rest:
+        M, C1, C2, p, q = host[k]
+        if M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
+            continue
+        n = M.shape[0]
+        if n == 0 or M.shape != (n, n) or C1.shape != (n, n) or C2.shape != (n, n):
+            continue
+        wp = 1.0 / n if p is None else _uniform_value(p, n)
+        wq = 1.0 / n if q is None else _uniform_value(q, n)
+        if wp is None or wp != wq or not wp > 0:
+            continue
+        groups.setdefault(n, []).append(k)
+        weight[k] = wp
+    left = set(rest)
+    for n, members in groups.items():
+        C1 = np.stack([host[k][1] for k in members])
+        C2 = np.stack([host[k][2] for k in members])
+        sym = _exactly_symmetric(C1) & _exactly_symmetric(C2)
+        sel = [k for k, ok in zip(members, sym, strict=True) if ok]
+        if not sel:
+            continue
+        if len(sel) != len(members):
+            keep = np.flatnonzero(sym)
+            C1, C2 = C1[keep], C2[keep]
+        M = np.stack([host[k][0] for k in sel])
+        w = np.array([weight[k] for k in sel])
+        chunk = max(1, MAX_BATCH_ENTRIES["exact"] // (n * n))
+        for start in range(0, len(sel), chunk):
+            part = slice(start, start + chunk)
+            out = _solve_exact_assignment(
+                M[part], C1[part], C2[part], w[part], alpha, max_iter, tol, return_plan
+            )
+            for k, res in zip(sel[part], out, strict=True):
+                results[k] = res
+                left.discard(k)
+    return [k for k in rest if k in left]
+
+
+def _uniform_value(w: np.ndarray, n: int) -> float | None:
+    """The common value of a weight vector of shape ``(n,)`` whose entries are all equal."""
+    if w.shape != (n,) or not np.all(w == w[0]):
+        return None
+    return float(w[0])
+
+
+def _exactly_symmetric(C: np.ndarray) -> np.ndarray:
+    """Per matrix of a stack ``(B, n, n)``: whether it equals its transpose bit for bit."""
+    return (C == np.swapaxes(C, 1, 2)).all(axis=(1, 2))
 
 
 def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
