@@ -150,6 +150,12 @@ chunks stay large. On a GPU large batches are the point. 4M entries is about 32 
 per float64 array, of which the solvers hold about ten."""
 
 
+TIE_FRACTION = 0.01
+"""Share of a feature cost's entries that must repeat a value of their row or column
+for the pair to take POT's own arithmetic (see ``_repeats_values``): categorical labels
+repeat in most entries, continuous features at most in a handful."""
+
+
 @dataclass(frozen=True, slots=True)
 class FGWResult:
     """Result of one FGW problem.
@@ -1136,25 +1142,32 @@ def _exactly_symmetric(C: np.ndarray) -> np.ndarray:
 
 
 def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
-    """Per feature cost: whether a row or a column holds a value twice.
+    """Per feature cost: whether its rows and columns repeat values often enough to
+    make the linear subproblems tie-prone.
 
-    Then two candidate matches of a node cost the same on features, and the linear
-    subproblems of CG meet exact ties that only POT's own arithmetic resolves POT's
-    way (continuous features make that a probability-zero event). Vectorised over
-    costs of equal shape.
+    When a row or a column holds a value twice, two candidate matches of a node cost
+    the same on features, and the linear subproblems of CG can meet exact ties that
+    only POT's own arithmetic resolves POT's way. Categorical labels make that the
+    rule (most entries repeat a value of their row); continuous features make it a
+    rare accident (two nodes at exactly the same distance from a coarse node's mean),
+    where the structure term still separates the candidates. A cost counts as
+    tie-prone when at least ``TIE_FRACTION`` of its entries repeat a neighbour in
+    their sorted row or column, or when it is too small for a fraction to mean
+    anything (any repeat then counts). Vectorised over costs of equal shape.
     """
     out = [False] * len(Ms)
     groups: dict[tuple[int, ...], list[int]] = {}
     for k, M in enumerate(Ms):
         if M.ndim == 2 and M.size:
             groups.setdefault(M.shape, []).append(k)
-    for members in groups.values():
+    for shape, members in groups.items():
         stack = np.stack([Ms[k] for k in members])
         rows = np.sort(stack, axis=2)
         cols = np.sort(stack, axis=1)
-        hit = (rows[:, :, 1:] == rows[:, :, :-1]).any(axis=(1, 2)) | (
-            cols[:, 1:, :] == cols[:, :-1, :]
-        ).any(axis=(1, 2))
+        repeats = np.count_nonzero(rows[:, :, 1:] == rows[:, :, :-1], axis=(1, 2)) + (
+            np.count_nonzero(cols[:, 1:, :] == cols[:, :-1, :], axis=(1, 2))
+        )
+        hit = repeats >= max(1.0, TIE_FRACTION * shape[0] * shape[1])
         for k, h in zip(members, hit, strict=True):
             out[k] = bool(h)
     return out
