@@ -63,6 +63,7 @@ Flamary et al. "POT: Python Optimal Transport", JMLR 2021 (``ot.gromov``, ``ot.o
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -580,6 +581,30 @@ def _solve_exact(
     return results  # type: ignore[return-value]
 
 
+_WORKSPACE = threading.local()
+
+WORKSPACE_MAX_ENTRIES = 1 << 18
+"""Largest float64 scratch array (entries) that :func:`_scratch` keeps between calls
+(2 MiB). Fresh multi-megabyte temporaries are page-faulted in on first touch, which at
+n = 32 costs as much as the arithmetic on them; the assignment path's dozen working
+arrays therefore live in per-thread buffers reused across iterations and calls."""
+
+
+def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A float64 array of ``shape`` backed by this thread's reusable buffer ``name``
+    (contents undefined); a plain new array when it is larger than the cap."""
+    size = int(np.prod(shape))
+    if size > WORKSPACE_MAX_ENTRIES:
+        return np.empty(shape)
+    pool = getattr(_WORKSPACE, "buffers", None)
+    if pool is None:
+        pool = _WORKSPACE.buffers = {}
+    buf = pool.get(name)
+    if buf is None or buf.size < size:
+        buf = pool[name] = np.empty(max(size, 1))
+    return buf[:size].reshape(shape)
+
+
 def _solve_exact_assignment(
     M: np.ndarray,
     C1: np.ndarray,
@@ -602,47 +627,56 @@ def _solve_exact_assignment(
       part :math:`c_{C_1,C_2} = f_1 1^\top + 1 f_2^\top` only shifts rows and columns,
       which moves every assignment's cost equally, and on :math:`\Pi(p, q)`
       :math:`\langle c, G\rangle = p^\top f_1 + q^\top f_2` is constant;
-    * :math:`L(G_c) = C_1\,(w\,(2C_2)[\sigma, :])`: one gather and one matrix product
-      instead of two products;
+    * :math:`L(G_c) = 2w\,C_1 C_2[\sigma, :]`: one gather and one matrix product
+      instead of two products (``K`` below is :math:`L / 2w`);
     * :math:`L` is self-adjoint for symmetric structures, so the line search needs
       only :math:`\langle M, G_c\rangle`, :math:`\langle L(G), G_c\rangle` and
       :math:`\langle L(G_c), G_c\rangle` (gathers along :math:`\sigma`) and the
       running scalars :math:`\langle M, G\rangle`, :math:`\langle L(G), G\rangle`;
       the plan itself is formed only when it is returned.
 
-    Pairs leave the working set as they converge.
+    Pairs leave the working set as they converge; working arrays live in reusable
+    buffers (:func:`_scratch`).
     """
     B, n = M.shape[0], M.shape[1]
-    Mlin = (1.0 - alpha) * M
-    wc = w[:, None]
-    f1 = wc * np.einsum("bij,bij->bi", C1, C1)  # (C1^2) p
-    f2 = wc * np.einsum("bij,bij->bi", C2, C2)
-    s_const = w * (f1.sum(axis=1) + f2.sum(axis=1))  # <constC, G>, any G in Pi(p, q)
-    r1 = wc * C1.sum(axis=2)  # C1 p
-    r2 = (2.0 * wc) * C2.sum(axis=2)  # 2 C2 q
-    LG = r1[:, :, None] * r2[:, None, :]  # L(p q^T)
+    shape = (B, n, n)
+    Mlin = np.multiply(M, 1.0 - alpha, out=_scratch("Mlin0", shape))
+    Mlin_alt = _scratch("Mlin1", shape)
+    # C1 and C2 are scratch stacks of the caller's, free to be overwritten: compaction
+    # alternates between them and a second buffer
+    C1w, C1_alt = C1, _scratch("C11", shape)
+    C2w, C2_alt = C2, _scratch("C21", shape)
+    f1 = np.einsum("bij,bij->b", C1, C1)  # sum of C1^2 = 1^T (C1^2) 1
+    f2 = np.einsum("bij,bij->b", C2, C2)
+    r1 = C1.sum(axis=2)  # C1 1
+    r2 = C2.sum(axis=2)  # C2 1
+    K = _scratch("K0", shape)  # K = L(G) / (2 w): L(p q^T) = 2 w^2 (C1 1)(C2 1)^T
+    np.multiply(r1[:, :, None], (w[:, None] * r2)[:, None, :], out=K)
+    K_alt = _scratch("K1", shape)
     w2 = w * w
+    s_const = w2 * (f1 + f2)  # <constC, G> = p^T (C1^2) 1 + q^T (C2^2) 1, any G in Pi(p, q)
     s_m = w2 * Mlin.sum(axis=(1, 2))
-    s_l = w2 * r1.sum(axis=1) * r2.sum(axis=1)
+    s_l = 2.0 * w2 * w2 * r1.sum(axis=1) * r2.sum(axis=1)  # <L(G), G>
     cost = s_m + alpha * (s_const - s_l)
-    H = (2.0 * w)[:, None, None] * C2  # w (2 C2)^T
-    G = np.broadcast_to(w2[:, None, None], M.shape).copy() if return_plan else None
+    G = np.broadcast_to(w2[:, None, None], shape).copy() if return_plan else None
 
     active = np.arange(B)
     results: list[FGWResult | None] = [None] * B
     rows = np.arange(n)
-    buf = np.empty_like(M)
     for it in range(1, max_iter + 1):
         nb = len(active)
-        Mi = np.multiply(LG, -2.0 * alpha, out=buf[:nb])
+        wa = w[active]
+        Mi = np.multiply(K, (-4.0 * alpha * wa)[:, None, None], out=_scratch("Mi", (nb, n, n)))
         Mi += Mlin
         sigma = bk.assignments(Mi)  # (nb, n)
-        bidx = np.arange(nb)[:, None]
-        wa = w[active]
-        m_c = wa * Mlin[bidx, rows, sigma].sum(axis=1)  # <Mlin, Gc>
-        x = wa * LG[bidx, rows, sigma].sum(axis=1)  # <L(G), Gc> = <G, L(Gc)>
-        LGc = np.matmul(C1, H[bidx, sigma])  # L(Gc)
-        y = wa * LGc[bidx, rows, sigma].sum(axis=1)  # <L(Gc), Gc>
+        flat = (np.arange(nb)[:, None] * (n * n) + rows * n + sigma).ravel()
+        m_c = wa * Mlin.take(flat).reshape(nb, n).sum(axis=1)  # <Mlin, Gc>
+        x = 2.0 * wa * wa * K.take(flat).reshape(nb, n).sum(axis=1)  # <L(G), Gc>
+        Cs = _scratch("Cs", (nb, n, n))
+        np.take(C2w.reshape(nb * n, n), (np.arange(nb)[:, None] * n + sigma).ravel(), axis=0,
+                out=Cs.reshape(nb * n, n))
+        Kc = np.matmul(C1w, Cs, out=_scratch("Kc", (nb, n, n)))  # L(Gc) / (2w)
+        y = 2.0 * wa * wa * Kc.take(flat).reshape(nb, n).sum(axis=1)  # <L(Gc), Gc>
         a_ls = -alpha * (y - 2.0 * x + s_l)  # -alpha <L(dG), dG>
         b_ls = (m_c - s_m) - 2.0 * alpha * (x - s_l)  # <Mlin, dG> - 2 alpha <L(dG), G>
         t = _linesearch_step(a_ls, b_ls)
@@ -651,12 +685,12 @@ def _solve_exact_assignment(
         s_m = s_m + t * (m_c - s_m)
         s_l = s_l + 2.0 * t * (x - s_l) + t**2 * (y - 2.0 * x + s_l)
         t3 = t[:, None, None]
-        LGc -= LG
-        LGc *= t3
-        LG += LGc
+        Kc -= K
+        Kc *= t3
+        K += Kc
         if G is not None:
             G *= 1.0 - t3
-            G[bidx, rows, sigma] += (t * wa)[:, None]
+            G.reshape(-1)[flat] += np.repeat(t * wa, n)
         delta = np.abs(cost - old)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(cost != 0.0, delta / np.abs(cost), np.nan)
@@ -674,9 +708,13 @@ def _solve_exact_assignment(
             keep = np.flatnonzero(~finished)
             if keep.size == 0:
                 break
+            nk = keep.size
             active = active[keep]
             cost, s_m, s_l = cost[keep], s_m[keep], s_l[keep]
-            LG, Mlin, C1, H = LG[keep], Mlin[keep], C1[keep], H[keep]
+            Mlin, Mlin_alt = np.take(Mlin, keep, axis=0, out=Mlin_alt[:nk]), Mlin
+            C1w, C1_alt = np.take(C1w, keep, axis=0, out=C1_alt[:nk]), C1w
+            C2w, C2_alt = np.take(C2w, keep, axis=0, out=C2_alt[:nk]), C2w
+            K, K_alt = np.take(K, keep, axis=0, out=K_alt[:nk]), K
             if G is not None:
                 G = G[keep]
     return results  # type: ignore[return-value]
@@ -1090,7 +1128,6 @@ def _run_assignment_pairs(
     takes (``n == m``, uniform and equal weights, exactly symmetric structures), grouped
     by size; fill ``results`` and return the indices left for the general solver."""
     groups: dict[int, list[int]] = {}
-    weight: dict[int, float] = {}
     for k in rest:
         M, C1, C2, p, q = host[k]
         if M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
@@ -1098,25 +1135,34 @@ def _run_assignment_pairs(
         n = M.shape[0]
         if n == 0 or M.shape != (n, n) or C1.shape != (n, n) or C2.shape != (n, n):
             continue
-        wp = 1.0 / n if p is None else _uniform_value(p, n)
-        wq = 1.0 / n if q is None else _uniform_value(q, n)
-        if wp is None or wp != wq or not wp > 0:
+        if (p is not None and p.shape != (n,)) or (q is not None and q.shape != (n,)):
             continue
         groups.setdefault(n, []).append(k)
-        weight[k] = wp
     left = set(rest)
     for n, members in groups.items():
-        C1 = np.stack([host[k][1] for k in members])
-        C2 = np.stack([host[k][2] for k in members])
-        sym = _exactly_symmetric(C1) & _exactly_symmetric(C2)
-        sel = [k for k, ok in zip(members, sym, strict=True) if ok]
+        B = len(members)
+        w = np.full(B, 1.0 / n)
+        ok = np.ones(B, dtype=bool)
+        for side in (3, 4):  # p, q: all entries equal, and equal to each other
+            given = [i for i, k in enumerate(members) if host[k][side] is not None]
+            if given:
+                W = np.stack([host[members[i]][side] for i in given])
+                idx = np.asarray(given)
+                ok[idx] &= (W == W[:, :1]).all(axis=1) & (W[:, 0] > 0)
+                if side == 3:
+                    w[idx] = W[:, 0]
+                else:
+                    ok[idx] &= W[:, 0] == w[idx]
+        C1 = np.stack([host[k][1] for k in members], out=_scratch("in_C1", (B, n, n)))
+        C2 = np.stack([host[k][2] for k in members], out=_scratch("in_C2", (B, n, n)))
+        ok &= _exactly_symmetric(C1) & _exactly_symmetric(C2)
+        sel = [k for k, good in zip(members, ok, strict=True) if good]
         if not sel:
             continue
-        if len(sel) != len(members):
-            keep = np.flatnonzero(sym)
-            C1, C2 = C1[keep], C2[keep]
-        M = np.stack([host[k][0] for k in sel])
-        w = np.array([weight[k] for k in sel])
+        if len(sel) != B:
+            keep = np.flatnonzero(ok)
+            C1, C2, w = C1[keep], C2[keep], w[keep]
+        M = np.stack([host[k][0] for k in sel], out=_scratch("in_M", (len(sel), n, n)))
         chunk = max(1, MAX_BATCH_ENTRIES["exact"] // (n * n))
         for start in range(0, len(sel), chunk):
             part = slice(start, start + chunk)
@@ -1161,13 +1207,26 @@ def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
         if M.ndim == 2 and M.size:
             groups.setdefault(M.shape, []).append(k)
     for shape, members in groups.items():
-        stack = np.stack([Ms[k] for k in members])
+        B = len(members)
+        stack = np.stack([Ms[k] for k in members], out=_scratch("tie_stack", (B, *shape)))
+        need = max(1.0, TIE_FRACTION * shape[0] * shape[1])
+        # a value repeated within a row or column repeats within the matrix, and each
+        # matrix-wide repeat makes at most two row/column repeats: one sort of the
+        # flattened costs clears most of them
+        flat = _scratch("tie_sorted", (B, shape[0] * shape[1]))
+        flat[...] = stack.reshape(B, -1)
+        flat.sort(axis=1)
+        suspect = 2 * np.count_nonzero(flat[:, 1:] == flat[:, :-1], axis=1) >= need
+        if not suspect.any():
+            continue
+        members = [k for k, hit in zip(members, suspect, strict=True) if hit]
+        stack = stack[suspect]
         rows = np.sort(stack, axis=2)
         cols = np.sort(stack, axis=1)
         repeats = np.count_nonzero(rows[:, :, 1:] == rows[:, :, :-1], axis=(1, 2)) + (
             np.count_nonzero(cols[:, 1:, :] == cols[:, :-1, :], axis=(1, 2))
         )
-        hit = repeats >= max(1.0, TIE_FRACTION * shape[0] * shape[1])
+        hit = repeats >= need
         for k, h in zip(members, hit, strict=True):
             out[k] = bool(h)
     return out
