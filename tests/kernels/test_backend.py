@@ -113,3 +113,25 @@ def test_cupy_auto_backend() -> None:
     if not bk.cuda_available():
         pytest.skip("cupy/CUDA not usable")
     assert bk.backend_name(bk.get_backend("auto")) == "cupy"
+
+
+@pytest.mark.parametrize(("B", "n"), [(7, 1), (9, 5), (6, 32), (1, 40), (2, 150)])
+@pytest.mark.parametrize("with_lap", [True, False])
+def test_assignments_are_optimal_permutations(
+    B: int, n: int, with_lap: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: random square costs (n >= 128 also runs the row/column reduction)
+    from scipy.optimize import linear_sum_assignment
+
+    if not with_lap:
+        monkeypatch.setattr(bk, "_lap", lambda: None)  # the scipy fallback
+    costs = np.random.default_rng(n).random((B, n, n))
+    # when
+    cols = bk.assignments(costs)
+    # then: permutations of optimal cost
+    assert cols.shape == (B, n)
+    for k in range(B):
+        assert sorted(cols[k].tolist()) == list(range(n))
+        r, c = linear_sum_assignment(costs[k])
+        best = costs[k][r, c].sum()
+        assert abs(costs[k][np.arange(n), cols[k]].sum() - best) <= 1e-12 * max(1.0, best)

@@ -335,6 +335,46 @@ def test_batch_of_many_pairs_one_call_matches_pot() -> None:
     assert fgw_batch([]) == []
 
 
+@pytest.mark.parametrize("kind", ["sp", "adj"])
+def test_assignment_path_equals_general_solver(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: uniform n == m pairs (the host assignment path), mixed in one batch with
+    # pairs it must leave to the general solver (non-uniform weights, non-symmetric
+    # structure, n != m), several sizes
+    rng = np.random.default_rng(41)
+    problems = [random_problem(rng, n, n, kind=kind) for n in (3, 8, 8, 8, 17, 30, 30)]
+    problems.append(random_problem(rng, 8, 8, kind=kind, uniform=False))
+    problems.append(random_problem(rng, 9, 11, kind=kind))
+    M, C1, C2, p, q = random_problem(rng, 8, 8, kind=kind)
+    problems.append((M, C1 + np.triu(rng.random((8, 8)) * 0.01, 1), C2, p, q))
+    problems.append((M, C1, C2, None, None))
+    # when
+    fast = fgw_batch(problems, alpha=0.4, return_plan=True)
+    monkeypatch.setattr(fgw_module, "_run_assignment_pairs", lambda *a: a[2])  # general only
+    general = fgw_batch(problems, alpha=0.4, return_plan=True)
+    # then: the same iterates, values and plans
+    for prob, a, b in zip(problems, fast, general, strict=True):
+        assert rel(a.distance, b.distance) <= SAME_RTOL
+        assert a.n_iter == b.n_iter and a.converged == b.converged
+        np.testing.assert_allclose(numpy_plan(a), numpy_plan(b), atol=1e-9)
+        plan = numpy_plan(a)
+        n, m = plan.shape
+        p = np.full(n, 1 / n) if prob[3] is None else prob[3]
+        np.testing.assert_allclose(plan.sum(axis=1), p, rtol=0, atol=MARGINAL_ATOL)
+
+
+def test_tie_test_counts_repeats() -> None:
+    # given: continuous costs with one stray repeat, and categorical costs
+    rng = np.random.default_rng(42)
+    stray = rng.random((40, 40))
+    stray[3, 5] = stray[3, 9]
+    labels = (rng.integers(0, 3, 40)[:, None] != rng.integers(0, 3, 40)[None, :]).astype(float)
+    tiny = np.array([[0.0, 1.0], [1.0, 1.0]])
+    # when
+    hits = fgw_module._repeats_values([stray, labels, tiny, rng.random((40, 40))])
+    # then: a stray repeat is not tie-prone, labels and any repeat in a tiny cost are
+    assert hits == [False, True, True, False]
+
+
 # --------------------------------------------------------------------------- inputs
 
 

@@ -241,3 +241,18 @@ def test_kernels_graph_modules_import_no_platform_code():
                 continue
             for module in modules:
                 assert module.split(".")[0] not in {"django", "celery", "apps", "rest_framework"}
+
+
+def test_equal_weight_ward_is_the_weighted_ward_hierarchy():
+    # given: the scipy path (equal weights) and the general nearest-neighbour chain
+    rng = np.random.default_rng(8)
+    X, C = random_graph(rng, 60)
+    p = np.full(60, 1 / 60)
+    Z = graphs._embedding(X, C, p, 0.5)
+    # when
+    fast = graphs._ward_merges_uniform(Z)
+    general = graphs._ward_merges(Z, p)
+    # then: the same partitions at every level
+    for k in range(1, 61):
+        a, b = graphs._cut(fast, 60, k), graphs._cut(general, 60, k)
+        np.testing.assert_array_equal(a, b)
