@@ -237,9 +237,10 @@ def is_uniform(w: np.ndarray) -> bool:
     return bool(w.size > 0 and w[0] > 0 and np.all(w == w[0]))
 
 
-def assignments(costs: np.ndarray) -> np.ndarray:
+def assignments(costs: np.ndarray, threads: int | None = None) -> np.ndarray:
     """Optimal permutations of a stack of square cost matrices ``(B, n, n)``: ``(B, n)``
     column indices, row ``i`` of problem ``k`` matched to column ``out[k, i]``.
+    ``threads``: lapjvh_batch workers (default ``LAP_THREADS``).
 
     One call of lapx's ``lapjvh_batch`` (Jonker-Volgenant, compiled, threaded over the
     batch; Jonker & Volgenant 1987) when lapx is installed, else scipy's
@@ -262,7 +263,7 @@ def assignments(costs: np.ndarray) -> np.ndarray:
         if B == 1:
             _, cols = lap.lapjvh(costs[0], return_cost=False)
             return np.asarray(cols, dtype=np.int64)[None, :]
-        _, cols = lap.lapjvh_batch(costs, return_cost=False, n_threads=LAP_THREADS)
+        _, cols = lap.lapjvh_batch(costs, return_cost=False, n_threads=LAP_THREADS if threads is None else threads)
         return np.stack(cols).astype(np.int64, copy=False)
     from scipy.optimize import linear_sum_assignment
 

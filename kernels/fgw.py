@@ -63,8 +63,11 @@ Flamary et al. "POT: Python Optimal Transport", JMLR 2021 (``ot.gromov``, ``ot.o
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -614,7 +617,8 @@ def _solve_exact_assignment(
     max_iter: int,
     tol: float,
     return_plan: bool,
-) -> list[FGWResult]:
+    slot: int = 0,
+) -> Generator[np.ndarray, np.ndarray, list[FGWResult]]:
     r"""Conditional gradient for a stack of pairs whose subproblems are assignments.
 
     Host numpy, float64; every pair has ``n == m``, uniform weights ``p = q = w_k 1``
@@ -636,23 +640,27 @@ def _solve_exact_assignment(
       the plan itself is formed only when it is returned.
 
     Pairs leave the working set as they converge; working arrays live in reusable
-    buffers (:func:`_scratch`).
+    buffers (:func:`_scratch`, names suffixed by ``slot`` so that chunks in flight
+    together keep apart). A generator: it yields each iteration's stacked linear
+    costs, is sent back their optimal permutations (:func:`kernels.backend.assignments`)
+    and returns the results, so that :func:`_drive_assignment_chunks` can solve one
+    chunk's assignments while the host computes another's products.
     """
     B, n = M.shape[0], M.shape[1]
     shape = (B, n, n)
-    Mlin = np.multiply(M, 1.0 - alpha, out=_scratch("Mlin0", shape))
-    Mlin_alt = _scratch("Mlin1", shape)
+    Mlin = np.multiply(M, 1.0 - alpha, out=_scratch(f"Mlin0.{slot}", shape))
+    Mlin_alt = _scratch(f"Mlin1.{slot}", shape)
     # C1 and C2 are scratch stacks of the caller's, free to be overwritten: compaction
     # alternates between them and a second buffer
-    C1w, C1_alt = C1, _scratch("C11", shape)
-    C2w, C2_alt = C2, _scratch("C21", shape)
+    C1w, C1_alt = C1, _scratch(f"C11.{slot}", shape)
+    C2w, C2_alt = C2, _scratch(f"C21.{slot}", shape)
     f1 = np.einsum("bij,bij->b", C1, C1)  # sum of C1^2 = 1^T (C1^2) 1
     f2 = np.einsum("bij,bij->b", C2, C2)
     r1 = C1.sum(axis=2)  # C1 1
     r2 = C2.sum(axis=2)  # C2 1
-    K = _scratch("K0", shape)  # K = L(G) / (2 w): L(p q^T) = 2 w^2 (C1 1)(C2 1)^T
+    K = _scratch(f"K0.{slot}", shape)  # K = L(G) / (2 w): L(p q^T) = 2 w^2 (C1 1)(C2 1)^T
     np.multiply(r1[:, :, None], (w[:, None] * r2)[:, None, :], out=K)
-    K_alt = _scratch("K1", shape)
+    K_alt = _scratch(f"K1.{slot}", shape)
     w2 = w * w
     s_const = w2 * (f1 + f2)  # <constC, G> = p^T (C1^2) 1 + q^T (C2^2) 1, any G in Pi(p, q)
     s_m = w2 * Mlin.sum(axis=(1, 2))
@@ -666,16 +674,16 @@ def _solve_exact_assignment(
     for it in range(1, max_iter + 1):
         nb = len(active)
         wa = w[active]
-        Mi = np.multiply(K, (-4.0 * alpha * wa)[:, None, None], out=_scratch("Mi", (nb, n, n)))
+        Mi = np.multiply(K, (-4.0 * alpha * wa)[:, None, None], out=_scratch(f"Mi.{slot}", (nb, n, n)))
         Mi += Mlin
-        sigma = bk.assignments(Mi)  # (nb, n)
+        sigma = yield Mi  # (nb, n) optimal permutations
         flat = (np.arange(nb)[:, None] * (n * n) + rows * n + sigma).ravel()
         m_c = wa * Mlin.take(flat).reshape(nb, n).sum(axis=1)  # <Mlin, Gc>
         x = 2.0 * wa * wa * K.take(flat).reshape(nb, n).sum(axis=1)  # <L(G), Gc>
-        Cs = _scratch("Cs", (nb, n, n))
+        Cs = _scratch(f"Cs.{slot}", (nb, n, n))
         np.take(C2w.reshape(nb * n, n), (np.arange(nb)[:, None] * n + sigma).ravel(), axis=0,
                 out=Cs.reshape(nb * n, n))
-        Kc = np.matmul(C1w, Cs, out=_scratch("Kc", (nb, n, n)))  # L(Gc) / (2w)
+        Kc = np.matmul(C1w, Cs, out=_scratch(f"Kc.{slot}", (nb, n, n)))  # L(Gc) / (2w)
         y = 2.0 * wa * wa * Kc.take(flat).reshape(nb, n).sum(axis=1)  # <L(Gc), Gc>
         a_ls = -alpha * (y - 2.0 * x + s_l)  # -alpha <L(dG), dG>
         b_ls = (m_c - s_m) - 2.0 * alpha * (x - s_l)  # <Mlin, dG> - 2 alpha <L(dG), G>
@@ -718,6 +726,80 @@ def _solve_exact_assignment(
             if G is not None:
                 G = G[keep]
     return results  # type: ignore[return-value]
+
+
+_LAP_EXECUTOR: list[ThreadPoolExecutor] = []
+_LAP_EXECUTOR_LOCK = threading.Lock()
+
+
+def _lap_executor() -> ThreadPoolExecutor:
+    """One background thread for assignment solves (lapx releases the GIL)."""
+    with _LAP_EXECUTOR_LOCK:
+        if not _LAP_EXECUTOR:
+            _LAP_EXECUTOR.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="fgw-lap"))
+        return _LAP_EXECUTOR[0]
+
+
+def _drive_assignment_chunks(
+    chunks: list[Callable[[int], Generator[np.ndarray, np.ndarray, list[FGWResult]]]],
+) -> list[list[FGWResult]]:
+    """Run :func:`_solve_exact_assignment` generators (made by ``chunks[i](slot)``) to
+    completion.
+
+    One chunk: its assignments are solved in the calling thread (lapjvh_batch with its
+    own worker threads). Several: two at a time are software-pipelined, with the
+    assignment solves on one background thread while this thread runs the other
+    chunk's tensor products and line search, so that on two cores the products hide
+    behind the solves instead of following them. A finished chunk hands its buffer
+    slot (0 or 1) to the next one.
+    """
+    out: list[list[FGWResult]] = [[] for _ in chunks]
+    if len(chunks) == 1:
+        gen = chunks[0](0)
+        try:
+            costs = next(gen)
+            while True:
+                costs = gen.send(bk.assignments(costs))
+        except StopIteration as stop:
+            out[0] = stop.value
+        return out
+    pool = _lap_executor()
+    queue: deque[tuple[int, int, Generator[Any, Any, Any], Future[np.ndarray]]] = deque()
+    waiting = deque(range(len(chunks)))
+
+    def start(slot: int) -> None:
+        while waiting:
+            i = waiting.popleft()
+            gen = chunks[i](slot)
+            try:
+                costs = next(gen)
+            except StopIteration as stop:
+                out[i] = stop.value
+                continue
+            queue.append((i, slot, gen, pool.submit(bk.assignments, costs, 1)))
+            return
+
+    try:
+        start(0)
+        start(1)
+        while queue:
+            i, slot, gen, future = queue.popleft()
+            try:
+                costs = gen.send(future.result())
+            except StopIteration as stop:
+                out[i] = stop.value
+                start(slot)
+                continue
+            queue.append((i, slot, gen, pool.submit(bk.assignments, costs, 1)))
+    finally:
+        for *_, future in queue:  # on an error, let in-flight solves finish before
+            future.cancel()  # the buffers they read are reused
+            if not future.cancelled():
+                try:
+                    future.result()
+                except Exception:  # noqa: BLE001, S110 - the first error is being raised
+                    pass
+    return out
 
 
 # --------------------------------------------------------------------------- entropic (PGD)
@@ -1164,11 +1246,15 @@ def _run_assignment_pairs(
             C1, C2, w = C1[keep], C2[keep], w[keep]
         M = np.stack([host[k][0] for k in sel], out=_scratch("in_M", (len(sel), n, n)))
         chunk = max(1, MAX_BATCH_ENTRIES["exact"] // (n * n))
-        for start in range(0, len(sel), chunk):
-            part = slice(start, start + chunk)
-            out = _solve_exact_assignment(
-                M[part], C1[part], C2[part], w[part], alpha, max_iter, tol, return_plan
+        parts = [slice(start, start + chunk) for start in range(0, len(sel), chunk)]
+        gens = [
+            functools.partial(
+                _solve_exact_assignment,
+                M[part], C1[part], C2[part], w[part], alpha, max_iter, tol, return_plan,
             )
+            for part in parts
+        ]
+        for part, out in zip(parts, _drive_assignment_chunks(gens), strict=True):
             for k, res in zip(sel[part], out, strict=True):
                 results[k] = res
                 left.discard(k)
