@@ -65,9 +65,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -144,14 +142,17 @@ r"""Scalings :math:`u, v` are folded into the potentials once :math:`|\log u|` o
 larger value absorbs less often (each absorption is one exponential pass over the
 batch), a smaller one keeps more range in reserve."""
 
-MAX_BATCH_ENTRIES = {"exact": 1 << 17, "entropic": 1 << 22, "gpu": 1 << 22}
+MAX_BATCH_ENTRIES = {"exact": 1 << 17, "assignment": 1 << 18, "entropic": 1 << 22, "gpu": 1 << 22}
 """Largest padded batch, in matrix entries ``B * N * M``; larger batches are split into
 chunks of similar sizes. Exact on the host: 128K entries (1 MiB per float64 array)
 keeps a chunk's working arrays in a core's L2 cache, and 256 pairs of 32 nodes run
 about 20 % faster as two chunks than as one. Entropic on the host: a chunk ends with a
 tail of slow pairs whose cost is per-iteration overhead, paid once per chunk, so
 chunks stay large. On a GPU large batches are the point. 4M entries is about 32 MiB
-per float64 array, of which the solvers hold about ten."""
+per float64 array, of which the solvers hold about ten. The host assignment path
+(uniform ``n == m`` pairs) takes 256K entries (256 pairs of 32 nodes at once, 2 MiB
+arrays): fewer, larger lapjvh_batch calls keep its two worker threads busier, which
+measured 5-10 % faster than two chunks."""
 
 
 TIE_FRACTION = 0.01
@@ -639,12 +640,14 @@ def _solve_exact_assignment(
       running scalars :math:`\langle M, G\rangle`, :math:`\langle L(G), G\rangle`;
       the plan itself is formed only when it is returned.
 
-    Pairs leave the working set as they converge; working arrays live in reusable
-    buffers (:func:`_scratch`, names suffixed by ``slot`` so that chunks in flight
-    together keep apart). A generator: it yields each iteration's stacked linear
-    costs, is sent back their optimal permutations (:func:`kernels.backend.assignments`)
-    and returns the results, so that :func:`_drive_assignment_chunks` can solve one
-    chunk's assignments while the host computes another's products.
+    Pairs whose new vertex is the last one (the usual last step) stop before the
+    products, and a full step (``t = 1``, the usual case: the objective is concave
+    along the direction) takes :math:`L(G_c)` as is. Pairs leave the working set as
+    they converge; working arrays live in reusable buffers (:func:`_scratch`, names
+    suffixed by ``slot``). A generator: it yields each iteration's stacked linear
+    costs (free to be overwritten), is sent back their optimal permutations
+    (:func:`kernels.backend.assignments`) and returns the results; the driver
+    (:func:`_drive_assignment_chunks`) decides where the assignments are solved.
     """
     B, n = M.shape[0], M.shape[1]
     shape = (B, n, n)
@@ -658,9 +661,10 @@ def _solve_exact_assignment(
     f2 = np.einsum("bij,bij->b", C2, C2)
     r1 = C1.sum(axis=2)  # C1 1
     r2 = C2.sum(axis=2)  # C2 1
-    K = _scratch(f"K0.{slot}", shape)  # K = L(G) / (2 w): L(p q^T) = 2 w^2 (C1 1)(C2 1)^T
-    np.multiply(r1[:, :, None], (w[:, None] * r2)[:, None, :], out=K)
-    K_alt = _scratch(f"K1.{slot}", shape)
+    # K = L(G) / (2 w), starting from L(p q^T) = 2 w^2 (C1 1)(C2 1)^T; three full-size
+    # buffers take the roles of K, its compaction target and the next L(Gc) / (2 w)
+    K_buf, K_alt, Kc_buf = (_scratch(f"K{j}.{slot}", shape) for j in range(3))
+    K = np.multiply(r1[:, :, None], (w[:, None] * r2)[:, None, :], out=K_buf)
     w2 = w * w
     s_const = w2 * (f1 + f2)  # <constC, G> = p^T (C1^2) 1 + q^T (C2^2) 1, any G in Pi(p, q)
     s_m = w2 * Mlin.sum(axis=(1, 2))
@@ -669,21 +673,52 @@ def _solve_exact_assignment(
     G = np.broadcast_to(w2[:, None, None], shape).copy() if return_plan else None
 
     active = np.arange(B)
+    vertex = np.zeros(B, dtype=bool)  # G is exactly w P_sigma_prev (last step t = 1)
+    sigma_prev = np.zeros((B, n), dtype=np.int64)
     results: list[FGWResult | None] = [None] * B
     rows = np.arange(n)
+
+    def finish(sel: np.ndarray, it: int, converged: np.ndarray) -> None:
+        for row in np.flatnonzero(sel):
+            results[int(active[row])] = FGWResult(
+                distance=float(cost[row]),
+                plan=G[row].copy() if G is not None else None,
+                n_iter=it,
+                converged=bool(converged[row]),
+            )
+
     for it in range(1, max_iter + 1):
         nb = len(active)
         wa = w[active]
         Mi = np.multiply(K, (-4.0 * alpha * wa)[:, None, None], out=_scratch(f"Mi.{slot}", (nb, n, n)))
         Mi += Mlin
         sigma = yield Mi  # (nb, n) optimal permutations
+        # the vertex of the last step is optimal again: dG = 0, so a = b = 0, t = 0 and
+        # the cost does not move (POT's next step too): these pairs have converged
+        same = vertex & (sigma == sigma_prev).all(axis=1)
+        if same.any():
+            finish(same, it, same)
+            keep = np.flatnonzero(~same)
+            if keep.size == 0:
+                break
+            nk = keep.size
+            active, wa, sigma = active[keep], wa[keep], sigma[keep]
+            cost, s_m, s_l = cost[keep], s_m[keep], s_l[keep]
+            Mlin, Mlin_alt = np.take(Mlin, keep, axis=0, out=Mlin_alt[:nk]), Mlin
+            C1w, C1_alt = np.take(C1w, keep, axis=0, out=C1_alt[:nk]), C1w
+            C2w, C2_alt = np.take(C2w, keep, axis=0, out=C2_alt[:nk]), C2w
+            K = np.take(K, keep, axis=0, out=K_alt[:nk])
+            K_buf, K_alt = K_alt, K_buf
+            if G is not None:
+                G = G[keep]
+            nb = nk
         flat = (np.arange(nb)[:, None] * (n * n) + rows * n + sigma).ravel()
         m_c = wa * Mlin.take(flat).reshape(nb, n).sum(axis=1)  # <Mlin, Gc>
         x = 2.0 * wa * wa * K.take(flat).reshape(nb, n).sum(axis=1)  # <L(G), Gc>
         Cs = _scratch(f"Cs.{slot}", (nb, n, n))
         np.take(C2w.reshape(nb * n, n), (np.arange(nb)[:, None] * n + sigma).ravel(), axis=0,
                 out=Cs.reshape(nb * n, n))
-        Kc = np.matmul(C1w, Cs, out=_scratch(f"Kc.{slot}", (nb, n, n)))  # L(Gc) / (2w)
+        Kc = np.matmul(C1w, Cs, out=Kc_buf[:nb])  # L(Gc) / (2w)
         y = 2.0 * wa * wa * Kc.take(flat).reshape(nb, n).sum(axis=1)  # <L(Gc), Gc>
         a_ls = -alpha * (y - 2.0 * x + s_l)  # -alpha <L(dG), dG>
         b_ls = (m_c - s_m) - 2.0 * alpha * (x - s_l)  # <Mlin, dG> - 2 alpha <L(dG), G>
@@ -692,113 +727,63 @@ def _solve_exact_assignment(
         cost = cost + a_ls * t**2 + b_ls * t
         s_m = s_m + t * (m_c - s_m)
         s_l = s_l + 2.0 * t * (x - s_l) + t**2 * (y - 2.0 * x + s_l)
-        t3 = t[:, None, None]
-        Kc -= K
-        Kc *= t3
-        K += Kc
+        vertex = t == 1.0
+        if vertex.all():  # full steps (the usual case: the objective is concave along dG)
+            K = Kc
+            K_buf, Kc_buf = Kc_buf, K_buf
+        else:
+            t3 = t[:, None, None]
+            Kc -= K
+            Kc *= t3
+            K += Kc
         if G is not None:
-            G *= 1.0 - t3
+            G *= 1.0 - t[:, None, None]
             G.reshape(-1)[flat] += np.repeat(t * wa, n)
+        sigma_prev = sigma
         delta = np.abs(cost - old)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(cost != 0.0, delta / np.abs(cost), np.nan)
         done = (rel < tol) | (delta < tol)
         finished = done | (it >= max_iter)
         if finished.any():
-            for row in np.flatnonzero(finished):
-                k = int(active[row])
-                results[k] = FGWResult(
-                    distance=float(cost[row]),
-                    plan=G[row].copy() if G is not None else None,
-                    n_iter=it,
-                    converged=bool(done[row]),
-                )
+            finish(finished, it, done)
             keep = np.flatnonzero(~finished)
             if keep.size == 0:
                 break
             nk = keep.size
-            active = active[keep]
+            active, vertex, sigma_prev = active[keep], vertex[keep], sigma_prev[keep]
             cost, s_m, s_l = cost[keep], s_m[keep], s_l[keep]
             Mlin, Mlin_alt = np.take(Mlin, keep, axis=0, out=Mlin_alt[:nk]), Mlin
             C1w, C1_alt = np.take(C1w, keep, axis=0, out=C1_alt[:nk]), C1w
             C2w, C2_alt = np.take(C2w, keep, axis=0, out=C2_alt[:nk]), C2w
-            K, K_alt = np.take(K, keep, axis=0, out=K_alt[:nk]), K
+            K = np.take(K, keep, axis=0, out=K_alt[:nk])
+            K_buf, K_alt = K_alt, K_buf
             if G is not None:
                 G = G[keep]
+        elif it >= max_iter:
+            break
     return results  # type: ignore[return-value]
-
-
-_LAP_EXECUTOR: list[ThreadPoolExecutor] = []
-_LAP_EXECUTOR_LOCK = threading.Lock()
-
-
-def _lap_executor() -> ThreadPoolExecutor:
-    """One background thread for assignment solves (lapx releases the GIL)."""
-    with _LAP_EXECUTOR_LOCK:
-        if not _LAP_EXECUTOR:
-            _LAP_EXECUTOR.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="fgw-lap"))
-        return _LAP_EXECUTOR[0]
 
 
 def _drive_assignment_chunks(
     chunks: list[Callable[[int], Generator[np.ndarray, np.ndarray, list[FGWResult]]]],
 ) -> list[list[FGWResult]]:
     """Run :func:`_solve_exact_assignment` generators (made by ``chunks[i](slot)``) to
-    completion.
+    completion, solving each iteration's assignments in one lapjvh_batch call.
 
-    One chunk: its assignments are solved in the calling thread (lapjvh_batch with its
-    own worker threads). Several: two at a time are software-pipelined, with the
-    assignment solves on one background thread while this thread runs the other
-    chunk's tensor products and line search, so that on two cores the products hide
-    behind the solves instead of following them. A finished chunk hands its buffer
-    slot (0 or 1) to the next one.
+    (Software-pipelining two chunks, with one chunk's assignments solved on a
+    background thread while this thread runs the other's products, measured no faster
+    on two cores than lapjvh_batch's own two worker threads, so chunks run in turn.)
     """
     out: list[list[FGWResult]] = [[] for _ in chunks]
-    if len(chunks) == 1:
-        gen = chunks[0](0)
+    for i, make in enumerate(chunks):
+        gen = make(0)
         try:
             costs = next(gen)
             while True:
-                costs = gen.send(bk.assignments(costs))
+                costs = gen.send(bk.assignments(costs, overwrite=True))
         except StopIteration as stop:
-            out[0] = stop.value
-        return out
-    pool = _lap_executor()
-    queue: deque[tuple[int, int, Generator[Any, Any, Any], Future[np.ndarray]]] = deque()
-    waiting = deque(range(len(chunks)))
-
-    def start(slot: int) -> None:
-        while waiting:
-            i = waiting.popleft()
-            gen = chunks[i](slot)
-            try:
-                costs = next(gen)
-            except StopIteration as stop:
-                out[i] = stop.value
-                continue
-            queue.append((i, slot, gen, pool.submit(bk.assignments, costs, 1)))
-            return
-
-    try:
-        start(0)
-        start(1)
-        while queue:
-            i, slot, gen, future = queue.popleft()
-            try:
-                costs = gen.send(future.result())
-            except StopIteration as stop:
-                out[i] = stop.value
-                start(slot)
-                continue
-            queue.append((i, slot, gen, pool.submit(bk.assignments, costs, 1)))
-    finally:
-        for *_, future in queue:  # on an error, let in-flight solves finish before
-            future.cancel()  # the buffers they read are reused
-            if not future.cancelled():
-                try:
-                    future.result()
-                except Exception:  # noqa: BLE001, S110 - the first error is being raised
-                    pass
+            out[i] = stop.value
     return out
 
 
@@ -1245,7 +1230,7 @@ def _run_assignment_pairs(
             keep = np.flatnonzero(ok)
             C1, C2, w = C1[keep], C2[keep], w[keep]
         M = np.stack([host[k][0] for k in sel], out=_scratch("in_M", (len(sel), n, n)))
-        chunk = max(1, MAX_BATCH_ENTRIES["exact"] // (n * n))
+        chunk = max(1, MAX_BATCH_ENTRIES["assignment"] // (n * n))
         parts = [slice(start, start + chunk) for start in range(0, len(sel), chunk)]
         gens = [
             functools.partial(

@@ -115,7 +115,7 @@ def test_cupy_auto_backend() -> None:
     assert bk.backend_name(bk.get_backend("auto")) == "cupy"
 
 
-@pytest.mark.parametrize(("B", "n"), [(7, 1), (9, 5), (6, 32), (1, 40), (2, 150)])
+@pytest.mark.parametrize(("B", "n"), [(7, 1), (9, 5), (6, 32), (1, 40), (1, 150), (2, 150)])
 @pytest.mark.parametrize("with_lap", [True, False])
 def test_assignments_are_optimal_permutations(
     B: int, n: int, with_lap: bool, monkeypatch: pytest.MonkeyPatch
