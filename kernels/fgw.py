@@ -246,7 +246,11 @@ def _resolve(arrays: Sequence[Any], backend: str | ModuleType) -> tuple[ModuleTy
     if not isinstance(backend, str):
         return backend, None
     if backend == "auto":
-        native = [a for a in arrays if is_array_api_obj(a) and not isinstance(a, np.ndarray)]
+        native = [
+            a
+            for a in arrays
+            if type(a) is not np.ndarray and is_array_api_obj(a) and not isinstance(a, np.ndarray)
+        ]
         if native:
             xp = bk.get_backend(native[0])
             return xp, bk.array_device(native[0])
@@ -282,6 +286,8 @@ def _pad(host: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _host(x: Any) -> np.ndarray:
+    if type(x) is np.ndarray and x.dtype == np.float64:
+        return x
     return np.asarray(bk.to_numpy(x), dtype=np.float64)
 
 
