@@ -6,7 +6,8 @@ Python array API standard (https://data-apis.org/array-api/), obtained through
 libraries: choosing a namespace (:func:`get_backend`), moving arrays between
 namespaces (:func:`to_numpy`, :func:`asarray_on`), the log-sum-exp reduction and
 the exact linear optimal-transport subproblem (:func:`solve_linear_ot_batch`),
-which runs on the host in numpy/scipy/POT whatever the backend of the caller.
+which runs on the host in numpy/lapx/POT (scipy without lapx) whatever the backend
+of the caller.
 
 Nothing here imports Django, Celery or the platform apps, and nothing does I/O.
 """

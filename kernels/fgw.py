@@ -27,7 +27,9 @@ Two solvers, both the same problems and algorithms as POT 0.9.7:
     in how the same numbers are obtained: the tensor product is kept up to date
     affinely (:math:`L(G + t\,\Delta) = L(G) + t\,L(\Delta)`, one tensor product per
     iteration instead of POT's two), the subproblem is a linear assignment when the
-    weights are uniform and ``n == m``, and many pairs run as one batch. Where the
+    weights are uniform and ``n == m`` (lapx's compiled Jonker-Volgenant, all pairs of
+    an iteration in one call; on the host such pairs also take a leaner CG, see
+    ``_solve_exact_assignment``), and many pairs run as one batch. Where the
     feature cost cannot break ties between candidate matches (``alpha == 1``, or a
     row or column of ``M`` repeating a value, as with categorical labels) the
     subproblems have many optimal vertices and the one picked decides the local
@@ -596,8 +598,9 @@ _WORKSPACE = threading.local()
 WORKSPACE_MAX_ENTRIES = 1 << 18
 """Largest float64 scratch array (entries) that :func:`_scratch` keeps between calls
 (2 MiB). Fresh multi-megabyte temporaries are page-faulted in on first touch, which at
-n = 32 costs as much as the arithmetic on them; the assignment path's dozen working
-arrays therefore live in per-thread buffers reused across iterations and calls."""
+n = 32 costs as much as the arithmetic on them; the assignment path's working arrays
+(about fourteen) therefore live in per-thread buffers reused across iterations and
+calls: at most about 28 MiB per thread that has run a large exact batch."""
 
 
 def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
