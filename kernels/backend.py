@@ -273,7 +273,8 @@ def assignments(
             solve = lap.lapjvr if n >= LAP_REDUCE_MIN else lap.lapjvh
             _, cols = solve(costs[0], return_cost=False)
             return np.asarray(cols, dtype=np.int64)[None, :]
-        _, cols = lap.lapjvh_batch(costs, return_cost=False, n_threads=LAP_THREADS if threads is None else threads)
+        workers = LAP_THREADS if threads is None else threads
+        _, cols = lap.lapjvh_batch(costs, return_cost=False, n_threads=workers)
         return np.stack(cols).astype(np.int64, copy=False)
     from scipy.optimize import linear_sum_assignment
 
