@@ -30,8 +30,9 @@ Two solvers, both the same problems and algorithms as POT 0.9.7:
     weights are uniform and ``n == m`` (lapx's compiled Jonker-Volgenant, all pairs of
     an iteration in one call; on the host such pairs also take a leaner CG, see
     ``_solve_exact_assignment``), and many pairs run as one batch. Where the
-    feature cost cannot break ties between candidate matches (``alpha == 1``, or a
-    row or column of ``M`` repeating a value, as with categorical labels) the
+    feature cost cannot break ties between candidate matches (``alpha == 1``, or rows
+    and columns of ``M`` repeating values in at least ``TIE_FRACTION`` of its
+    entries, as with categorical labels) the
     subproblems have many optimal vertices and the one picked decides the local
     minimum reached; those pairs run POT's own sequence of floating-point operations
     and network simplex on the host, so they land exactly where POT does.
