@@ -7,13 +7,15 @@ process refuses to start without a real SECRET_KEY.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+# Local state of a single-machine install (SQLite, secrets, logs, broker data).
+VAR_DIR = Path(os.environ.get("LIMITGRAPH_VAR_DIR", BASE_DIR / "var"))
 
 env = environ.Env()
 # `python -m config.up` keeps a generated SECRET_KEY here so that manage.py,
