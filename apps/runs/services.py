@@ -260,8 +260,19 @@ def _finish(
     )
 
 
+class ResultTooLarge(Exception):
+    pass
+
+
 def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
+    """running -> succeeded for the holder of `attempt`; False if it no longer holds the run.
+
+    Raises TypeError/ValueError for a result that is not JSON, ResultTooLarge past MAX_RESULT_BYTES.
+    """
     body = canonical_json(result)
+    size, limit = len(body.encode()), settings.MAX_RESULT_BYTES
+    if size > limit:
+        raise ResultTooLarge(f"result is {size} bytes; the limit is {limit} (MAX_RESULT_BYTES)")
     digest = sha256_hex(body)
     with transaction.atomic():
         if not _finish(
@@ -277,8 +288,8 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
         trace = getattr(run, "trace", None)
         if trace is not None:
             # Small results are kept on the trace itself; large ones by digest (the run holds them).
-            inline = len(body) <= settings.TRACE_INLINE_RESULT_BYTES
-            outputs = {"result": result} if inline else {"result_sha256": digest, "result_bytes": len(body)}
+            inline = size <= settings.TRACE_INLINE_RESULT_BYTES
+            outputs = {"result": result} if inline else {"result_sha256": digest, "result_bytes": size}
             trace_outputs_record(trace=trace, actor=run.worker_hostname, outputs=outputs)
     return True
 
