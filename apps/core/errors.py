@@ -21,11 +21,8 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-def json_error(status_code: int, code: str, message: str, **extra: Any) -> JsonResponse:
-    response = JsonResponse(error_body(code, message), status=status_code)
-    for header, value in extra.items():
-        response[header.replace("_", "-")] = value
-    return response
+def json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
 
 
 def _flatten_detail(detail: Any) -> Any:

@@ -9,7 +9,9 @@ on every host, so counts survive restarts and need no shared directory.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -46,14 +48,29 @@ def observe_http_request(*, view: str, method: str, status: int, seconds: float)
     HTTP_LATENCY.labels(view=view).observe(seconds)
 
 
+# /metrics is unauthenticated: a scrape storm must not turn into a query storm,
+# so the database figures are reused for this long (Prometheus scrapes every 15 s).
+DATABASE_FIGURES_TTL_SECONDS = 5.0
+_cached_figures: tuple[float, Any, int] | None = None
+
+
+def _database_figures() -> tuple[Any, int]:
+    global _cached_figures
+    from apps.core.selectors import worker_live_list
+    from apps.runs.selectors import run_metrics_snapshot
+
+    now = time.monotonic()
+    if _cached_figures is None or now - _cached_figures[0] > DATABASE_FIGURES_TTL_SECONDS:
+        snapshot = run_metrics_snapshot(buckets=RUN_DURATION_BUCKETS)
+        _cached_figures = (now, snapshot, len(worker_live_list()))
+    return _cached_figures[1], _cached_figures[2]
+
+
 class RunMetricsCollector(Collector):
     """Run counts, durations, queue depth and live workers, from the database."""
 
     def collect(self) -> Iterator[Metric]:
-        from apps.core.selectors import worker_live_list
-        from apps.runs.selectors import run_metrics_snapshot
-
-        snapshot = run_metrics_snapshot(buckets=RUN_DURATION_BUCKETS)
+        snapshot, live_workers = _database_figures()
 
         submitted = CounterMetricFamily(
             "limitgraph_runs_submitted", "Runs submitted, by kind.", labels=["kind"]
@@ -87,7 +104,7 @@ class RunMetricsCollector(Collector):
         yield depth
 
         workers = GaugeMetricFamily("limitgraph_workers_alive", "Workers with a recent heartbeat.")
-        workers.add_metric([], len(worker_live_list()))
+        workers.add_metric([], live_workers)
         yield workers
 
 

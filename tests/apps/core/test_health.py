@@ -40,7 +40,8 @@ def test_ready_names_a_broker_that_is_down():
     assert response.json()["checks"]["workers"] == "ok"
 
 
-def test_metrics_expose_http_and_run_figures(api, session):
+def test_metrics_expose_http_and_run_figures(api, session, monkeypatch):
+    monkeypatch.setattr("apps.core.metrics._cached_figures", None)
     api.get("/api/v1/sessions")
     run = Run.objects.create(owner=session.owner, session=session, kind="echo", queue="cpu")
     now = timezone.now()
@@ -59,3 +60,13 @@ def test_metrics_expose_http_and_run_figures(api, session):
     assert 'limitgraph_run_duration_seconds_bucket{kind="echo",le="0.5",queue="cpu"} 1.0' in text
     assert 'limitgraph_run_duration_seconds_count{kind="echo",queue="cpu"} 1.0' in text
     assert 'limitgraph_queue_depth{queue="cpu"} 1.0' in text
+
+
+def test_scrapes_within_the_ttl_reuse_the_database_figures(monkeypatch, django_assert_num_queries):
+    from apps.core.metrics import render_latest
+
+    monkeypatch.setattr("apps.core.metrics._cached_figures", None)
+    render_latest()
+    with django_assert_num_queries(0):
+        payload, _ = render_latest()
+    assert b"limitgraph_workers_alive" in payload
