@@ -68,5 +68,11 @@ class RunOutputSerializer(serializers.ModelSerializer):
         return str(trace.pk) if trace is not None else None
 
 
+class RunProgressOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Run
+        fields = ["id", "status", "progress", "attempts", "cancel_requested", "started_at", "finished_at"]
+
+
 class RunBatchOutputSerializer(serializers.Serializer):
     runs = RunOutputSerializer(many=True)

@@ -18,6 +18,7 @@ from apps.runs.api.serializers import (
     RunBatchSubmitInputSerializer,
     RunListFilterSerializer,
     RunOutputSerializer,
+    RunProgressOutputSerializer,
     RunSubmitInputSerializer,
 )
 from apps.runs.models import Run
@@ -142,3 +143,11 @@ class RunCancelApi(APIView):
     def post(self, request: Request, run_id: UUID) -> Response:
         run = services.run_cancel(run=_run_or_404(request, run_id), actor=request.user.get_username())
         return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunProgressApi(APIView):
+    """The few fields a client polls while a run executes."""
+
+    @extend_schema(responses={200: RunProgressOutputSerializer})
+    def get(self, request: Request, run_id: UUID) -> Response:
+        return Response(RunProgressOutputSerializer(_run_or_404(request, run_id)).data)

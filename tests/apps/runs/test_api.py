@@ -155,6 +155,7 @@ def test_another_users_objects_are_404(api, other_api, session):
     for path in (
         f"/api/v1/sessions/{session.pk}",
         f"{RUNS}/{run_id}",
+        f"{RUNS}/{run_id}/progress",
         f"/api/v1/traces/{trace_id}",
         f"/api/v1/traces/{trace_id}/verify",
         f"/api/v1/traces/{trace_id}/provenance",
@@ -299,3 +300,10 @@ def test_session_owner_sees_runs_submitted_into_the_session_by_staff(make_user, 
     staff = client_for(make_user("root", is_staff=True))
     run_id = submit(staff, session).json()["id"]
     assert api.get(f"{RUNS}/{run_id}").status_code == 200
+
+
+def test_progress_endpoint(api, session):
+    run_id = submit(api, session).json()["id"]
+    Run.objects.filter(pk=run_id).update(status=RunStatus.RUNNING, progress=0.25, attempts=1)
+    body = api.get(f"{RUNS}/{run_id}/progress").json()
+    assert (body["status"], body["progress"], body["attempts"]) == ("running", 0.25, 1)
