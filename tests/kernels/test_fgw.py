@@ -375,6 +375,32 @@ def test_tie_test_counts_repeats() -> None:
     assert hits == [False, True, True, False]
 
 
+def _repeats_by_definition(M: np.ndarray) -> bool:
+    rows, cols = np.sort(M, axis=1), np.sort(M, axis=0)
+    repeats = np.count_nonzero(rows[:, 1:] == rows[:, :-1]) + np.count_nonzero(cols[1:] == cols[:-1])
+    return bool(repeats >= max(1.0, fgw_module.TIE_FRACTION * M.size))
+
+
+def test_tie_test_float32_screen_agrees_with_definition() -> None:
+    # given: costs whose values collide only once rounded to float32 (1e-12 apart),
+    # costs with exact repeats in rows and columns, and plain continuous ones
+    rng = np.random.default_rng(7)
+    costs = []
+    for k in range(24):
+        M = rng.random((32, 32))
+        if k % 3 == 0:  # float32-only collisions: many near-equal values
+            M[:, :16] = M[:, :1] + 1e-12 * np.arange(1, 17)
+        elif k % 3 == 1:  # exact repeats, some above and some below the threshold
+            M[:k, 4] = M[0, 3]
+        costs.append(M)
+    # when
+    hits = fgw_module._repeats_values(costs)
+    # then: the same verdict as counting row and column repeats in float64
+    assert hits == [_repeats_by_definition(M) for M in costs]
+    assert not any(hits[0::3])  # the float32-only collisions were cleared
+    assert any(hits[1::3]) and not all(hits[1::3])
+
+
 # --------------------------------------------------------------------------- inputs
 
 
