@@ -1297,7 +1297,8 @@ def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
         # twice as fast): rounding maps equal values to equal values, so it finds at
         # least as many repeats and clears no cost that the exact test would flag
         flat = np.empty((B, shape[0] * shape[1]), dtype=np.float32)
-        flat[...] = stack.reshape(B, -1)
+        with np.errstate(over="ignore"):  # beyond float32: inf, merged like any other
+            flat[...] = stack.reshape(B, -1)
         flat.sort(axis=1)
         suspect = 2 * np.count_nonzero(flat[:, 1:] == flat[:, :-1], axis=1) >= need
         if not suspect.any():

@@ -382,8 +382,8 @@ def _repeats_by_definition(M: np.ndarray) -> bool:
 
 
 def test_tie_test_float32_screen_agrees_with_definition() -> None:
-    # given: costs whose values collide only once rounded to float32 (1e-12 apart),
-    # costs with exact repeats in rows and columns, and plain continuous ones
+    # given: costs whose values collide only once rounded to float32 (1e-12 apart or
+    # beyond its range), and costs with exact repeats in rows and columns
     rng = np.random.default_rng(7)
     costs = []
     for k in range(24):
@@ -392,12 +392,14 @@ def test_tie_test_float32_screen_agrees_with_definition() -> None:
             M[:, :16] = M[:, :1] + 1e-12 * np.arange(1, 17)
         elif k % 3 == 1:  # exact repeats, some above and some below the threshold
             M[:k, 4] = M[0, 3]
+        else:  # beyond float32's range: all inf once rounded
+            M[:, :12] = 1e300 * (1.0 + rng.random((32, 12)))
         costs.append(M)
     # when
     hits = fgw_module._repeats_values(costs)
     # then: the same verdict as counting row and column repeats in float64
     assert hits == [_repeats_by_definition(M) for M in costs]
-    assert not any(hits[0::3])  # the float32-only collisions were cleared
+    assert not any(hits[0::3]) and not any(hits[2::3])  # float32-only collisions cleared
     assert any(hits[1::3]) and not all(hits[1::3])
 
 
