@@ -697,6 +697,21 @@ def _solve_exact_assignment(
                 converged=bool(converged[row]),
             )
 
+    def compact(keep: np.ndarray) -> None:
+        """Keep only the pairs `keep` in the working set (buffers alternate, no allocation)."""
+        nonlocal active, vertex, sigma_prev, cost, s_m, s_l, G
+        nonlocal Mlin, Mlin_alt, C1w, C1_alt, C2w, C2_alt, K, K_buf, K_alt
+        nk = keep.size
+        active, vertex, sigma_prev = active[keep], vertex[keep], sigma_prev[keep]
+        cost, s_m, s_l = cost[keep], s_m[keep], s_l[keep]
+        Mlin, Mlin_alt = np.take(Mlin, keep, axis=0, out=Mlin_alt[:nk]), Mlin
+        C1w, C1_alt = np.take(C1w, keep, axis=0, out=C1_alt[:nk]), C1w
+        C2w, C2_alt = np.take(C2w, keep, axis=0, out=C2_alt[:nk]), C2w
+        K = np.take(K, keep, axis=0, out=K_alt[:nk])
+        K_buf, K_alt = K_alt, K_buf
+        if G is not None:
+            G = G[keep]
+
     for it in range(1, max_iter + 1):
         nb = len(active)
         wa = w[active]
@@ -711,17 +726,8 @@ def _solve_exact_assignment(
             keep = np.flatnonzero(~same)
             if keep.size == 0:
                 break
-            nk = keep.size
-            active, wa, sigma = active[keep], wa[keep], sigma[keep]
-            cost, s_m, s_l = cost[keep], s_m[keep], s_l[keep]
-            Mlin, Mlin_alt = np.take(Mlin, keep, axis=0, out=Mlin_alt[:nk]), Mlin
-            C1w, C1_alt = np.take(C1w, keep, axis=0, out=C1_alt[:nk]), C1w
-            C2w, C2_alt = np.take(C2w, keep, axis=0, out=C2_alt[:nk]), C2w
-            K = np.take(K, keep, axis=0, out=K_alt[:nk])
-            K_buf, K_alt = K_alt, K_buf
-            if G is not None:
-                G = G[keep]
-            nb = nk
+            compact(keep)
+            wa, sigma, nb = wa[keep], sigma[keep], keep.size
         flat = (np.arange(nb)[:, None] * (n * n) + rows * n + sigma).ravel()
         m_c = wa * Mlin.take(flat).reshape(nb, n).sum(axis=1)  # <Mlin, Gc>
         x = 2.0 * wa * wa * K.take(flat).reshape(nb, n).sum(axis=1)  # <L(G), Gc>
@@ -760,16 +766,7 @@ def _solve_exact_assignment(
             keep = np.flatnonzero(~finished)
             if keep.size == 0:
                 break
-            nk = keep.size
-            active, vertex, sigma_prev = active[keep], vertex[keep], sigma_prev[keep]
-            cost, s_m, s_l = cost[keep], s_m[keep], s_l[keep]
-            Mlin, Mlin_alt = np.take(Mlin, keep, axis=0, out=Mlin_alt[:nk]), Mlin
-            C1w, C1_alt = np.take(C1w, keep, axis=0, out=C1_alt[:nk]), C1w
-            C2w, C2_alt = np.take(C2w, keep, axis=0, out=C2_alt[:nk]), C2w
-            K = np.take(K, keep, axis=0, out=K_alt[:nk])
-            K_buf, K_alt = K_alt, K_buf
-            if G is not None:
-                G = G[keep]
+            compact(keep)
         elif it >= max_iter:
             break
     return results  # type: ignore[return-value]
