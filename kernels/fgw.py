@@ -226,9 +226,7 @@ def _check_weights(p: np.ndarray, q: np.ndarray) -> None:
     gap = np.abs(p.sum(axis=1) - q.sum(axis=1))
     if (gap > MASS_ATOL).any():
         k = int(np.argmax(gap))
-        raise ValueError(
-            f"p and q must have the same mass; got {p[k].sum()} and {q[k].sum()} (pair {k})"
-        )
+        raise ValueError(f"p and q must have the same mass; got {p[k].sum()} and {q[k].sum()} (pair {k})")
 
 
 def _is_symmetric(C: np.ndarray) -> bool:
@@ -449,9 +447,7 @@ def _cg_pot_order(
     ``ot.optim.generic_conditional_gradient`` (two dense tensor products per
     iteration, no assignment shortcut). Returns (distance, plan, n_iter, converged).
     """
-    symmetric = np.allclose(C1, C1.T, atol=SYMMETRY_ATOL) and np.allclose(
-        C2, C2.T, atol=SYMMETRY_ATOL
-    )
+    symmetric = np.allclose(C1, C1.T, atol=SYMMETRY_ATOL) and np.allclose(C2, C2.T, atol=SYMMETRY_ATOL)
 
     def init(A1: np.ndarray, A2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fC1, fC2, hC1, hC2 = A1**2, A2**2, A1, 2 * A2
@@ -497,9 +493,35 @@ def _cg_pot_order(
     return float(cost), G, max_iter, False
 
 
-def _solve_exact(
-    b: _Batch, alpha: float, max_iter: int, tol: float, return_plan: bool
-) -> list[FGWResult]:
+def _store_finished(
+    results: list[FGWResult | None],
+    b: _Batch,
+    active: np.ndarray,
+    rows: Sequence[int] | np.ndarray,
+    distances: Any,
+    plans: Any,
+    it: int,
+    converged: np.ndarray,
+    *,
+    positions: Sequence[int] | np.ndarray | None = None,
+) -> None:
+    """Record the pairs at working-set `rows` as finished; plans lose their padding.
+
+    `distances` and `plans` hold row i's values at ``positions[i]`` (default: at the
+    row itself, for arrays over the whole working set).
+    """
+    for pos, row in zip(rows if positions is None else positions, rows, strict=True):
+        k = int(active[row])
+        n, m = b.sizes[k]
+        results[k] = FGWResult(
+            distance=float(distances[pos]),
+            plan=plans[pos, :n, :m] if plans is not None else None,
+            n_iter=it,
+            converged=bool(converged[row]),
+        )
+
+
+def _solve_exact(b: _Batch, alpha: float, max_iter: int, tol: float, return_plan: bool) -> list[FGWResult]:
     """Conditional gradient for a padded batch; mirrors ``ot.optim.cg`` per pair."""
     xp = b.xp
     st = _Structure(b)
@@ -552,9 +574,7 @@ def _solve_exact(
         if st.symmetric:
             b_ls = bk.to_numpy(_bdot(xp, Mlin, dG) - 2.0 * alpha * _bdot(xp, dot, G))
         else:
-            b_ls = bk.to_numpy(
-                _bdot(xp, Mlin, dG) - alpha * (_bdot(xp, dot, G) + _bdot(xp, LG, dG))
-            )
+            b_ls = bk.to_numpy(_bdot(xp, Mlin, dG) - alpha * (_bdot(xp, dot, G) + _bdot(xp, LG, dG)))
         a_ls = np.asarray(a_ls, dtype=np.float64)
         b_ls = np.asarray(b_ls, dtype=np.float64)
         t = _linesearch_step(a_ls, b_ls)
@@ -571,15 +591,8 @@ def _solve_exact(
         done = (rel < tol) | (delta < tol)
         finished = done | (it >= max_iter)
         if finished.any():
-            for row in np.flatnonzero(finished):
-                k = int(active[row])
-                n, m = b.sizes[k]
-                results[k] = FGWResult(
-                    distance=float(cost[row]),
-                    plan=G[row, :n, :m] if return_plan else None,
-                    n_iter=it,
-                    converged=bool(done[row]),
-                )
+            rows = np.flatnonzero(finished)
+            _store_finished(results, b, active, rows, cost, G if return_plan else None, it, done)
             keep = np.flatnonzero(~finished)
             if keep.size == 0:
                 break
@@ -732,8 +745,12 @@ def _solve_exact_assignment(
         m_c = wa * Mlin.take(flat).reshape(nb, n).sum(axis=1)  # <Mlin, Gc>
         x = 2.0 * wa * wa * K.take(flat).reshape(nb, n).sum(axis=1)  # <L(G), Gc>
         Cs = _scratch(f"Cs.{slot}", (nb, n, n))
-        np.take(C2w.reshape(nb * n, n), (np.arange(nb)[:, None] * n + sigma).ravel(), axis=0,
-                out=Cs.reshape(nb * n, n))
+        np.take(
+            C2w.reshape(nb * n, n),
+            (np.arange(nb)[:, None] * n + sigma).ravel(),
+            axis=0,
+            out=Cs.reshape(nb * n, n),
+        )
         Kc = np.matmul(C1w, Cs, out=Kc_buf[:nb])  # L(Gc) / (2w)
         y = 2.0 * wa * wa * Kc.take(flat).reshape(nb, n).sum(axis=1)  # <L(Gc), Gc>
         a_ls = -alpha * (y - 2.0 * x + s_l)  # -alpha <L(dG), dG>
@@ -848,9 +865,7 @@ class _SinkhornState:
         if not self.float32:
             K = xp.exp(s + (w["f"] / eps)[:, :, None])
             rows = xp.sum(K, axis=2)
-            if bool(xp.all(xp.isfinite(rows) & ((rows > 0) | (w["pad_u"] > 0)))) and self._cols_ok(
-                K, w
-            ):
+            if bool(xp.all(xp.isfinite(rows) & ((rows > 0) | (w["pad_u"] > 0)))) and self._cols_ok(K, w):
                 return K
         K, phi = bk.exp_normalized(s, w["log_p"], xp=xp)
         w["f"] = eps * phi
@@ -1028,9 +1043,7 @@ def _solve_entropic(
         failures = failures + ~inner_ok
         stalled = (err <= outer_tol) & tight & ~inner_ok
         done = (err <= outer_tol) & tight & inner_ok
-        finished = (
-            done | stalled | (failures >= SINKHORN_FAILURES) | (it >= max_iter) | ~np.isfinite(err)
-        )
+        finished = done | stalled | (failures >= SINKHORN_FAILURES) | (it >= max_iter) | ~np.isfinite(err)
         if depth and prev_r is not None:
             slot = (it - 2) % depth
             hist_r[:, slot, :] = R - prev_r
@@ -1057,23 +1070,23 @@ def _solve_entropic(
                 Fd, LF, cC, Ml = F, st.tensor(F), st.constC, Mlin
             else:
                 Fd = xp.take(F, idx, axis=0)
-                LF = xp.matmul(
-                    xp.matmul(xp.take(st.C1, idx, axis=0), Fd), xp.take(st.h2t, idx, axis=0)
-                )
+                LF = xp.matmul(xp.matmul(xp.take(st.C1, idx, axis=0), Fd), xp.take(st.h2t, idx, axis=0))
                 cC = xp.take(st.constC, idx, axis=0)
                 Ml = xp.take(Mlin, idx, axis=0)
             value = np.asarray(
                 bk.to_numpy(_bdot(xp, Ml, Fd) + alpha * _bdot(xp, cC - LF, Fd)), dtype=np.float64
             )
-            for j, row in enumerate(rows):
-                k = int(active[row])
-                n, m = b.sizes[k]
-                results[k] = FGWResult(
-                    distance=float(value[j]),
-                    plan=Fd[j, :n, :m] if return_plan else None,
-                    n_iter=it,
-                    converged=bool(done[row]),
-                )
+            _store_finished(
+                results,
+                b,
+                active,
+                rows,
+                value,
+                Fd if return_plan else None,
+                it,
+                done,
+                positions=range(len(rows)),
+            )
             keep = np.flatnonzero(~finished)
             if keep.size == 0:
                 break
@@ -1154,8 +1167,11 @@ def fgw_batch(
         # no feature term, or one with repeated values (categorical labels...), leaves
         # the linear subproblems full of exact ties: follow POT's arithmetic exactly
         host = [tuple(None if a is None else _host(a) for a in problems[k]) for k in rest]
-        tie_prone = [k for k, hit in zip(rest, _repeats_values([h[0] for h in host]), strict=True)
-                     if hit or alpha == 1.0]
+        tie_prone = [
+            k
+            for k, hit in zip(rest, _repeats_values([h[0] for h in host]), strict=True)
+            if hit or alpha == 1.0
+        ]
         for k in tie_prone:
             M, C1, C2, p, q = host[k]
             batch = _make_batch([problems[k]], xp, dtype, device)  # validates, fills weights
@@ -1180,9 +1196,7 @@ def fgw_batch(
         if method == "exact":
             out = _solve_exact(batch, float(alpha), max_iter, float(tol), return_plan)
         else:
-            out = _solve_entropic(
-                batch, float(alpha), float(epsilon), max_iter, float(tol), return_plan
-            )
+            out = _solve_entropic(batch, float(alpha), float(epsilon), max_iter, float(tol), return_plan)
         for k, res in zip(chunk, out, strict=True):
             results[k] = res
     return results  # type: ignore[return-value]
@@ -1242,7 +1256,14 @@ def _run_assignment_pairs(
         gens = [
             functools.partial(
                 _solve_exact_assignment,
-                M[part], C1[part], C2[part], w[part], alpha, max_iter, tol, return_plan,
+                M[part],
+                C1[part],
+                C2[part],
+                w[part],
+                alpha,
+                max_iter,
+                tol,
+                return_plan,
             )
             for part in parts
         ]
