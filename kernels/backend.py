@@ -238,9 +238,7 @@ def is_uniform(w: np.ndarray) -> bool:
     return bool(w.size > 0 and w[0] > 0 and np.all(w == w[0]))
 
 
-def assignments(
-    costs: np.ndarray, threads: int | None = None, *, overwrite: bool = False
-) -> np.ndarray:
+def assignments(costs: np.ndarray, threads: int | None = None, *, overwrite: bool = False) -> np.ndarray:
     """Optimal permutations of a stack of square cost matrices ``(B, n, n)``: ``(B, n)``
     column indices, row ``i`` of problem ``k`` matched to column ``out[k, i]``.
     ``threads``: lapjvh_batch workers (default ``LAP_THREADS``); ``overwrite``: the
