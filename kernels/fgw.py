@@ -28,8 +28,9 @@ Two solvers, both the same problems and algorithms as POT 0.9.7:
     affinely (:math:`L(G + t\,\Delta) = L(G) + t\,L(\Delta)`, one tensor product per
     iteration instead of POT's two), the subproblem is a linear assignment when the
     weights are uniform and ``n == m`` (lapx's compiled Jonker-Volgenant, all pairs of
-    an iteration in one call; on the host such pairs also take a leaner CG, see
-    ``_solve_exact_assignment``), and many pairs run as one batch. Where the
+    an iteration in one call; float64 numpy pairs with symmetric structures run the
+    whole CG compiled, see :mod:`kernels.assignment`), and many pairs run as one
+    batch. Where the
     feature cost cannot break ties between candidate matches (``alpha == 1``, or rows
     and columns of ``M`` repeating values in at least ``TIE_FRACTION`` of its
     entries, as with categorical labels) the
@@ -66,9 +67,8 @@ Flamary et al. "POT: Python Optimal Transport", JMLR 2021 (``ot.gromov``, ``ot.o
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -145,18 +145,22 @@ r"""Scalings :math:`u, v` are folded into the potentials once :math:`|\log u|` o
 larger value absorbs less often (each absorption is one exponential pass over the
 batch), a smaller one keeps more range in reserve."""
 
-MAX_BATCH_ENTRIES = {"exact": 1 << 17, "assignment": 1 << 18, "entropic": 1 << 22, "gpu": 1 << 22}
+MAX_BATCH_ENTRIES = {"exact": 1 << 17, "entropic": 1 << 22, "gpu": 1 << 22}
 """Largest padded batch, in matrix entries ``B * N * M``; larger batches are split into
 chunks of similar sizes. Exact on the host: 128K entries (1 MiB per float64 array)
 keeps a chunk's working arrays in a core's L2 cache, and 256 pairs of 32 nodes run
 about 20 % faster as two chunks than as one. Entropic on the host: a chunk ends with a
 tail of slow pairs whose cost is per-iteration overhead, paid once per chunk, so
 chunks stay large. On a GPU large batches are the point. 4M entries is about 32 MiB
-per float64 array, of which the solvers hold about ten. The host assignment path
-(uniform ``n == m`` pairs) takes 256K entries (256 pairs of 32 nodes at once, 2 MiB
-arrays): fewer, larger lapjvh_batch calls keep its two worker threads busier, which
-measured 5-10 % faster than two chunks."""
+per float64 array, of which the solvers hold about ten."""
 
+
+CAPACITY_RTOL = 1e-12
+"""How close (relative) each target weight of an ``n x m`` pair (``m < n``) must be to
+a whole multiple of the uniform source weight for the pair to be solved as an
+assignment with column capacities: summed cluster weights of a coarsening differ from
+the multiple by round-off only, and the assignment path then solves with the exact
+multiple (a relative change of the value of the same order)."""
 
 TIE_FRACTION = 0.01
 """Share of a feature cost's entries that must repeat a value of their row or column
@@ -612,9 +616,9 @@ _WORKSPACE = threading.local()
 WORKSPACE_MAX_ENTRIES = 1 << 18
 """Largest float64 scratch array (entries) that :func:`_scratch` keeps between calls
 (2 MiB). Fresh multi-megabyte temporaries are page-faulted in on first touch, which at
-n = 32 costs as much as the arithmetic on them; the assignment path's working arrays
-(about fourteen) therefore live in per-thread buffers reused across iterations and
-calls: at most about 28 MiB per thread that has run a large exact batch."""
+n = 32 costs as much as the arithmetic on them; the stacked inputs of the assignment
+path and of the tie test therefore live in per-thread buffers reused across calls: at
+most about 8 MiB per thread that has run a large exact batch."""
 
 
 def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -630,185 +634,6 @@ def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
     if buf is None or buf.size < size:
         buf = pool[name] = np.empty(max(size, 1))
     return buf[:size].reshape(shape)
-
-
-def _solve_exact_assignment(
-    M: np.ndarray,
-    C1: np.ndarray,
-    C2: np.ndarray,
-    w: np.ndarray,
-    alpha: float,
-    max_iter: int,
-    tol: float,
-    return_plan: bool,
-    slot: int = 0,
-) -> Generator[np.ndarray, np.ndarray, list[FGWResult]]:
-    r"""Conditional gradient for a stack of pairs whose subproblems are assignments.
-
-    Host numpy, float64; every pair has ``n == m``, uniform weights ``p = q = w_k 1``
-    and exactly symmetric structures. The iterates are the same as
-    :func:`_solve_exact`'s (POT's CG), but every step uses that the new vertex is
-    :math:`G_c = w\,P_\sigma` (a scaled permutation, :math:`\sigma` from one batched
-    Jonker-Volgenant call):
-
-    * the linear cost is :math:`(1-\alpha)M - 2\alpha L(G)`: the gradient's constant
-      part :math:`c_{C_1,C_2} = f_1 1^\top + 1 f_2^\top` only shifts rows and columns,
-      which moves every assignment's cost equally, and on :math:`\Pi(p, q)`
-      :math:`\langle c, G\rangle = p^\top f_1 + q^\top f_2` is constant;
-    * :math:`L(G_c) = 2w\,C_1 C_2[\sigma, :]`: one gather and one matrix product
-      instead of two products (``K`` below is :math:`L / 2w`);
-    * :math:`L` is self-adjoint for symmetric structures, so the line search needs
-      only :math:`\langle M, G_c\rangle`, :math:`\langle L(G), G_c\rangle` and
-      :math:`\langle L(G_c), G_c\rangle` (gathers along :math:`\sigma`) and the
-      running scalars :math:`\langle M, G\rangle`, :math:`\langle L(G), G\rangle`;
-      the plan itself is formed only when it is returned.
-
-    Pairs whose new vertex is the last one (the usual last step) stop before the
-    products, and a full step (``t = 1``, the usual case: the objective is concave
-    along the direction) takes :math:`L(G_c)` as is. Pairs leave the working set as
-    they converge; working arrays live in reusable buffers (:func:`_scratch`, names
-    suffixed by ``slot``). A generator: it yields each iteration's stacked linear
-    costs (free to be overwritten), is sent back their optimal permutations
-    (:func:`kernels.backend.assignments`) and returns the results; the driver
-    (:func:`_drive_assignment_chunks`) decides where the assignments are solved.
-    """
-    B, n = M.shape[0], M.shape[1]
-    shape = (B, n, n)
-    Mlin = np.multiply(M, 1.0 - alpha, out=_scratch(f"Mlin0.{slot}", shape))
-    Mlin_alt = _scratch(f"Mlin1.{slot}", shape)
-    # C1 and C2 are scratch stacks of the caller's, free to be overwritten: compaction
-    # alternates between them and a second buffer
-    C1w, C1_alt = C1, _scratch(f"C11.{slot}", shape)
-    C2w, C2_alt = C2, _scratch(f"C21.{slot}", shape)
-    f1 = np.einsum("bij,bij->b", C1, C1)  # sum of C1^2 = 1^T (C1^2) 1
-    f2 = np.einsum("bij,bij->b", C2, C2)
-    r1 = C1.sum(axis=2)  # C1 1
-    r2 = C2.sum(axis=2)  # C2 1
-    # K = L(G) / (2 w), starting from L(p q^T) = 2 w^2 (C1 1)(C2 1)^T; three full-size
-    # buffers take the roles of K, its compaction target and the next L(Gc) / (2 w)
-    K_buf, K_alt, Kc_buf = (_scratch(f"K{j}.{slot}", shape) for j in range(3))
-    K = np.multiply(r1[:, :, None], (w[:, None] * r2)[:, None, :], out=K_buf)
-    w2 = w * w
-    s_const = w2 * (f1 + f2)  # <constC, G> = p^T (C1^2) 1 + q^T (C2^2) 1, any G in Pi(p, q)
-    s_m = w2 * Mlin.sum(axis=(1, 2))
-    s_l = 2.0 * w2 * w2 * r1.sum(axis=1) * r2.sum(axis=1)  # <L(G), G>
-    cost = s_m + alpha * (s_const - s_l)
-    G = np.broadcast_to(w2[:, None, None], shape).copy() if return_plan else None
-
-    active = np.arange(B)
-    vertex = np.zeros(B, dtype=bool)  # G is exactly w P_sigma_prev (last step t = 1)
-    sigma_prev = np.zeros((B, n), dtype=np.int64)
-    results: list[FGWResult | None] = [None] * B
-    rows = np.arange(n)
-
-    def finish(sel: np.ndarray, it: int, converged: np.ndarray) -> None:
-        for row in np.flatnonzero(sel):
-            results[int(active[row])] = FGWResult(
-                distance=float(cost[row]),
-                plan=G[row].copy() if G is not None else None,
-                n_iter=it,
-                converged=bool(converged[row]),
-            )
-
-    def compact(keep: np.ndarray) -> None:
-        """Keep only the pairs `keep` in the working set (buffers alternate, no allocation)."""
-        nonlocal active, vertex, sigma_prev, cost, s_m, s_l, G
-        nonlocal Mlin, Mlin_alt, C1w, C1_alt, C2w, C2_alt, K, K_buf, K_alt
-        nk = keep.size
-        active, vertex, sigma_prev = active[keep], vertex[keep], sigma_prev[keep]
-        cost, s_m, s_l = cost[keep], s_m[keep], s_l[keep]
-        Mlin, Mlin_alt = np.take(Mlin, keep, axis=0, out=Mlin_alt[:nk]), Mlin
-        C1w, C1_alt = np.take(C1w, keep, axis=0, out=C1_alt[:nk]), C1w
-        C2w, C2_alt = np.take(C2w, keep, axis=0, out=C2_alt[:nk]), C2w
-        K = np.take(K, keep, axis=0, out=K_alt[:nk])
-        K_buf, K_alt = K_alt, K_buf
-        if G is not None:
-            G = G[keep]
-
-    for it in range(1, max_iter + 1):
-        nb = len(active)
-        wa = w[active]
-        Mi = np.multiply(K, (-4.0 * alpha * wa)[:, None, None], out=_scratch(f"Mi.{slot}", (nb, n, n)))
-        Mi += Mlin
-        sigma = yield Mi  # (nb, n) optimal permutations
-        # the vertex of the last step is optimal again: dG = 0, so a = b = 0, t = 0 and
-        # the cost does not move (POT's next step too): these pairs have converged
-        same = vertex & (sigma == sigma_prev).all(axis=1)
-        if same.any():
-            finish(same, it, same)
-            keep = np.flatnonzero(~same)
-            if keep.size == 0:
-                break
-            compact(keep)
-            wa, sigma, nb = wa[keep], sigma[keep], keep.size
-        flat = (np.arange(nb)[:, None] * (n * n) + rows * n + sigma).ravel()
-        m_c = wa * Mlin.take(flat).reshape(nb, n).sum(axis=1)  # <Mlin, Gc>
-        x = 2.0 * wa * wa * K.take(flat).reshape(nb, n).sum(axis=1)  # <L(G), Gc>
-        Cs = _scratch(f"Cs.{slot}", (nb, n, n))
-        np.take(
-            C2w.reshape(nb * n, n),
-            (np.arange(nb)[:, None] * n + sigma).ravel(),
-            axis=0,
-            out=Cs.reshape(nb * n, n),
-        )
-        Kc = np.matmul(C1w, Cs, out=Kc_buf[:nb])  # L(Gc) / (2w)
-        y = 2.0 * wa * wa * Kc.take(flat).reshape(nb, n).sum(axis=1)  # <L(Gc), Gc>
-        a_ls = -alpha * (y - 2.0 * x + s_l)  # -alpha <L(dG), dG>
-        b_ls = (m_c - s_m) - 2.0 * alpha * (x - s_l)  # <Mlin, dG> - 2 alpha <L(dG), G>
-        t = _linesearch_step(a_ls, b_ls)
-        old = cost
-        cost = cost + a_ls * t**2 + b_ls * t
-        s_m = s_m + t * (m_c - s_m)
-        s_l = s_l + 2.0 * t * (x - s_l) + t**2 * (y - 2.0 * x + s_l)
-        vertex = t == 1.0
-        if vertex.all():  # full steps (the usual case: the objective is concave along dG)
-            K = Kc
-            K_buf, Kc_buf = Kc_buf, K_buf
-        else:
-            t3 = t[:, None, None]
-            Kc -= K
-            Kc *= t3
-            K += Kc
-        if G is not None:
-            G *= 1.0 - t[:, None, None]
-            G.reshape(-1)[flat] += np.repeat(t * wa, n)
-        sigma_prev = sigma
-        delta = np.abs(cost - old)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.where(cost != 0.0, delta / np.abs(cost), np.nan)
-        done = (rel < tol) | (delta < tol)
-        finished = done | (it >= max_iter)
-        if finished.any():
-            finish(finished, it, done)
-            keep = np.flatnonzero(~finished)
-            if keep.size == 0:
-                break
-            compact(keep)
-        elif it >= max_iter:
-            break
-    return results  # type: ignore[return-value]
-
-
-def _drive_assignment_chunks(
-    chunks: list[Callable[[int], Generator[np.ndarray, np.ndarray, list[FGWResult]]]],
-) -> list[list[FGWResult]]:
-    """Run :func:`_solve_exact_assignment` generators (made by ``chunks[i](slot)``) to
-    completion, solving each iteration's assignments in one lapjvh_batch call.
-
-    (Software-pipelining two chunks, with one chunk's assignments solved on a
-    background thread while this thread runs the other's products, measured no faster
-    on two cores than lapjvh_batch's own two worker threads, so chunks run in turn.)
-    """
-    out: list[list[FGWResult]] = [[] for _ in chunks]
-    for i, make in enumerate(chunks):
-        gen = make(0)
-        try:
-            costs = next(gen)
-            while True:
-                costs = gen.send(bk.assignments(costs, overwrite=True))
-        except StopIteration as stop:
-            out[i] = stop.value
-    return out
 
 
 # --------------------------------------------------------------------------- entropic (PGD)
@@ -1202,6 +1027,16 @@ def fgw_batch(
     return results  # type: ignore[return-value]
 
 
+def _stack(arrays: list[np.ndarray], name: str) -> np.ndarray:
+    """Arrays of one shape as a float64 stack in scratch buffer ``name``; a single
+    C-contiguous float64 array as a view (no copy: an RD curve's levels are one
+    pair each, all sharing the graph's structure)."""
+    first = arrays[0]
+    if len(arrays) == 1 and first.dtype == np.float64 and first.flags.c_contiguous:
+        return first[None]
+    return np.stack(arrays, out=_scratch(name, (len(arrays), *first.shape)))
+
+
 def _run_assignment_pairs(
     problems: Sequence[tuple[Any, Any, Any, Any, Any]],
     host: list[tuple[Any, ...]],
@@ -1212,78 +1047,70 @@ def _run_assignment_pairs(
     tol: float,
     return_plan: bool,
 ) -> list[int]:
-    """Solve, on the host, the pairs of ``rest`` that :func:`_solve_exact_assignment`
-    takes (``n == m``, uniform and equal weights, exactly symmetric structures), grouped
-    by size; fill ``results`` and return the indices left for the general solver."""
-    groups: dict[int, list[int]] = {}
+    """Solve, on the host, the pairs of ``rest`` whose linear subproblems are assignments
+    with the compiled solver of :mod:`kernels.assignment`, grouped by shape; fill
+    ``results`` and return the indices left for the general solver.
+
+    Those are the pairs with uniform source weights ``p = w 1`` and target weights that
+    are whole multiples of ``w`` (``q = p`` when ``n == m``, as given; for ``m < n``
+    within round-off, as the summed cluster weights of a coarsening), with exactly
+    symmetric structures (checked by the solver, which hands the others back)."""
+    groups: dict[tuple[int, int], list[int]] = {}
     for k in rest:
         M, C1, C2, p, q = host[k]
         if M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
             continue
-        n = M.shape[0]
-        if n == 0 or M.shape != (n, n) or C1.shape != (n, n) or C2.shape != (n, n):
+        n, m = M.shape
+        if m == 0 or m > n or C1.shape != (n, n) or C2.shape != (m, m):
             continue
-        if (p is not None and p.shape != (n,)) or (q is not None and q.shape != (n,)):
+        if (p is not None and p.shape != (n,)) or (q is not None and q.shape != (m,)):
             continue
-        groups.setdefault(n, []).append(k)
-    left = set(rest)
-    for n, members in groups.items():
-        B = len(members)
-        w = np.full(B, 1.0 / n)
-        ok = np.ones(B, dtype=bool)
-        for side in (3, 4):  # p, q: all entries equal, and equal to each other
-            given = [i for i, k in enumerate(members) if host[k][side] is not None]
-            if given:
-                W = np.stack([host[members[i]][side] for i in given])
-                idx = np.asarray(given)
-                ok[idx] &= (W == W[:, :1]).all(axis=1) & (W[:, 0] > 0)
-                if side == 3:
-                    w[idx] = W[:, 0]
-                else:
-                    ok[idx] &= W[:, 0] == w[idx]
-        C1 = np.stack([host[k][1] for k in members], out=_scratch("in_C1", (B, n, n)))
-        C2 = np.stack([host[k][2] for k in members], out=_scratch("in_C2", (B, n, n)))
-        ok &= _exactly_symmetric(C1) & _exactly_symmetric(C2)
+        groups.setdefault((n, m), []).append(k)
+    if not groups:
+        return rest
+    from kernels import assignment  # numba: loaded (~0.4 s) only by processes that need it
+
+    chosen: list[list[int]] = []
+    stacks: list[assignment.PairStack] = []
+    for slot, ((n, m), members) in enumerate(groups.items()):
+        P = np.stack([np.full(n, 1.0 / n) if host[k][3] is None else host[k][3] for k in members])
+        w = P[:, 0]
+        ok = (P == w[:, None]).all(axis=1) & (w > 0)
+        Q = np.stack([np.full(m, 1.0 / m) if host[k][4] is None else host[k][4] for k in members])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cap = np.rint(Q / w[:, None])
+        if n == m:
+            ok &= (Q == w[:, None]).all(axis=1)
+        else:
+            ok &= (cap >= 1).all(axis=1) & (cap.sum(axis=1) == n)
+            ok &= (np.abs(Q - cap * w[:, None]) <= CAPACITY_RTOL * Q).all(axis=1)
         sel = [k for k, good in zip(members, ok, strict=True) if good]
         if not sel:
             continue
-        if len(sel) != B:
-            keep = np.flatnonzero(ok)
-            C1, C2, w = C1[keep], C2[keep], w[keep]
-        M = np.stack([host[k][0] for k in sel], out=_scratch("in_M", (len(sel), n, n)))
-        chunk = max(1, MAX_BATCH_ENTRIES["assignment"] // (n * n))
-        parts = [slice(start, start + chunk) for start in range(0, len(sel), chunk)]
-        gens = [
-            functools.partial(
-                _solve_exact_assignment,
-                M[part],
-                C1[part],
-                C2[part],
-                w[part],
-                alpha,
-                max_iter,
-                tol,
-                return_plan,
+        chosen.append(sel)
+        stacks.append(
+            assignment.PairStack(
+                M=_stack([host[k][0] for k in sel], f"in_M{slot}"),
+                C1=_stack([host[k][1] for k in sel], f"in_C1{slot}"),
+                C2=_stack([host[k][2] for k in sel], f"in_C2{slot}"),
+                w=w[ok],
+                cap=cap[ok].astype(np.int64),
             )
-            for part in parts
-        ]
-        for part, out in zip(parts, _drive_assignment_chunks(gens), strict=True):
-            for k, res in zip(sel[part], out, strict=True):
-                results[k] = res
-                left.discard(k)
+        )
+    left = set(rest)
+    outs = assignment.solve_many(stacks, alpha, max_iter, tol, return_plan=return_plan)
+    for sel, out in zip(chosen, outs, strict=True):
+        for row, k in enumerate(sel):
+            if out.status[row] != assignment.OK:  # not symmetric / not finite: general solver
+                continue
+            results[k] = FGWResult(
+                distance=float(out.distance[row]),
+                plan=out.plans[row] if out.plans is not None else None,
+                n_iter=int(out.n_iter[row]),
+                converged=bool(out.converged[row]),
+            )
+            left.discard(k)
     return [k for k in rest if k in left]
-
-
-def _uniform_value(w: np.ndarray, n: int) -> float | None:
-    """The common value of a weight vector of shape ``(n,)`` whose entries are all equal."""
-    if w.shape != (n,) or not np.all(w == w[0]):
-        return None
-    return float(w[0])
-
-
-def _exactly_symmetric(C: np.ndarray) -> np.ndarray:
-    """Per matrix of a stack ``(B, n, n)``: whether it equals its transpose bit for bit."""
-    return (C == np.swapaxes(C, 1, 2)).all(axis=(1, 2))
 
 
 def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:

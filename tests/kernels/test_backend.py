@@ -80,8 +80,7 @@ def test_linear_ot_batch_is_optimal(uniform: bool) -> None:
             x, y = rng.random(n) + 0.1, rng.random(m) + 0.1
             a[k, :n], b[k, :m] = x / x.sum(), y / y.sum()
     assignment = [
-        n == m and bk.is_uniform(a[k, :n]) and bk.is_uniform(b[k, :m])
-        for k, (n, m) in enumerate(sizes)
+        n == m and bk.is_uniform(a[k, :n]) and bk.is_uniform(b[k, :m]) for k, (n, m) in enumerate(sizes)
     ]
     out = np.full((B, N, M), np.nan)
     bk.solve_linear_ot_batch(costs, a, b, sizes, assignment, out)

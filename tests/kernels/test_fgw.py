@@ -13,9 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from kernels import assignment
 from kernels import backend as bk
 from kernels import fgw as fgw_module
 from kernels.fgw import DEFAULT_MAX_ITER, FGWResult, fgw, fgw_batch
+from kernels.graphs import coarsen_levels
 from tests.kernels.conftest import random_graph, random_problem
 
 EXACT_RTOL = 1e-7  # the bar: same objective as POT to 1e-7 relative
@@ -347,8 +349,24 @@ def test_assignment_path_equals_general_solver(kind: str, monkeypatch: pytest.Mo
     M, C1, C2, p, q = random_problem(rng, 8, 8, kind=kind)
     problems.append((M, C1 + np.triu(rng.random((8, 8)) * 0.01, 1), C2, p, q))
     problems.append((M, C1, C2, None, None))
+    # graphs against their coarsenings: q = cluster sizes / n, an assignment with capacities
+    for n, k in ((20, 3), (20, 7), (31, 11)):
+        C = random_graph(rng, n, kind)
+        X = rng.normal(size=(n, 2))
+        (c,) = coarsen_levels(X, C, np.full(n, 1 / n), [k])
+        problems.append((((X[:, None] - c.features[None]) ** 2).sum(-1), C, c.structure, None, c.weights))
+    taken = []
+    real_solve_many = assignment.solve_many
+    monkeypatch.setattr(
+        assignment,
+        "solve_many",
+        lambda stacks, *a, **kw: taken.extend(stacks) or real_solve_many(stacks, *a, **kw),
+    )
     # when
     fast = fgw_batch(problems, alpha=0.4, return_plan=True)
+    # every pair but the non-uniform and the n < m one (the non-symmetric one is
+    # handed back by the solver)
+    assert sum(stack.M.shape[0] for stack in taken) == len(problems) - 2
     monkeypatch.setattr(fgw_module, "_run_assignment_pairs", lambda *a: a[2])  # general only
     general = fgw_batch(problems, alpha=0.4, return_plan=True)
     # then: the same iterates, values and plans

@@ -1,0 +1,204 @@
+"""The compiled assignment path (``kernels.assignment``): its assignment solver with
+column capacities and warm-started prices, and its conditional gradient against POT."""
+
+from __future__ import annotations
+
+import numpy as np
+import ot
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
+
+from kernels import assignment
+from kernels.graphs import coarsen_levels
+from tests.kernels.conftest import random_graph, random_problem
+
+EXACT_RTOL = 1e-7  # the issue's bar against POT
+SAME_RTOL = 1e-9
+
+
+def optimal_cost(cost: np.ndarray, cap: np.ndarray) -> float:
+    """The optimum by scipy on the problem with every column repeated ``cap[j]`` times."""
+    expanded = np.repeat(cost, cap, axis=1)
+    rows, cols = linear_sum_assignment(expanded)
+    return float(expanded[rows, cols].sum())
+
+
+def random_caps(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
+    """``m`` positive capacities summing to ``n``."""
+    return np.bincount(np.concatenate([np.arange(m), rng.integers(0, m, n - m)]), minlength=m)
+
+
+def costs_of_kind(rng: np.random.Generator, n: int, m: int, kind: str) -> np.ndarray:
+    if kind == "uniform":
+        return rng.random((n, m))
+    if kind == "ties":  # few distinct values: many optimal assignments
+        return rng.integers(0, 4, (n, m)).astype(np.float64)
+    if kind == "rank_one":  # CG's first cost is dominated by such a term
+        return -np.outer(rng.random(n), rng.random(m))
+    return rng.normal(size=(n, m)) * 1e4  # large magnitudes
+
+
+# --------------------------------------------------------------------------- assign
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 40),
+    data=st.data(),
+    kind=st.sampled_from(["uniform", "ties", "rank_one", "large"]),
+    warm=st.booleans(),
+)
+def test_assign_is_optimal_with_capacities_from_any_prices(seed, n, data, kind, warm):
+    # given: an n x m cost, capacities summing to n, and arbitrary starting prices
+    rng = np.random.default_rng(seed)
+    m = data.draw(st.integers(1, n))
+    cap = random_caps(rng, n, m)
+    cost = costs_of_kind(rng, n, m, kind)
+    prices = rng.normal(size=m) * cost.std() * 3 if warm else None
+    # when
+    x = assignment.assign(cost, cap, prices)
+    # then: a feasible assignment of optimal cost
+    np.testing.assert_array_equal(np.bincount(x, minlength=m), cap)
+    best = optimal_cost(cost, cap)
+    assert abs(cost[np.arange(n), x].sum() - best) <= 1e-9 * max(1.0, abs(best))
+
+
+@pytest.mark.parametrize("kind", ["uniform", "ties", "rank_one", "large"])
+def test_assign_leaves_optimal_prices(kind):
+    # given: a square cost, solved from zero prices
+    rng = np.random.default_rng(3)
+    cost = costs_of_kind(rng, 30, 30, kind)
+    prices = np.zeros(30)
+    x = assignment.assign(cost, prices=prices)
+    # then: the prices certify the assignment (what the next CG iteration starts from):
+    # every row's column attains its row minimum of the reduced costs cost - prices
+    reduced = cost - prices[None, :]
+    row_min = reduced.min(axis=1)
+    np.testing.assert_allclose(reduced[np.arange(30), x], row_min, rtol=0, atol=1e-9 * np.abs(cost).max())
+    assert sorted(x.tolist()) == list(range(30))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rank_one_prices_are_optimal_duals(seed):
+    # given: the costs -beta a_i b_j with capacities (CG's first cost without M)
+    rng = np.random.default_rng(seed)
+    n, m = 40, 7
+    a, b, cap = rng.random(n), rng.random(m), random_caps(rng, n, m)
+    beta = 2.5
+    cost = -beta * np.outer(a, b)
+    prices = np.empty(m)
+    # when
+    assignment._rank_one_prices(a, b, beta, cap, prices)
+    # then: with these prices, filling the columns in increasing b with the rows in
+    # increasing a puts every row on a column of minimal reduced cost, and it is optimal
+    rows_sorted, cols_sorted = np.argsort(a, kind="stable"), np.argsort(b, kind="stable")
+    x = np.empty(n, dtype=np.int64)
+    x[rows_sorted] = np.repeat(cols_sorted, cap[cols_sorted])
+    reduced = cost - prices[None, :]
+    np.testing.assert_allclose(reduced[np.arange(n), x], reduced.min(axis=1), atol=1e-12)
+    assert cost[np.arange(n), x].sum() == pytest.approx(optimal_cost(cost, cap), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_assign_rejects_non_finite_costs_without_hanging(bad):
+    cost = np.random.default_rng(0).random((6, 6))
+    cost[:, 2] = bad  # no finite way to fill column 2
+    with pytest.raises(ValueError, match="finite"):
+        assignment.assign(cost)
+
+
+def test_assign_rejects_capacities_that_do_not_fit():
+    with pytest.raises(ValueError, match="summing"):
+        assignment.assign(np.zeros((4, 2)), np.array([1, 2]))
+
+
+# --------------------------------------------------------------------------- CG vs POT
+
+
+def pot_value_and_plan(M, C1, C2, p, q, alpha):
+    plan, log = ot.gromov.fused_gromov_wasserstein(M, C1, C2, p, q, alpha=alpha, log=True)
+    return float(log["fgw_dist"]), plan
+
+
+@pytest.mark.parametrize("kind", ["sp", "adj"])
+def test_square_pairs_match_pot_values_and_plans(kind):
+    # given: uniform n == m pairs of several sizes
+    rng = np.random.default_rng(5)
+    for n in (2, 5, 16, 33):
+        problems = [random_problem(rng, n, n, kind=kind) for _ in range(6)]
+        M, C1, C2 = (np.stack([prob[i] for prob in problems]) for i in range(3))
+        # when
+        out = assignment.solve_pairs(M, C1, C2, np.full(6, 1 / n), None, 0.5, 10_000, 1e-9, return_plan=True)
+        # then: POT's values, and its plans (vertices and steps are the same)
+        assert (out.status == assignment.OK).all() and out.converged.all()
+        for k, prob in enumerate(problems):
+            value, plan = pot_value_and_plan(*prob, alpha=0.5)
+            assert abs(out.distance[k] - value) <= EXACT_RTOL * max(abs(value), 1e-12)
+            np.testing.assert_allclose(out.plans[k], plan, atol=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.5, 0.9])
+def test_graph_against_its_coarsenings_matches_pot(alpha):
+    # given: a graph and its coarsenings: q is the cluster sizes times 1/n (capacities)
+    rng = np.random.default_rng(11)
+    n = 64
+    C = random_graph(rng, n, "sp")
+    X = rng.normal(size=(n, 3))
+    p = np.full(n, 1 / n)
+    for c in coarsen_levels(X, C, p, [2, 5, 13, 40], alpha=alpha):
+        M = ((X[:, None, :] - c.features[None, :, :]) ** 2).sum(-1)
+        cap = np.bincount(c.mapping)
+        # when
+        out = assignment.solve_pairs(
+            M[None],
+            C[None],
+            c.structure[None],
+            np.array([1 / n]),
+            cap[None],
+            alpha,
+            10_000,
+            1e-9,
+            return_plan=True,
+        )
+        # then
+        value, plan = pot_value_and_plan(M, C, c.structure, p, c.weights, alpha)
+        assert out.status[0] == assignment.OK
+        assert abs(out.distance[0] - value) <= EXACT_RTOL * abs(value)
+        np.testing.assert_allclose(out.plans[0], plan, atol=1e-12)
+        np.testing.assert_allclose(out.plans[0].sum(axis=0), c.weights, atol=1e-12)
+
+
+def test_threads_change_nothing():
+    rng = np.random.default_rng(2)
+    problems = [random_problem(rng, 12, 12) for _ in range(70)]  # several tasks of 16
+    M, C1, C2 = (np.stack([prob[i] for prob in problems]) for i in range(3))
+    w = np.full(70, 1 / 12)
+    one = assignment.solve_pairs(M, C1, C2, w, None, 0.5, 10_000, 1e-9, threads=1)
+    two = assignment.solve_pairs(M, C1, C2, w, None, 0.5, 10_000, 1e-9, threads=2)
+    np.testing.assert_array_equal(one.distance, two.distance)
+    np.testing.assert_array_equal(one.n_iter, two.n_iter)
+
+
+def test_pairs_it_cannot_take_are_handed_back():
+    # given: a non-symmetric structure and a non-finite feature cost among good pairs
+    rng = np.random.default_rng(4)
+    problems = [random_problem(rng, 8, 8) for _ in range(3)]
+    M, C1, C2 = (np.stack([prob[i] for prob in problems]) for i in range(3))
+    C1[1, 0, 3] += 0.25
+    M[2, :, 5] = np.inf
+    # when
+    out = assignment.solve_pairs(M, C1, C2, np.full(3, 1 / 8), None, 0.5, 10_000, 1e-9)
+    # then
+    assert out.status.tolist() == [assignment.OK, assignment.NOT_SYMMETRIC, assignment.NOT_FINITE]
+    assert out.distance[0] == pytest.approx(pot_value_and_plan(*problems[0], alpha=0.5)[0], rel=EXACT_RTOL)
+
+
+def test_capacities_are_checked():
+    M = np.zeros((1, 4, 2))
+    with pytest.raises(ValueError, match="cap"):
+        assignment.solve_pairs(
+            M, np.zeros((1, 4, 4)), np.zeros((1, 2, 2)), np.array([0.25]), np.array([[1, 2]]), 0.5, 10, 1e-9
+        )
