@@ -444,26 +444,55 @@ def _cuts(merges: Sequence[tuple[int, int]], n: int, ks: Sequence[int]) -> dict[
     return out
 
 
-def _aggregate(
-    X: np.ndarray, C: np.ndarray, p: np.ndarray, mapping: np.ndarray, k: int, symmetric: bool
-) -> Coarsening:
+def _cluster_sums(
+    X: np.ndarray, C: np.ndarray, w: np.ndarray, mapping: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cluster of ``mapping``: ``sum w``, ``sum w x`` and, per pair of clusters,
+    ``sum w_i w_j C_ij`` (from nodes, or from the clusters of a finer nested level)."""
+    S = np.zeros((len(mapping), k))
+    S[np.arange(len(mapping)), mapping] = 1.0
+    Sw = S * w[:, None]
+    return S.T @ w, Sw.T @ X, Sw.T @ C @ Sw
+
+
+def _coarsenings(
+    X: np.ndarray, C: np.ndarray, p: np.ndarray, mappings: dict[int, np.ndarray], symmetric: bool
+) -> dict[int, Coarsening]:
+    """The coarsening of every level in ``mappings`` (nested partitions of the nodes).
+
+    Cluster means are weighted by ``p``; inside a massless cluster, unweighted. With
+    every weight positive no cluster is massless at any level, so each level's sums
+    are those of the next finer level summed over its clusters (``k x k`` work instead
+    of ``n x n``); otherwise every level is summed from the nodes.
+    """
     n = X.shape[0]
-    if k == n:
-        return Coarsening(X.copy(), C.copy(), p.copy(), np.arange(n, dtype=np.int64))
-    S = np.zeros((n, k))
-    S[np.arange(n), mapping] = 1.0
-    W = S.T @ p
-    massless = W[mapping] <= 0
-    u = np.where(massless, 1.0, p)  # unweighted means inside massless clusters
-    U = S.T @ u
-    features = (S.T @ (u[:, None] * X)) / U[:, None]
-    Su = S * u[:, None]
-    structure = (Su.T @ C @ Su) / np.outer(U, U)
-    if symmetric:
-        # the product's round-off breaks the symmetry in the last bits; restoring it
-        # exactly lets the FGW solvers use their symmetric-structure algebra
-        structure = 0.5 * (structure + structure.T)
-    return Coarsening(features, structure, W, mapping)
+    nested = bool((p > 0).all())
+    out: dict[int, Coarsening] = {}
+    finer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    for k in sorted(mappings, reverse=True):
+        mapping = mappings[k]
+        if k == n:
+            out[k] = Coarsening(X.copy(), C.copy(), p.copy(), np.arange(n, dtype=np.int64))
+            continue
+        if finer is not None:  # sum the finer level's sums over this level's clusters
+            W_f, F_f, T_f, mapping_f = finer
+            parent = np.empty(len(W_f), dtype=np.int64)
+            parent[mapping_f] = mapping  # nested: a finer cluster's nodes share one parent
+            _, F, T = _cluster_sums(F_f, T_f, np.ones(len(W_f)), parent, k)
+            W = U = np.bincount(parent, weights=W_f, minlength=k)
+        else:
+            W = np.bincount(mapping, weights=p, minlength=k)
+            u = np.where(W[mapping] <= 0, 1.0, p)  # unweighted means inside massless clusters
+            U, F, T = _cluster_sums(X, C, u, mapping, k)
+        structure = T / np.outer(U, U)
+        if symmetric:
+            # the products' round-off breaks the symmetry in the last bits; restoring it
+            # exactly lets the FGW solvers use their symmetric-structure algebra
+            structure = 0.5 * (structure + structure.T)
+        out[k] = Coarsening(F / U[:, None], structure, W, mapping)
+        if nested:
+            finer = (W, F, T, mapping)
+    return out
 
 
 def coarsen_levels(
@@ -514,7 +543,8 @@ def coarsen_levels(
     mappings = _cuts(merges, n, [k for k in ks if 1 < k < n])
     mappings[n] = np.arange(n, dtype=np.int64)
     mappings[1] = np.zeros(n, dtype=np.int64)
-    return [_aggregate(X, C, p, mappings[k], k, symmetric) for k in ks]
+    levels_out = _coarsenings(X, C, p, {k: mappings[k] for k in set(ks)}, symmetric)
+    return [levels_out[k] for k in ks]
 
 
 def coarsen(

@@ -364,9 +364,12 @@ def test_assignment_path_equals_general_solver(kind: str, monkeypatch: pytest.Mo
     )
     # when
     fast = fgw_batch(problems, alpha=0.4, return_plan=True)
-    # every pair but the non-uniform and the n < m one (the non-symmetric one is
-    # handed back by the solver)
-    assert sum(stack.M.shape[0] for stack in taken) == len(problems) - 2
+    # every pair but the non-uniform (7), the n < m one (8) and those whose feature
+    # costs repeat values (POT's arithmetic); the non-symmetric one is handed back
+    tie_prone = fgw_module._repeats_values([prob[0] for prob in problems])
+    eligible = [k for k in range(len(problems)) if k not in (7, 8) and not tie_prone[k]]
+    assert len(eligible) >= 10
+    assert sum(stack.M.shape[0] for stack in taken) == len(eligible)
     monkeypatch.setattr(fgw_module, "_run_assignment_pairs", lambda *a: a[2])  # general only
     general = fgw_batch(problems, alpha=0.4, return_plan=True)
     # then: the same iterates, values and plans
