@@ -253,6 +253,16 @@ def _tighten_prices(cost, v, u):
 
 
 @jit
+def _all_finite(A):
+    """No NaN or infinity in a 2-d array (one pass, no temporary)."""
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            if not np.isfinite(A[i, j]):
+                return False
+    return True
+
+
+@jit
 def _symmetric(C):
     n = C.shape[0]
     for i in range(n):
@@ -269,7 +279,7 @@ def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols):
     ``work`` ``(5, n, m)``, ``rows`` ``(4, n)`` int64, ``cols`` ``(4, m)`` int64: scratch
     (multi-threaded page faults on fresh buffers serialised the threads)."""
     n, m = M.shape
-    if not (np.isfinite(M).all() and np.isfinite(C1).all() and np.isfinite(C2).all()):
+    if not (_all_finite(M) and _all_finite(C1) and _all_finite(C2)):
         return 0.0, 0, False, NOT_FINITE
     if not (_symmetric(C1) and _symmetric(C2)):
         return 0.0, 0, False, NOT_SYMMETRIC
@@ -529,3 +539,14 @@ def assign(cost: np.ndarray, cap: np.ndarray | None = None, prices: np.ndarray |
     if n and not _assign(cost, cap, v, x, count, first, slots, pos, pred, cols, np.empty(m)):
         raise ValueError("no optimal assignment: the costs must be finite")
     return x
+
+
+def warm_up() -> None:
+    """Compile the solver, or load it from numba's on-disk cache, now rather than in
+    the first run that needs it (about 15 s to compile; under a second to load)."""
+    C = np.array([[[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]])
+    solve_pairs(C, C, C, np.array([1.0 / 3.0]), None, 0.5, 10, 1e-9, threads=1)
+    solve_pairs(
+        C[:, :, :2], C, C[:, :2, :2], np.array([1.0 / 3.0]), np.array([[2, 1]]), 0.5, 10, 1e-9, threads=1
+    )
+    assign(C[0])

@@ -333,20 +333,29 @@ def _check_graph(features: Any, structure: Any, weights: Any) -> tuple[np.ndarra
     return X, C, p
 
 
-def _embedding(X: np.ndarray, C: np.ndarray, p: np.ndarray, alpha: float) -> np.ndarray:
+def _embedding_distances(X: np.ndarray, C: np.ndarray, p: np.ndarray, alpha: float) -> np.ndarray:
+    r"""Squared Euclidean distances between the rows of the clustering embedding
+    :math:`Z = [\sqrt{1-\alpha}\,X,\ \sqrt{\alpha}\,C\,\mathrm{diag}(\bar p)^{1/2}]`, from its
+    Gram matrix (``Z @ Z.T``, which numpy hands to BLAS's symmetric rank-k update:
+    half the work of a general product). Clipped at 0 (round-off)."""
     pbar = p / p.sum()
-    return np.hstack([np.sqrt(1.0 - alpha) * X, np.sqrt(alpha) * C * np.sqrt(pbar)[None, :]])
+    Z = np.hstack([np.sqrt(1.0 - alpha) * X, np.sqrt(alpha) * C * np.sqrt(pbar)[None, :]])
+    dist2 = Z @ Z.T
+    sq = np.diagonal(dist2).copy()
+    # in place: fresh n x n temporaries cost more in page faults than their arithmetic
+    dist2 *= -2.0
+    dist2 += sq[:, None]
+    dist2 += sq[None, :]
+    return np.maximum(dist2, 0.0, out=dist2)
 
 
-def _ward_merges(Z: np.ndarray, mass: np.ndarray) -> list[tuple[int, int]]:
+def _ward_merges(dist2: np.ndarray, mass: np.ndarray) -> list[tuple[int, int]]:
     """Weighted Ward merges by nearest-neighbour chain, sorted by merge cost.
 
     Returns ``n - 1`` pairs of representative node indices; applying the first
     ``n - k`` of them (union-find) gives the Ward partition into ``k`` clusters.
     """
-    n = Z.shape[0]
-    sq = np.einsum("ij,ij->i", Z, Z)
-    dist2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T), 0.0)
+    n = dist2.shape[0]
     w = mass.astype(np.float64).copy()
     D = (w[:, None] * w[None, :] / (w[:, None] + w[None, :])) * dist2
     np.fill_diagonal(D, np.inf)
@@ -384,7 +393,7 @@ def _ward_merges(Z: np.ndarray, mass: np.ndarray) -> list[tuple[int, int]]:
     return [(found[t][1], found[t][2]) for t in order]
 
 
-def _ward_merges_uniform(Z: np.ndarray) -> list[tuple[int, int]]:
+def _ward_merges_uniform(dist2: np.ndarray) -> list[tuple[int, int]]:
     """:func:`_ward_merges` for equal weights, through scipy's compiled Ward linkage.
 
     With equal masses the weighted Ward cost is scipy's ``linkage(method="ward")``
@@ -395,12 +404,10 @@ def _ward_merges_uniform(Z: np.ndarray) -> list[tuple[int, int]]:
     from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import squareform
 
-    n = Z.shape[0]
-    # condensed Euclidean distances from the Gram matrix (BLAS; pdist's direct loop is
-    # several times slower in the n + d dimensions of the embedding)
-    sq = np.einsum("ij,ij->i", Z, Z)
-    dist2 = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
-    tree = linkage(np.sqrt(np.maximum(squareform(dist2, checks=False), 0.0)), method="ward")
+    n = dist2.shape[0]
+    # condensed distances from the Gram matrix's (BLAS; pdist's direct loop is several
+    # times slower in the n + d dimensions of the embedding)
+    tree = linkage(np.sqrt(squareform(dist2, checks=False)), method="ward")
     rep = list(range(n))  # plain lists: numpy scalar indexing made this loop 1.5 ms
     merges = []
     for a, b in tree[:, :2].astype(np.int64).tolist():
@@ -533,12 +540,12 @@ def coarsen_levels(
         raise ValueError(f"levels must be integers in [1, {n}], got {list(levels)}")
     merges: list[tuple[int, int]] = []
     if any(1 < k < n for k in ks):
-        Z = _embedding(X, C, p, alpha)
+        dist2 = _embedding_distances(X, C, p, alpha)
         if p.size and p[0] > 0 and np.all(p == p[0]):
-            merges = _ward_merges_uniform(Z)
+            merges = _ward_merges_uniform(dist2)
         else:
             mass = np.maximum(p, CLUSTER_MASS_FLOOR * p.max())
-            merges = _ward_merges(Z, mass)
+            merges = _ward_merges(dist2, mass)
     symmetric = bool(np.array_equal(C, C.T))
     mappings = _cuts(merges, n, [k for k in ks if 1 < k < n])
     mappings[n] = np.arange(n, dtype=np.int64)

@@ -63,10 +63,24 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     from workers.control import reconcile_runs_task
     from workers.routing import Queue
 
+    if {Queue.CPU.value, Queue.GPU.value} & set(queues):
+        # the FGW kernels' compiled code: built (or loaded from numba's disk cache) here,
+        # beside the start-up work, not inside the first graph run a user waits for
+        threading.Thread(target=_warm_up_kernels, name="kernel-warm-up", daemon=True).start()
+
     try:
         reconcile_runs_task.apply_async(queue=Queue.CONTROL.value)
     except Exception:
         logger.warning("could not schedule the start-up reconcile", exc_info=True)
+
+
+def _warm_up_kernels() -> None:
+    try:
+        from kernels import assignment
+
+        assignment.warm_up()
+    except Exception:  # a failed warm-up only means the first run compiles instead
+        logger.warning("kernel warm-up failed", exc_info=True)
 
 
 @worker_shutdown.connect

@@ -3,6 +3,11 @@ column capacities and warm-started prices, and its conditional gradient against 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import ot
 import pytest
@@ -202,3 +207,16 @@ def test_capacities_are_checked():
         assignment.solve_pairs(
             M, np.zeros((1, 4, 4)), np.zeros((1, 2, 2)), np.array([0.25]), np.array([[1, 2]]), 0.5, 10, 1e-9
         )
+
+
+def test_warm_up_leaves_the_compiled_solver_in_numbas_disk_cache(tmp_path):
+    # given: an empty cache directory for a fresh process
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    code = "from kernels import assignment; assignment.warm_up()"
+    # when
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], env=env, check=True)
+    # then: the solver's index and code files are there for the next process to load
+    names = {p.name for p in tmp_path.rglob("*")}
+    for fn in ("_cg_range", "_assign"):
+        assert any(fn in n and n.endswith(".nbi") for n in names), sorted(names)
+        assert any(fn in n and n.endswith(".nbc") for n in names), sorted(names)

@@ -249,10 +249,10 @@ def test_equal_weight_ward_is_the_weighted_ward_hierarchy():
     rng = np.random.default_rng(8)
     X, C = random_graph(rng, 60)
     p = np.full(60, 1 / 60)
-    Z = graphs._embedding(X, C, p, 0.5)
+    dist2 = graphs._embedding_distances(X, C, p, 0.5)
     # when
-    fast = graphs._ward_merges_uniform(Z)
-    general = graphs._ward_merges(Z, p)
+    fast = graphs._ward_merges_uniform(dist2)
+    general = graphs._ward_merges(dist2, p)
     # then: the same partitions at every level
     levels = list(range(1, 61))
     cuts_fast, cuts_general = graphs._cuts(fast, 60, levels), graphs._cuts(general, 60, levels)
@@ -265,7 +265,7 @@ def test_cuts_of_all_levels_at_once_equal_cuts_one_level_at_a_time():
     # given: a merge hierarchy
     rng = np.random.default_rng(9)
     X, C = random_graph(rng, 40)
-    merges = graphs._ward_merges_uniform(graphs._embedding(X, C, np.full(40, 1 / 40), 0.5))
+    merges = graphs._ward_merges_uniform(graphs._embedding_distances(X, C, np.full(40, 1 / 40), 0.5))
     # when: every level in one pass, and each level on its own
     together = graphs._cuts(merges, 40, [3, 17, 5, 39])
     # then: the same labels, ordered by each cluster's smallest node

@@ -17,3 +17,25 @@ def test_no_gpu_index_leaves_devices_alone(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     _pin_gpu()
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
+
+
+def test_kernel_warm_up_runs_the_solvers_warm_up(monkeypatch):
+    from kernels import assignment
+    from workers import bootstrap
+
+    calls = []
+    monkeypatch.setattr(assignment, "warm_up", lambda: calls.append(True))
+    bootstrap._warm_up_kernels()
+    assert calls == [True]
+
+
+def test_failed_kernel_warm_up_is_logged_not_raised(monkeypatch, caplog):
+    from kernels import assignment
+    from workers import bootstrap
+
+    def broken() -> None:
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(assignment, "warm_up", broken)
+    bootstrap._warm_up_kernels()
+    assert "kernel warm-up failed" in caplog.text

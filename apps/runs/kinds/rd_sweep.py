@@ -42,10 +42,9 @@ class RDSweepPayloadSerializer(SolverOptionsSerializer):
 
 
 def execute(payload: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-    from kernels.rd import rd_curve
-
     from apps.rd.services import rd_points_record
     from apps.runs.kinds.graph_arrays import features_of, resolve_backend, structure_of, weights_of
+    from kernels.rd import rd_curve
 
     graph = payload["graph"]
     features, structure, weights = features_of(graph), structure_of(graph), weights_of(graph)
