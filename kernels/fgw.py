@@ -1014,6 +1014,11 @@ def fgw_batch(
             rest = _run_assignment_pairs(
                 problems, host, rest, results, float(alpha), max_iter, float(tol), return_plan
             )
+    elif dtype == "float64" and bk.backend_name(xp) == "numpy":
+        host = [tuple(None if a is None else _host(a) for a in problems[k]) for k in rest]
+        rest = _run_entropic_pairs(
+            host, rest, results, float(alpha), float(epsilon), max_iter, float(tol), return_plan
+        )
     max_entries = MAX_BATCH_ENTRIES["gpu" if _on_gpu(xp, device) else method]
     for sub in _chunks([sizes[k] for k in rest], max_entries):
         chunk = [rest[i] for i in sub]
@@ -1025,6 +1030,82 @@ def fgw_batch(
         for k, res in zip(chunk, out, strict=True):
             results[k] = res
     return results  # type: ignore[return-value]
+
+
+def _run_entropic_pairs(
+    host: list[tuple[Any, ...]],
+    rest: list[int],
+    results: list[FGWResult | None],
+    alpha: float,
+    epsilon: float,
+    max_iter: int,
+    tol: float,
+    return_plan: bool,
+) -> list[int]:
+    """Solve, on the host, the entropic pairs of ``rest`` that the compiled solver of
+    :mod:`kernels.entropic` takes (positive weights of equal mass, exactly symmetric
+    structures, finite inputs), grouped by shape; fill ``results`` and return the
+    indices left for the batched solver (which also reports any invalid input)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k in rest:
+        M, C1, C2, p, q = host[k]
+        if M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
+            continue
+        n, m = M.shape
+        if n == 0 or m == 0 or C1.shape != (n, n) or C2.shape != (m, m):
+            continue
+        if (p is not None and p.shape != (n,)) or (q is not None and q.shape != (m,)):
+            continue
+        groups.setdefault((n, m), []).append(k)
+    if not groups:
+        return rest
+    from kernels import entropic  # numba: loaded only by processes that need it
+
+    settings = entropic.Settings(
+        sinkhorn_tol=SINKHORN_TOL,
+        sinkhorn_max_iter=SINKHORN_MAX_ITER,
+        sinkhorn_check_every=SINKHORN_CHECK_EVERY,
+        sinkhorn_failures=SINKHORN_FAILURES,
+        sinkhorn_inexact=SINKHORN_INEXACT,
+        absorb_at=ABSORB_LOG_THRESHOLD["float64"],
+        anderson_depth=ANDERSON_DEPTH,
+        anderson_start=ANDERSON_START,
+        anderson_restart=ANDERSON_RESTART,
+        anderson_reg=ANDERSON_REG,
+    )
+    left = set(rest)
+    for slot, ((n, m), members) in enumerate(groups.items()):
+        P = np.stack([np.full(n, 1.0 / n) if host[k][3] is None else host[k][3] for k in members])
+        Q = np.stack([np.full(m, 1.0 / m) if host[k][4] is None else host[k][4] for k in members])
+        ok = (P > 0).all(axis=1) & (Q > 0).all(axis=1)
+        ok &= np.abs(P.sum(axis=1) - Q.sum(axis=1)) <= MASS_ATOL
+        sel = [k for k, good in zip(members, ok, strict=True) if good]
+        if not sel:
+            continue
+        out = entropic.solve_pairs(
+            _stack([host[k][0] for k in sel], f"ent_M{slot}"),
+            _stack([host[k][1] for k in sel], f"ent_C1{slot}"),
+            _stack([host[k][2] for k in sel], f"ent_C2{slot}"),
+            P[ok],
+            Q[ok],
+            alpha,
+            epsilon,
+            max_iter,
+            tol,
+            settings,
+            return_plan=return_plan,
+        )
+        for row, k in enumerate(sel):
+            if out.status[row] != entropic.assignment.OK:
+                continue
+            results[k] = FGWResult(
+                distance=float(out.distance[row]),
+                plan=out.plans[row] if out.plans is not None else None,
+                n_iter=int(out.n_iter[row]),
+                converged=bool(out.converged[row]),
+            )
+            left.discard(k)
+    return [k for k in rest if k in left]
 
 
 def _stack(arrays: list[np.ndarray], name: str) -> np.ndarray:

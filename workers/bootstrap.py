@@ -76,9 +76,10 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 
 def _warm_up_kernels() -> None:
     try:
-        from kernels import assignment
+        from kernels import assignment, entropic
 
         assignment.warm_up()
+        entropic.warm_up()
     except Exception:  # a failed warm-up only means the first run compiles instead
         logger.warning("kernel warm-up failed", exc_info=True)
 

@@ -19,14 +19,15 @@ def test_no_gpu_index_leaves_devices_alone(monkeypatch):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
 
 
-def test_kernel_warm_up_runs_the_solvers_warm_up(monkeypatch):
-    from kernels import assignment
+def test_kernel_warm_up_runs_the_solvers_warm_ups(monkeypatch):
+    from kernels import assignment, entropic
     from workers import bootstrap
 
     calls = []
-    monkeypatch.setattr(assignment, "warm_up", lambda: calls.append(True))
+    monkeypatch.setattr(assignment, "warm_up", lambda: calls.append("assignment"))
+    monkeypatch.setattr(entropic, "warm_up", lambda: calls.append("entropic"))
     bootstrap._warm_up_kernels()
-    assert calls == [True]
+    assert calls == ["assignment", "entropic"]
 
 
 def test_failed_kernel_warm_up_is_logged_not_raised(monkeypatch, caplog):
