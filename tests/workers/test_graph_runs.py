@@ -10,6 +10,17 @@ from tests.workers.conftest import wait_for_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_kernels():
+    """Compile the numba kernels into their disk cache before any worker starts, so a
+    run's time limit is not spent compiling on a fresh checkout (workers then load it)."""
+    from kernels import assignment, entropic
+
+    assignment.warm_up()
+    entropic.warm_up()
+
+
 RNG = np.random.default_rng(11)
 
 
