@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from celery.signals import celeryd_init, worker_ready, worker_shutdown
@@ -19,6 +22,9 @@ from celery.signals import celeryd_init, worker_ready, worker_shutdown
 logger = logging.getLogger(__name__)
 
 _stop = threading.Event()
+
+WARM_UP_TIMEOUT_SECONDS = 600
+"""Bound on the kernels' compile at worker start (about 45 s on two cores)."""
 
 
 @celeryd_init.connect
@@ -64,8 +70,8 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     from workers.routing import Queue
 
     if {Queue.CPU.value, Queue.GPU.value} & set(queues):
-        # the FGW kernels' compiled code: built (or loaded from numba's disk cache) here,
-        # beside the start-up work, not inside the first graph run a user waits for
+        # the FGW kernels' compiled code into numba's disk cache now, beside the start-up
+        # work, not inside the first graph run a user waits for
         threading.Thread(target=_warm_up_kernels, name="kernel-warm-up", daemon=True).start()
 
     try:
@@ -75,13 +81,22 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 
 
 def _warm_up_kernels() -> None:
+    """Fill numba's disk cache for the FGW kernels in a separate process and wait for
+    it (in a side thread). Not compiled in this process: a pool child forked while a
+    compile held numba's lock would inherit the lock held, and hang on its first run."""
     try:
-        from kernels import assignment, entropic
-
-        assignment.warm_up()
-        entropic.warm_up()
-    except Exception:  # a failed warm-up only means the first run compiles instead
+        done = subprocess.run(
+            [sys.executable, "-m", "kernels.warmup"],
+            cwd=Path(__file__).resolve().parents[1],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=WARM_UP_TIMEOUT_SECONDS,
+        )
+    except (OSError, subprocess.TimeoutExpired):
         logger.warning("kernel warm-up failed", exc_info=True)
+        return
+    if done.returncode != 0:  # only means the first graph run compiles instead
+        logger.warning("kernel warm-up failed: %s", done.stderr.decode(errors="replace")[-2000:])
 
 
 @worker_shutdown.connect

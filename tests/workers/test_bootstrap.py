@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 from workers.bootstrap import _pin_gpu
 
@@ -19,24 +21,37 @@ def test_no_gpu_index_leaves_devices_alone(monkeypatch):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
 
 
-def test_kernel_warm_up_runs_the_solvers_warm_ups(monkeypatch):
-    from kernels import assignment, entropic
+def test_kernel_warm_up_runs_in_a_separate_process(monkeypatch):
     from workers import bootstrap
+
+    seen = {}
+
+    def fake_run(cmd, **kw):
+        seen["cmd"], seen["cwd"] = cmd, kw["cwd"]
+        return subprocess.CompletedProcess(cmd, 0, b"", b"")
+
+    monkeypatch.setattr(bootstrap.subprocess, "run", fake_run)
+    bootstrap._warm_up_kernels()
+    assert seen["cmd"] == [sys.executable, "-m", "kernels.warmup"]
+    assert (seen["cwd"] / "kernels" / "warmup.py").is_file()
+
+
+def test_failed_kernel_warm_up_is_logged_not_raised(monkeypatch, caplog):
+    from workers import bootstrap
+
+    def failing_run(cmd, **kw):
+        return subprocess.CompletedProcess(cmd, 1, b"", b"no compiler")
+
+    monkeypatch.setattr(bootstrap.subprocess, "run", failing_run)
+    bootstrap._warm_up_kernels()
+    assert "kernel warm-up failed" in caplog.text and "no compiler" in caplog.text
+
+
+def test_warmup_module_warms_both_kernels(monkeypatch):
+    from kernels import assignment, entropic, warmup
 
     calls = []
     monkeypatch.setattr(assignment, "warm_up", lambda: calls.append("assignment"))
     monkeypatch.setattr(entropic, "warm_up", lambda: calls.append("entropic"))
-    bootstrap._warm_up_kernels()
+    warmup.main()
     assert calls == ["assignment", "entropic"]
-
-
-def test_failed_kernel_warm_up_is_logged_not_raised(monkeypatch, caplog):
-    from kernels import assignment
-    from workers import bootstrap
-
-    def broken() -> None:
-        raise RuntimeError("no compiler")
-
-    monkeypatch.setattr(assignment, "warm_up", broken)
-    bootstrap._warm_up_kernels()
-    assert "kernel warm-up failed" in caplog.text

@@ -15,10 +15,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 def compiled_kernels():
     """Compile the numba kernels into their disk cache before any worker starts, so a
     run's time limit is not spent compiling on a fresh checkout (workers then load it)."""
-    from kernels import assignment, entropic
+    from kernels import warmup
 
-    assignment.warm_up()
-    entropic.warm_up()
+    warmup.main()
 
 
 RNG = np.random.default_rng(11)
