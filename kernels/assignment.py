@@ -48,18 +48,21 @@ process compiles for about 15 s, later ones load in well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 THREADS = 0
-"""Worker threads for :func:`solve_pairs` (0: one per CPU)."""
+"""Worker threads for :func:`solve_many` (0: one per CPU this process may use)."""
 
 POOL_MAX_ENTRIES = 64 * 64
 """Largest pair (``n * m``) that :func:`solve_many` spreads over its thread pool.
@@ -76,7 +79,9 @@ OK, NOT_FINITE, NOT_SYMMETRIC = 0, 1, 2
 as a safety net, the assignment found no augmenting path); a structure is not exactly
 symmetric (the algebra above needs it)."""
 
-jit = numba.njit(cache=True, nogil=True)
+jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+"""Compiled, cached, GIL released; division by zero gives inf/NaN as in numpy (numba's
+default raises ZeroDivisionError, which would abort the caller's whole batch)."""
 
 
 @dataclass
@@ -213,7 +218,7 @@ def _rank_one_prices(a, b, beta, cap, v):
         row += cap[j]
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "nsz"})
 def _row_sums(C):
     """``C 1`` and ``sum(C**2)`` in one pass; reassociated (vectorised) sums: numba's
     ``C.sum(axis=1)`` and ``(C * C).sum()`` took 20x longer at n = 256."""
@@ -308,6 +313,8 @@ def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols):
         for j in range(m):
             K[i, j] = r1[i] * b[j]
     cost = s_m + alpha * (s_const - s_l)
+    if not np.isfinite(cost):  # finite inputs can still overflow: the general path decides
+        return cost, 0, False, NOT_FINITE
     if want_plan:
         for i in range(n):
             plan[i, :] = w * q
@@ -355,6 +362,8 @@ def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols):
             t = 0.0
         old = cost
         cost = cost + a * t * t + b_ls * t
+        if not np.isfinite(cost):
+            return cost, it, False, NOT_FINITE
         s_m = s_m + t * (m_c - s_m)
         s_l = s_l + 2.0 * t * (xs - s_l) + t * t * (ys - 2.0 * xs + s_l)
         vertex = t == 1.0
@@ -448,6 +457,11 @@ def solve_many(
             cap = np.ones((B, m), dtype=np.int64)
         else:
             cap = np.ascontiguousarray(st.cap, dtype=np.int64)
+        if C1.shape != (B, n, n) or C2.shape != (B, m, m) or w.shape != (B,):
+            raise ValueError(
+                f"shapes must be M (B, n, m), C1 (B, n, n), C2 (B, m, m), w (B,); got "
+                f"{M.shape}, {C1.shape}, {C2.shape}, {w.shape}"
+            )
         if B and (cap.shape != (B, m) or (cap <= 0).any() or (cap.sum(axis=1) != n).any()):
             raise ValueError("cap must be (B, m) positive integers summing to n per pair")
         res = PairResults(
@@ -463,7 +477,7 @@ def solve_many(
                 (*args, s, min(B, s + PAIRS_PER_TASK), res.distance, res.n_iter, res.converged, res.status)
             )
         outs.append(res)
-    workers = threads if threads is not None else (THREADS or os.cpu_count() or 1)
+    workers = threads if threads is not None else (THREADS or _cpus())
     largest = max((st.M.shape[1] * st.M.shape[2] for st in stacks), default=0)
     if workers <= 1 or len(tasks) <= 1 or largest > POOL_MAX_ENTRIES:
         for task in tasks:
@@ -472,7 +486,7 @@ def solve_many(
         # one BLAS thread per worker thread, or each product's BLAS threads compete
         # with the other workers (the limit is process-wide while the pool runs)
         pool = _pool(workers)
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             for done in [pool.submit(_cg_range, *task) for task in tasks]:
                 done.result()
     if not return_plan:
@@ -498,8 +512,44 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 @functools.cache
 def _blas_controller() -> ThreadpoolController:
-    """The process's BLAS thread pools (found once: the scan takes milliseconds)."""
+    """The process's BLAS thread pools (found once: the scan takes milliseconds).
+    scipy's BLAS, which numba's products call, is loaded first so that it is found."""
+    import scipy.linalg.cython_blas  # noqa: F401
+
     return ThreadpoolController()
+
+
+_BLAS_LOCK = threading.Lock()
+_blas_users = 0
+_blas_limiter: Any = None
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Hold BLAS to one thread while the pool runs; reference-counted, so overlapping
+    callers (threads of one process) restore the original setting only when the last
+    one leaves."""
+    global _blas_users, _blas_limiter
+    with _BLAS_LOCK:
+        if _blas_users == 0:
+            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def solve_pairs(
@@ -533,6 +583,8 @@ def assign(cost: np.ndarray, cap: np.ndarray | None = None, prices: np.ndarray |
         raise ValueError(f"cap must be {m} non-negative integers summing to {n}")
     if not np.isfinite(cost).all():
         raise ValueError("no optimal assignment: the costs must be finite")
+    if prices is not None and (prices.shape != (m,) or prices.dtype != np.float64):
+        raise ValueError(f"prices must be a float64 array of shape ({m},)")
     v = prices if prices is not None else np.zeros(m)
     x, slots, pos = (np.empty(n, dtype=np.int64) for _ in range(3))
     count, first, pred, cols = (np.empty(m, dtype=np.int64) for _ in range(4))

@@ -13,7 +13,6 @@ code, pairs stop on their own, and :func:`solve_pairs` spreads them over threads
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numba
@@ -24,7 +23,9 @@ from kernels import assignment
 PAIRS_PER_TASK = 8
 """Pairs a pool thread takes at a time (entropic pairs differ a lot in cost)."""
 
-jit = numba.njit(cache=True, nogil=True)
+jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+"""As in :mod:`kernels.assignment`: numpy's inf/NaN on division by zero, not an exception
+(Sinkhorn's scalings can under- or overflow; the pair is then reported, not raised)."""
 
 TINY = float(np.finfo(np.float64).smallest_normal)
 
@@ -288,6 +289,11 @@ def solve_pairs(
     ``NOT_FINITE`` to be solved by the batched solver."""
     B, n, m = M.shape
     M, C1, C2, p, q = (np.ascontiguousarray(a, dtype=np.float64) for a in (M, C1, C2, p, q))
+    if C1.shape != (B, n, n) or C2.shape != (B, m, m) or p.shape != (B, n) or q.shape != (B, m):
+        raise ValueError(
+            f"shapes must be M (B, n, m), C1 (B, n, n), C2 (B, m, m), p (B, n), q (B, m); got "
+            f"{M.shape}, {C1.shape}, {C2.shape}, {p.shape}, {q.shape}"
+        )
     cfg = (
         float(settings.sinkhorn_tol),
         int(settings.sinkhorn_max_iter),
@@ -310,13 +316,13 @@ def solve_pairs(
     args = (M, C1, C2, p, q, float(alpha), float(epsilon), int(max_iter), float(tol), cfg, out.plans)
     outs = (out.distance, out.n_iter, out.converged, out.status)
     tasks = [(s, min(B, s + PAIRS_PER_TASK)) for s in range(0, B, PAIRS_PER_TASK)]
-    workers = threads if threads is not None else (assignment.THREADS or os.cpu_count() or 1)
+    workers = threads if threads is not None else (assignment.THREADS or assignment._cpus())
     if workers <= 1 or len(tasks) <= 1 or n * m > assignment.POOL_MAX_ENTRIES:
         for s, e in tasks:
             _pgd_range(*args, s, e, *outs)
     else:
         pool = assignment._pool(workers)
-        with assignment._blas_controller().limit(limits=1, user_api="blas"):
+        with assignment.one_blas_thread():
             for done in [pool.submit(_pgd_range, *args, s, e, *outs) for s, e in tasks]:
                 done.result()
     if not return_plan:

@@ -225,6 +225,8 @@ def _check_shapes(M: np.ndarray, C1: np.ndarray, C2: np.ndarray, p: np.ndarray, 
 
 def _check_weights(p: np.ndarray, q: np.ndarray) -> None:
     """Vectorised weight checks on a padded batch ``(B, N)``, ``(B, M)``."""
+    if not (np.isfinite(p).all() and np.isfinite(q).all()):
+        raise ValueError("weights must be finite")
     if (p < 0).any() or (q < 0).any():
         raise ValueError("weights must be non-negative")
     gap = np.abs(p.sum(axis=1) - q.sum(axis=1))
@@ -1156,12 +1158,13 @@ def _run_assignment_pairs(
     for slot, ((n, m), members) in enumerate(groups.items()):
         P = np.stack([np.full(n, 1.0 / n) if host[k][3] is None else host[k][3] for k in members])
         w = P[:, 0]
-        ok = (P == w[:, None]).all(axis=1) & (w > 0)
+        ok = (P == w[:, None]).all(axis=1) & (w > 0) & np.isfinite(w)
         Q = np.stack([np.full(m, 1.0 / m) if host[k][4] is None else host[k][4] for k in members])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cap = np.rint(Q / w[:, None])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            cap = np.rint(Q / np.where(ok, w, 1.0)[:, None])
         if n == m:
             ok &= (Q == w[:, None]).all(axis=1)
+            cap = np.ones_like(Q)
         else:
             ok &= (cap >= 1).all(axis=1) & (cap.sum(axis=1) == n)
             ok &= (np.abs(Q - cap * w[:, None]) <= CAPACITY_RTOL * Q).all(axis=1)
@@ -1175,7 +1178,7 @@ def _run_assignment_pairs(
                 C1=_stack([host[k][1] for k in sel], f"in_C1{slot}"),
                 C2=_stack([host[k][2] for k in sel], f"in_C2{slot}"),
                 w=w[ok],
-                cap=cap[ok].astype(np.int64),
+                cap=np.where(np.isfinite(cap[ok]), cap[ok], 0).astype(np.int64),
             )
         )
     left = set(rest)

@@ -342,10 +342,11 @@ def _embedding_distances(X: np.ndarray, C: np.ndarray, p: np.ndarray, alpha: flo
     Z = np.hstack([np.sqrt(1.0 - alpha) * X, np.sqrt(alpha) * C * np.sqrt(pbar)[None, :]])
     dist2 = Z @ Z.T
     sq = np.diagonal(dist2).copy()
-    # in place: fresh n x n temporaries cost more in page faults than their arithmetic
+    # mostly in place (fresh n x n temporaries cost more in page faults than their
+    # arithmetic); sq_i + sq_j added as one term keeps the result exactly symmetric,
+    # which the nearest-neighbour chain of _ward_merges needs to terminate
     dist2 *= -2.0
-    dist2 += sq[:, None]
-    dist2 += sq[None, :]
+    dist2 += np.add.outer(sq, sq)
     return np.maximum(dist2, 0.0, out=dist2)
 
 

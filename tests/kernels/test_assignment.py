@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from kernels import assignment
+from kernels.fgw import fgw_batch
 from kernels.graphs import coarsen_levels
 from tests.kernels.conftest import random_graph, random_problem
 
@@ -220,3 +221,52 @@ def test_warm_up_leaves_the_compiled_solver_in_numbas_disk_cache(tmp_path):
     for fn in ("_cg_range", "_assign"):
         assert any(fn in n and n.endswith(".nbi") for n in names), sorted(names)
         assert any(fn in n and n.endswith(".nbc") for n in names), sorted(names)
+
+
+def test_overflow_inside_the_solve_hands_the_pair_back():
+    # given: finite inputs whose objective overflows float64
+    rng = np.random.default_rng(6)
+    M, C1, C2, _, _ = random_problem(rng, 6, 6)
+    # when
+    out = assignment.solve_pairs(
+        M[None], C1[None] * 1e160, C2[None] * 1e160, np.array([1 / 6]), None, 0.5, 50, 1e-9
+    )
+    # then: not a NaN reported as solved after max_iter iterations
+    assert out.status[0] == assignment.NOT_FINITE and out.n_iter[0] < 50
+
+
+def test_infinite_weights_reach_the_general_validation():
+    M, C1, C2, _, _ = random_problem(np.random.default_rng(7), 5, 5)
+    inf = np.full(5, np.inf)
+    with pytest.raises(ValueError, match="weights must be finite"):
+        fgw_batch([(M, C1, C2, inf, inf)])
+
+
+def test_mismatched_shapes_are_refused_before_compiled_code_runs():
+    M = np.zeros((2, 4, 3))
+    with pytest.raises(ValueError, match="shapes"):
+        assignment.solve_pairs(
+            M, np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), np.full(2, 0.25), None, 0.5, 5, 1e-9
+        )
+    with pytest.raises(ValueError, match="prices"):
+        assignment.assign(np.zeros((3, 3)), prices=np.zeros(2))
+
+
+def test_overlapping_blas_limits_restore_the_original_setting():
+    # given: the BLAS thread settings before, and two overlapping users (two threads'
+    # solves) that leave in the order they did not enter
+    controller = assignment._blas_controller()
+    before = [lib.num_threads for lib in controller.select(user_api="blas").lib_controllers]
+    first, second = assignment.one_blas_thread(), assignment.one_blas_thread()
+    first.__enter__()
+    second.__enter__()
+    during = [
+        lib.num_threads for lib in assignment._blas_controller().select(user_api="blas").lib_controllers
+    ]
+    first.__exit__(None, None, None)
+    still = [lib.num_threads for lib in assignment._blas_controller().select(user_api="blas").lib_controllers]
+    second.__exit__(None, None, None)
+    after = [lib.num_threads for lib in assignment._blas_controller().select(user_api="blas").lib_controllers]
+    # then
+    assert set(during) == {1} and set(still) == {1}
+    assert after == before

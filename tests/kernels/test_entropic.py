@@ -82,3 +82,25 @@ def test_solver_reports_what_it_hands_back_and_threads_change_nothing() -> None:
     assert (np.delete(one.status, [4, 7]) == assignment.OK).all()
     np.testing.assert_array_equal(one.distance, two.distance)
     np.testing.assert_array_equal(one.n_iter, two.n_iter)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the batched solver's overflows
+def test_scalings_that_overflow_give_the_batched_solvers_answer_not_an_exception(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: costs tens of units apart at epsilon=1e-2, where Sinkhorn's scalings leave
+    # the float range (a division by zero must give inf/NaN as in numpy, not raise)
+    M = np.array([[14.9, 40.7], [4.6, 30.0], [36.4, 9.4], [2.8, 13.7]])
+    C1 = np.array(
+        [[39.4, 37, 25, 28.3], [37, 25.4, 30.7, 55.7], [25, 30.7, 11.2, 33.7], [28.3, 55.7, 33.7, 19]]
+    )
+    C2 = np.array([[1.8, 1.2], [1.2, 0.2]])
+    # when
+    (compiled,) = fgw_batch([(M, C1, C2, None, None)], method="entropic", epsilon=1e-2)
+    batched_only(monkeypatch)
+    (batched,) = fgw_batch([(M, C1, C2, None, None)], method="entropic", epsilon=1e-2)
+    # then
+    assert compiled.converged == batched.converged
+    assert np.isnan(compiled.distance) == np.isnan(batched.distance)
+    if not np.isnan(batched.distance):
+        assert abs(compiled.distance - batched.distance) <= SAME_FIXED_POINT_RTOL * abs(batched.distance)
