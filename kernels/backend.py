@@ -202,12 +202,15 @@ def exp_normalized(s: Any, log_w: Any, *, xp: ModuleType) -> tuple[Any, Any]:
     :math:`\phi_i = 0`.
     """
     m = xp.max(s, axis=-1, keepdims=True)
+    # a row of -inf scores (padding) would give exp(-inf - -inf) = NaN: shift it by 0
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     e = xp.exp(s - m)
     row = xp.sum(e, axis=-1, keepdims=True)
     live = log_w[..., None] > -xp.inf
     safe_log_w = xp.where(live, log_w[..., None], xp.zeros_like(m))
-    phi = safe_log_w - m - xp.log(row)
-    scale = xp.where(live, xp.exp(safe_log_w) / row, xp.zeros_like(row))
+    safe_row = xp.where(live, row, xp.ones_like(row))  # padding rows sum to 0
+    phi = safe_log_w - m - xp.log(safe_row)
+    scale = xp.where(live, xp.exp(safe_log_w) / safe_row, xp.zeros_like(row))
     phi = xp.where(live, phi, xp.zeros_like(phi))
     return e * scale, phi[..., 0]
 

@@ -472,3 +472,23 @@ def test_cupy_entropic_batch_matches_numpy() -> None:
     assert isinstance(gpu[0].plan, cupy.ndarray)
     for a, b in zip(gpu, ref, strict=True):
         assert rel(a.distance, b.distance) <= ENTROPIC_RTOL
+
+
+def test_batched_entropic_padding_rows_stay_finite_beside_large_costs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: a one-node graph padded to the rows of a pair with costs in the tens, whose
+    # kernel underflows and sends the whole batch to the log-domain kernel (padding
+    # rows of -inf scores gave exp(-inf - -inf) = NaN there)
+    rng = np.random.default_rng(31)
+    small = random_problem(rng, 1, 9)
+    M, C1, C2, p, q = random_problem(rng, 8, 11)
+    large = (M * 50.0, C1 * 50.0, C2, p, q)
+    monkeypatch.setattr(fgw_module, "_run_entropic_pairs", lambda host, rest, *a: rest)  # batched only
+    # when
+    together = fgw_batch([small, large], method="entropic", epsilon=0.1)
+    alone = [fgw_batch([prob], method="entropic", epsilon=0.1)[0] for prob in (small, large)]
+    # then
+    for a, b in zip(together, alone, strict=True):
+        assert np.isfinite(a.distance) and a.converged == b.converged
+        assert rel(a.distance, b.distance) <= 1e-6
