@@ -1076,7 +1076,7 @@ def _run_entropic_pairs(
         anderson_reg=ANDERSON_REG,
     )
     left = set(rest)
-    for slot, ((n, m), members) in enumerate(groups.items()):
+    for (n, m), members in groups.items():
         P = np.stack([np.full(n, 1.0 / n) if host[k][3] is None else host[k][3] for k in members])
         Q = np.stack([np.full(m, 1.0 / m) if host[k][4] is None else host[k][4] for k in members])
         ok = (P > 0).all(axis=1) & (Q > 0).all(axis=1)
@@ -1085,9 +1085,9 @@ def _run_entropic_pairs(
         if not sel:
             continue
         out = entropic.solve_pairs(
-            _stack([host[k][0] for k in sel], f"ent_M{slot}"),
-            _stack([host[k][1] for k in sel], f"ent_C1{slot}"),
-            _stack([host[k][2] for k in sel], f"ent_C2{slot}"),
+            _stack([host[k][0] for k in sel], "in_M"),  # groups run one at a time
+            _stack([host[k][1] for k in sel], "in_C1"),
+            _stack([host[k][2] for k in sel], "in_C2"),
             P[ok],
             Q[ok],
             alpha,
@@ -1110,13 +1110,15 @@ def _run_entropic_pairs(
     return [k for k in rest if k in left]
 
 
-def _stack(arrays: list[np.ndarray], name: str) -> np.ndarray:
-    """Arrays of one shape as a float64 stack in scratch buffer ``name``; a single
-    C-contiguous float64 array as a view (no copy: an RD curve's levels are one
-    pair each, all sharing the graph's structure)."""
+def _stack(arrays: list[np.ndarray], name: str | None) -> np.ndarray:
+    """Arrays of one shape as a float64 stack, in scratch buffer ``name`` (a new array
+    when ``None``); a single C-contiguous float64 array as a view (no copy: an RD
+    curve's levels are one pair each, all sharing the graph's structure)."""
     first = arrays[0]
     if len(arrays) == 1 and first.dtype == np.float64 and first.flags.c_contiguous:
         return first[None]
+    if name is None:
+        return np.stack(arrays).astype(np.float64, copy=False)
     return np.stack(arrays, out=_scratch(name, (len(arrays), *first.shape)))
 
 
@@ -1174,9 +1176,11 @@ def _run_assignment_pairs(
         chosen.append(sel)
         stacks.append(
             assignment.PairStack(
-                M=_stack([host[k][0] for k in sel], f"in_M{slot}"),
-                C1=_stack([host[k][1] for k in sel], f"in_C1{slot}"),
-                C2=_stack([host[k][2] for k in sel], f"in_C2{slot}"),
+                # all groups' stacks live at once: only the first reuses scratch buffers,
+                # so many shapes do not leave many kept buffers behind
+                M=_stack([host[k][0] for k in sel], "in_M" if slot == 0 else None),
+                C1=_stack([host[k][1] for k in sel], "in_C1" if slot == 0 else None),
+                C2=_stack([host[k][2] for k in sel], "in_C2" if slot == 0 else None),
                 w=w[ok],
                 cap=np.where(np.isfinite(cap[ok]), cap[ok], 0).astype(np.int64),
             )
