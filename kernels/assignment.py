@@ -10,7 +10,7 @@ polytope :math:`\Pi(p, q)` sends each row's whole mass to one column: it is
 vertices). POT's conditional gradient (``ot.optim.cg``) then needs, per iteration,
 one such assignment and one matrix product, when the structures are symmetric:
 
-* the linear cost is :math:`(1-\alpha)M - 4\alpha\,C_1 G C_2`: the gradient's constant
+* the linear cost is :math:`(1-\alpha)M - 2\alpha L(G)`, :math:`L(G) = 2\,C_1 G C_2`: the gradient's constant
   part :math:`c_{C_1,C_2} = f_1 1^\top + 1 f_2^\top` shifts whole rows and columns, and
   every vertex takes one entry per row and :math:`c_j` per column, so the shift costs
   all of them the same; on :math:`\Pi(p, q)`,
@@ -23,7 +23,7 @@ one such assignment and one matrix product, when the structures are symmetric:
   :math:`\sigma`) and two running scalars, and :math:`L(G)` is updated affinely.
 
 The iterates, step sizes and stopping rule are POT's; the whole loop of one pair runs
-as compiled code (numba, ``nogil``) and :func:`solve_pairs` spreads the pairs of a
+as compiled code (numba, ``nogil``) and :func:`solve_many` spreads the pairs of a
 batch over threads. At ``n = 32`` a numpy loop over a batch spent most of its time in
 passes over memory and interpreter overhead, not in arithmetic.
 
@@ -37,13 +37,14 @@ paths are short. The first iteration's cost is :math:`(1-\alpha)M` minus a rank-
 term, whose optimal prices have a closed form (:func:`_rank_one_prices`); it starts
 from those, tightened by one round of row and column reduction. Any prices are a
 valid start (each search keeps the reduced costs non-negative, and zero on assigned
-edges), so they change the speed, never the
-optimality; on exact ties, as any exact solver, another optimal vertex may be picked.
+edges), so they change the speed, never the optimality; on exact ties, as any exact
+solver, another optimal vertex may be picked.
 JV's augmenting row reduction is left out: on CG's structured costs it displaced
 rows back and forth and doubled the solve time.
 
 Compiled code is cached on disk next to this module (``cache=True``): the first
-process compiles for about 15 s, later ones load in well under a second.
+process compiles for about 15 s, later ones load in well under a second
+(``python -m kernels.warmup`` fills the cache ahead of use).
 """
 
 from __future__ import annotations
