@@ -1048,17 +1048,7 @@ def _run_entropic_pairs(
     :mod:`kernels.entropic` takes (positive weights of equal mass, exactly symmetric
     structures, finite inputs), grouped by shape; fill ``results`` and return the
     indices left for the batched solver (which also reports any invalid input)."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for k in rest:
-        M, C1, C2, p, q = host[k]
-        if M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
-            continue
-        n, m = M.shape
-        if n == 0 or m == 0 or C1.shape != (n, n) or C2.shape != (m, m):
-            continue
-        if (p is not None and p.shape != (n,)) or (q is not None and q.shape != (m,)):
-            continue
-        groups.setdefault((n, m), []).append(k)
+    groups = _shape_groups(host, rest)
     if not groups:
         return rest
     from kernels import entropic  # numba: loaded only by processes that need it
@@ -1097,17 +1087,43 @@ def _run_entropic_pairs(
             settings,
             return_plan=return_plan,
         )
-        for row, k in enumerate(sel):
-            if out.status[row] != entropic.assignment.OK:
-                continue
-            results[k] = FGWResult(
-                distance=float(out.distance[row]),
-                plan=out.plans[row] if out.plans is not None else None,
-                n_iter=int(out.n_iter[row]),
-                converged=bool(out.converged[row]),
-            )
-            left.discard(k)
+        _store_compiled(results, left, sel, out)
     return [k for k in rest if k in left]
+
+
+def _shape_groups(host: list[tuple[Any, ...]], rest: list[int]) -> dict[tuple[int, int], list[int]]:
+    """The pairs of ``rest`` with consistent, non-empty shapes, grouped by ``(n, m)``
+    (the others are left to the general solver, which says what is wrong with them)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k in rest:
+        M, C1, C2, p, q = host[k]
+        if M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
+            continue
+        n, m = M.shape
+        if n == 0 or m == 0 or C1.shape != (n, n) or C2.shape != (m, m):
+            continue
+        if (p is not None and p.shape != (n,)) or (q is not None and q.shape != (m,)):
+            continue
+        groups.setdefault((n, m), []).append(k)
+    return groups
+
+
+def _store_compiled(results: list[FGWResult | None], left: set[int], sel: list[int], out: Any) -> None:
+    """Results of a compiled solver (``kernels.assignment.PairResults`` for the pairs
+    ``sel``) into ``results``; pairs it handed back (not symmetric, not finite) stay in
+    ``left`` for the general solver."""
+    from kernels import assignment
+
+    for row, k in enumerate(sel):
+        if out.status[row] != assignment.OK:
+            continue
+        results[k] = FGWResult(
+            distance=float(out.distance[row]),
+            plan=out.plans[row] if out.plans is not None else None,
+            n_iter=int(out.n_iter[row]),
+            converged=bool(out.converged[row]),
+        )
+        left.discard(k)
 
 
 def _stack(arrays: list[np.ndarray], name: str | None) -> np.ndarray:
@@ -1140,17 +1156,7 @@ def _run_assignment_pairs(
     are whole multiples of ``w`` (``q = p`` when ``n == m``, as given; for ``m < n``
     within round-off, as the summed cluster weights of a coarsening), with exactly
     symmetric structures (checked by the solver, which hands the others back)."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for k in rest:
-        M, C1, C2, p, q = host[k]
-        if M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
-            continue
-        n, m = M.shape
-        if m == 0 or m > n or C1.shape != (n, n) or C2.shape != (m, m):
-            continue
-        if (p is not None and p.shape != (n,)) or (q is not None and q.shape != (m,)):
-            continue
-        groups.setdefault((n, m), []).append(k)
+    groups = {(n, m): ks for (n, m), ks in _shape_groups(host, rest).items() if m <= n}
     if not groups:
         return rest
     from kernels import assignment  # numba: loaded (~0.4 s) only by processes that need it
@@ -1188,16 +1194,7 @@ def _run_assignment_pairs(
     left = set(rest)
     outs = assignment.solve_many(stacks, alpha, max_iter, tol, return_plan=return_plan)
     for sel, out in zip(chosen, outs, strict=True):
-        for row, k in enumerate(sel):
-            if out.status[row] != assignment.OK:  # not symmetric / not finite: general solver
-                continue
-            results[k] = FGWResult(
-                distance=float(out.distance[row]),
-                plan=out.plans[row] if out.plans is not None else None,
-                n_iter=int(out.n_iter[row]),
-                converged=bool(out.converged[row]),
-            )
-            left.discard(k)
+        _store_compiled(results, left, sel, out)
     return [k for k in rest if k in left]
 
 
