@@ -28,14 +28,16 @@ batch over threads. At ``n = 32`` a numpy loop over a batch spent most of its ti
 passes over memory and interpreter overhead, not in arithmetic.
 
 The assignments are solved by successive shortest augmenting paths with column
-prices, Jonker-Volgenant style (Jonker & Volgenant 1987; the scan lists follow the
-dense solver of the ``lap`` package), generalised to column capacities: Dijkstra from
-a free row ends at a column with room left, and a full column is passed through its
-rows. Prices are carried from one CG iteration to the next: consecutive costs differ
-by the change of :math:`L(G)` only, so most rows find their column at once and the
-paths are short. The first iteration's cost is :math:`(1-\alpha)M` minus a rank-one
-term, whose optimal prices have a closed form (:func:`_rank_one_prices`); it starts
-from those, tightened by one round of row and column reduction. Any prices are a
+prices, Jonker-Volgenant style (Jonker & Volgenant 1987), generalised to column
+capacities: Dijkstra from a free row ends at a column with room left, and a full
+column is passed through its rows. Each Dijkstra step makes dense passes over all
+columns (settled ones masked), which beat the scan lists of the ``lap`` package's
+dense solver by about 1.5x here. Prices are carried from one CG iteration to the
+next: consecutive costs differ by the change of :math:`L(G)` only, so most rows find
+their column at once and the paths are short. The first iteration's cost is
+:math:`(1-\alpha)M` minus a rank-one term, whose optimal prices have a closed form
+(:func:`_rank_one_prices`); it starts from those, tightened by one round of row and
+column reduction. Any prices are a
 valid start (each search keeps the reduced costs non-negative, and zero on assigned
 edges), so they change the speed, never the optimality; on exact ties, as any exact
 solver, another optimal vertex may be picked.
@@ -97,75 +99,66 @@ class PairResults:
 
 
 @jit
-def _find_path(cost, start_i, cap, count, first, slots, v, pred, cols, d):
+def _find_path(cost, start_i, cap, count, first, slots, v, pred, order, d, settled):
     """Dijkstra from free row ``start_i`` over the reduced costs ``cost - v`` to the
     nearest column with room left (``count < cap``); a full column is passed through
     each of its rows (``slots[first[j]:first[j] + count[j]]``). Lowers the prices of
     the columns settled before the end so reduced costs stay non-negative. Returns
-    the end column, or -1 when there is none (non-finite costs)."""
+    the end column, or -1 when there is none (non-finite costs).
+
+    Dense passes over all columns, settled ones masked by ``settled[j] = inf``
+    (added, so no branch): about 1.5x faster at n = 32 to 256 than scan lists of
+    the unsettled columns, whose swaps and indirect loads cost more than the
+    settled columns they skip."""
     m = cost.shape[1]
+    mind = np.inf
     for j in range(m):
-        cols[j] = j
         pred[j] = start_i
         d[j] = cost[start_i, j] - v[j]
-    lo = 0  # cols[:lo]: settled; cols[lo:hi]: SCAN (distance mind); cols[hi:]: TODO
-    hi = 0
-    n_ready = 0
-    final_j = -1
-    mind = 0.0
-    while final_j == -1:
-        if lo == hi:
-            if lo >= m:
-                return -1
-            n_ready = lo
-            # the TODO columns at the smallest distance become the SCAN list
-            hi = lo + 1
-            mind = d[cols[lo]]
-            for k in range(hi, m):
-                j = cols[k]
-                if d[j] <= mind:
-                    if d[j] < mind:
-                        hi = lo
-                        mind = d[j]
-                    cols[k] = cols[hi]
-                    cols[hi] = j
-                    hi += 1
-            for k in range(lo, hi):
-                if count[cols[k]] < cap[cols[k]]:
-                    final_j = cols[k]
+        settled[j] = 0.0
+        mind = min(mind, d[j])
+    n_done = 0  # order[:n_done]: the settled columns
+    while True:
+        if not mind < np.inf:
+            return -1
+        # settle every column at the smallest distance, unless one of them has room
+        lo = n_done
+        final_j = -1
+        for j in range(m):
+            if d[j] + settled[j] == mind:
+                if count[j] < cap[j]:
+                    final_j = j
                     break
-        # relax the TODO columns through the rows of the SCAN columns
-        while final_j == -1 and lo != hi:
-            j = cols[lo]
-            lo += 1
+                order[n_done] = j
+                n_done += 1
+        if final_j != -1:
+            n_done = lo  # (those at distance mind would change price by 0)
+            break
+        for k in range(lo, n_done):
+            settled[order[k]] = np.inf
+        # relax the other columns through the rows of the newly settled ones
+        for k in range(lo, n_done):
+            j = order[k]
             for s in range(first[j], first[j] + count[j]):
                 i = slots[s]
                 h = cost[i, j] - v[j] - mind
-                k = hi
-                while k < m:
-                    jj = cols[k]
-                    cred = cost[i, jj] - v[jj] - h
-                    if cred < d[jj]:
-                        d[jj] = cred
-                        pred[jj] = i
-                        if cred == mind:
-                            if count[jj] < cap[jj]:
-                                final_j = jj
-                                break
-                            cols[k] = cols[hi]
-                            cols[hi] = jj
-                            hi += 1
-                    k += 1
-                if final_j != -1:
-                    break
-    for k in range(n_ready):
-        j = cols[k]
+                row = cost[i]
+                for jj in range(m):
+                    cred = row[jj] - v[jj] - h + settled[jj]
+                    dj = d[jj]
+                    d[jj] = min(cred, dj)
+                    pred[jj] = i if cred < dj else pred[jj]
+        mind = np.inf
+        for j in range(m):
+            mind = min(mind, d[j] + settled[j])
+    for k in range(n_done):
+        j = order[k]
         v[j] += d[j] - mind
     return final_j
 
 
 @jit
-def _assign(cost, cap, v, x, count, first, slots, pos, pred, cols, d):
+def _assign(cost, cap, v, x, count, first, slots, pos, pred, order, d, settled):
     """Optimal assignment of the rows of ``cost`` (``n x m``) to columns, column ``j``
     taking ``cap[j]`` rows (``sum(cap) == n``), from the column prices ``v`` (updated
     to optimal ones). Row ``i`` goes to column ``x[i]``. Returns False when no
@@ -179,7 +172,7 @@ def _assign(cost, cap, v, x, count, first, slots, pos, pred, cols, d):
     for i in range(n):
         x[i] = -1
     for start_i in range(n):
-        j = _find_path(cost, start_i, cap, count, first, slots, v, pred, cols, d)
+        j = _find_path(cost, start_i, cap, count, first, slots, v, pred, order, d, settled)
         if j < 0:
             return False
         # augment back along the path: each row moves into the slot its successor left
@@ -294,6 +287,7 @@ def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols):
     sigma, sigma_prev, slots, pos = rows[0], rows[1], rows[2], rows[3]
     count, first, pred, order = cols[0], cols[1], cols[2], cols[3]
     d = np.empty(m)
+    settled = np.empty(m)
     v = np.empty(m)
     u = np.empty(n)
     q = w * cap.astype(np.float64)
@@ -329,7 +323,7 @@ def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols):
                 Mi[i, j] = Mlin[i, j] + scale * K[i, j]
         if it == 1:  # (later iterations' carried prices gained nothing from it)
             _tighten_prices(Mi, v, u)
-        if not _assign(Mi, cap, v, sigma, count, first, slots, pos, pred, order, d):
+        if not _assign(Mi, cap, v, sigma, count, first, slots, pos, pred, order, d, settled):
             return cost, it, False, NOT_FINITE
         if vertex:
             same = True
@@ -589,7 +583,7 @@ def assign(cost: np.ndarray, cap: np.ndarray | None = None, prices: np.ndarray |
     v = prices if prices is not None else np.zeros(m)
     x, slots, pos = (np.empty(n, dtype=np.int64) for _ in range(3))
     count, first, pred, cols = (np.empty(m, dtype=np.int64) for _ in range(4))
-    if n and not _assign(cost, cap, v, x, count, first, slots, pos, pred, cols, np.empty(m)):
+    if n and not _assign(cost, cap, v, x, count, first, slots, pos, pred, cols, np.empty(m), np.empty(m)):
         raise ValueError("no optimal assignment: the costs must be finite")
     return x
 

@@ -987,7 +987,6 @@ def fgw_batch(
     flat = [a for prob in problems for a in prob]
     xp, device = _resolve(flat, backend)
     dtype = _result_dtype(flat)
-    sizes = [(_n_nodes(prob[1]), _n_nodes(prob[2])) for prob in problems]
     results: list[FGWResult | None] = [None] * len(problems)
     rest = list(range(len(problems)))
     if method == "exact":
@@ -1022,7 +1021,8 @@ def fgw_batch(
             host, rest, results, float(alpha), float(epsilon), max_iter, float(tol), return_plan
         )
     max_entries = MAX_BATCH_ENTRIES["gpu" if _on_gpu(xp, device) else method]
-    for sub in _chunks([sizes[k] for k in rest], max_entries):
+    sizes = [(_n_nodes(problems[k][1]), _n_nodes(problems[k][2])) for k in rest]
+    for sub in _chunks(sizes, max_entries):
         chunk = [rest[i] for i in sub]
         batch = _make_batch([problems[k] for k in chunk], xp, dtype, device)
         if method == "exact":
@@ -1114,15 +1114,13 @@ def _store_compiled(results: list[FGWResult | None], left: set[int], sel: list[i
     ``left`` for the general solver."""
     from kernels import assignment
 
-    for row, k in enumerate(sel):
-        if out.status[row] != assignment.OK:
+    # Python scalars from tolist(): one conversion per array, not one per value
+    fields = (out.status.tolist(), out.distance.tolist(), out.n_iter.tolist(), out.converged.tolist())
+    for row, (k, status, distance, n_iter, converged) in enumerate(zip(sel, *fields, strict=True)):
+        if status != assignment.OK:
             continue
-        results[k] = FGWResult(
-            distance=float(out.distance[row]),
-            plan=out.plans[row] if out.plans is not None else None,
-            n_iter=int(out.n_iter[row]),
-            converged=bool(out.converged[row]),
-        )
+        plan = out.plans[row] if out.plans is not None else None
+        results[k] = FGWResult(distance=distance, plan=plan, n_iter=n_iter, converged=converged)
         left.discard(k)
 
 
@@ -1219,22 +1217,23 @@ def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
             groups.setdefault(M.shape, []).append(k)
     for shape, members in groups.items():
         B = len(members)
-        stack = np.stack([Ms[k] for k in members], out=_scratch("tie_stack", (B, *shape)))
         need = max(1.0, TIE_FRACTION * shape[0] * shape[1])
         # a value repeated within a row or column repeats within the matrix, and each
         # matrix-wide repeat makes at most two row/column repeats: one sort of the
         # flattened costs clears most of them. It sorts them rounded to float32 (about
-        # twice as fast): rounding maps equal values to equal values, so it finds at
-        # least as many repeats and clears no cost that the exact test would flag
-        flat = np.empty((B, shape[0] * shape[1]), dtype=np.float32)
+        # twice as fast; stacked straight into float32, no float64 copy): rounding maps
+        # equal values to equal values, so it finds at least as many repeats and clears
+        # no cost that the exact test would flag
+        flat = np.empty((B, *shape), dtype=np.float32)
         with np.errstate(over="ignore"):  # beyond float32: inf, merged like any other
-            flat[...] = stack.reshape(B, -1)
+            np.stack([Ms[k] for k in members], out=flat, casting="same_kind")
+        flat = flat.reshape(B, -1)
         flat.sort(axis=1)
         suspect = 2 * np.count_nonzero(flat[:, 1:] == flat[:, :-1], axis=1) >= need
         if not suspect.any():
             continue
         members = [k for k, hit in zip(members, suspect, strict=True) if hit]
-        stack = stack[suspect]
+        stack = np.stack([Ms[k] for k in members])
         rows = np.sort(stack, axis=2)
         cols = np.sort(stack, axis=1)
         repeats = np.count_nonzero(rows[:, :, 1:] == rows[:, :, :-1], axis=(1, 2)) + (
