@@ -72,6 +72,25 @@ def test_assign_is_optimal_with_capacities_from_any_prices(seed, n, data, kind, 
     assert abs(cost[np.arange(n), x].sum() - best) <= 1e-9 * max(1.0, abs(best))
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30), extra=st.integers(1, 6), warm=st.booleans())
+def test_columns_without_capacity_are_passed_over(seed, n, extra, warm):
+    # given: more columns than rows, some of them with no capacity at all (a full
+    # column with no rows: the search settles it and must go on past it)
+    rng = np.random.default_rng(seed)
+    m = n + extra
+    cap = np.bincount(rng.integers(0, m, n), minlength=m)
+    assert (cap == 0).any()
+    cost = rng.random((n, m))
+    prices = rng.normal(size=m) if warm else None
+    # when
+    x = assignment.assign(cost, cap, prices)
+    # then: no row lands in a column without capacity, and the cost is optimal
+    np.testing.assert_array_equal(np.bincount(x, minlength=m), cap)
+    best = optimal_cost(cost, cap)
+    assert abs(cost[np.arange(n), x].sum() - best) <= 1e-9 * max(1.0, abs(best))
+
+
 @pytest.mark.parametrize("kind", ["uniform", "ties", "rank_one", "large"])
 def test_assign_leaves_optimal_prices(kind):
     # given: a square cost, solved from zero prices
