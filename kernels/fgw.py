@@ -618,9 +618,9 @@ _WORKSPACE = threading.local()
 WORKSPACE_MAX_ENTRIES = 1 << 18
 """Largest float64 scratch array (entries) that :func:`_scratch` keeps between calls
 (2 MiB). Fresh multi-megabyte temporaries are page-faulted in on first touch, which at
-n = 32 costs as much as the arithmetic on them; the stacked inputs of the assignment
-path and of the tie test therefore live in per-thread buffers reused across calls: at
-most about 8 MiB per thread that has run a large exact batch."""
+n = 32 costs as much as the arithmetic on them; the stacked inputs of the compiled paths
+(``M``, ``C1``, ``C2``) therefore live in per-thread buffers reused across calls: at most
+about 6 MiB per thread that has run a large batch."""
 
 
 def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -1097,7 +1097,7 @@ def _shape_groups(host: list[tuple[Any, ...]], rest: list[int]) -> dict[tuple[in
     groups: dict[tuple[int, int], list[int]] = {}
     for k in rest:
         M, C1, C2, p, q = host[k]
-        if M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
+        if M is None or C1 is None or C2 is None or M.ndim != 2 or C1.ndim != 2 or C2.ndim != 2:
             continue
         n, m = M.shape
         if n == 0 or m == 0 or C1.shape != (n, n) or C2.shape != (m, m):

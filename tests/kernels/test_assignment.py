@@ -135,6 +135,14 @@ def test_assign_rejects_non_finite_costs_without_hanging(bad):
         assignment.assign(cost)
 
 
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, np.inf])
+def test_assign_rejects_non_finite_prices_by_name(bad):
+    # a price of -inf made every column look free of charge: a wrong answer, not an error
+    prices = np.array([bad, 0.0])
+    with pytest.raises(ValueError, match="prices must be finite"):
+        assignment.assign(np.array([[0.0, 1.0], [1.0, 0.0]]), prices=prices)
+
+
 def test_assign_rejects_capacities_that_do_not_fit():
     with pytest.raises(ValueError, match="summing"):
         assignment.assign(np.zeros((4, 2)), np.array([1, 2]))
