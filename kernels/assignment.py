@@ -37,10 +37,9 @@ next: consecutive costs differ by the change of :math:`L(G)` only, so most rows 
 their column at once and the paths are short. The first iteration's cost is
 :math:`(1-\alpha)M` minus a rank-one term, whose optimal prices have a closed form
 (:func:`_rank_one_prices`); it starts from those, tightened by one round of row and
-column reduction. Any prices are a
-valid start (each search keeps the reduced costs non-negative, and zero on assigned
-edges), so they change the speed, never the optimality; on exact ties, as any exact
-solver, another optimal vertex may be picked.
+column reduction. Any finite prices are a valid start (each search keeps the reduced
+costs non-negative, and zero on assigned edges), so they change the speed, never the
+optimality; on exact ties, as any exact solver, another optimal vertex may be picked.
 JV's augmenting row reduction is left out: on CG's structured costs it displaced
 rows back and forth and doubled the solve time.
 
