@@ -170,7 +170,8 @@ def bench_exact_single(rng: np.random.Generator) -> Row:
             lambda: float(ot.gromov.fused_gromov_wasserstein2(*prob, alpha=ALPHA)),
             lambda: fgw(*prob, alpha=ALPHA, backend=CPU),
         ],
-        rounds=5,
+        rounds=4,
+        repeat=3,
     )
     return Row(
         "exact, one pair n=256 (fgw)",
@@ -205,41 +206,21 @@ def bench_entropic(
         if np.abs(T.sum(0) - q).sum() < 1e-8 and len(log["err"]) * 10 < 1000:
             diffs.append(rel(res[k].distance, float(value)))
     loop_s = (time.perf_counter() - start) * n_pairs / pot_sample
+
     # ot.batch (proximal GW, log-domain Bregman projections) with its default
     # settings, one batched call on a fixed sample, extrapolated
+    def ot_batch(pairs: list[tuple[np.ndarray, ...]], **options: Any) -> Any:
+        M, C1, C2, p, q = (np.stack([pair[i] for pair in pairs]) for i in range(5))
+        return solve_gromov_batch(C1, C2, reg=EPSILON, a=p, b=q, M=M, alpha=ALPHA, symmetric=True, **options)
+
     sl = problems[:batch_sample]
-    stack = [np.stack([p[i] for p in sl]) for i in range(5)]
-    solve_gromov_batch(*(s[:2] for s in stack[1:3]), reg=EPSILON)  # warm-up
-    t_batch, _ = best_of(
-        lambda: solve_gromov_batch(
-            stack[1],
-            stack[2],
-            reg=EPSILON,
-            a=stack[3],
-            b=stack[4],
-            M=stack[0],
-            alpha=ALPHA,
-            symmetric=True,
-        ),
-        2,
-    )
+    ot_batch(sl[:2])  # warm-up
+    t_batch, _ = best_of(lambda: ot_batch(sl), 2)
     batch_s = t_batch * n_pairs / batch_sample
     # ot.batch run to the outer tolerance fgw uses (inner loop at its defaults)
     tight = problems[:tight_sample]
-    stack_t = [np.stack([p[i] for p in tight]) for i in range(5)]
     start = time.perf_counter()
-    solve_gromov_batch(
-        stack_t[1],
-        stack_t[2],
-        reg=EPSILON,
-        a=stack_t[3],
-        b=stack_t[4],
-        M=stack_t[0],
-        alpha=ALPHA,
-        symmetric=True,
-        max_iter=1000,
-        tol=1e-9,
-    )
+    ot_batch(tight, max_iter=1000, tol=1e-9)
     tight_s = (time.perf_counter() - start) * n_pairs / tight_sample
     acc = (
         f"max rel. diff {max(diffs):.1e} on {len(diffs)} sampled pairs where POT converged"
@@ -322,7 +303,8 @@ def bench_rd(rng: np.random.Generator) -> Row:
             lambda: rd_curve(X, C, RD_LEVELS, alpha=ALPHA, backend=CPU),
             lambda: coarsen_levels(X, C, p, list(RD_LEVELS), alpha=ALPHA),
         ],
-        rounds=10,
+        rounds=5,
+        repeat=3,
     )
     worst = max(rel(r.distortion, d) for r, (_, d, _) in zip(res, ref, strict=True))
     return Row(
