@@ -229,6 +229,37 @@ def test_pairs_it_cannot_take_are_handed_back():
     assert out.distance[0] == pytest.approx(pot_value_and_plan(*problems[0], alpha=0.5)[0], rel=EXACT_RTOL)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("which", ["M", "C1", "C2"])
+def test_a_single_non_finite_entry_anywhere_is_handed_back(bad, which):
+    # given: one non-finite entry, at a place that varies with the SIMD lane and tail
+    rng = np.random.default_rng(5)
+    problems = [random_problem(rng, 37, 37) for _ in range(4)]
+    arrays = {name: np.stack([prob[i] for prob in problems]) for i, name in enumerate(["M", "C1", "C2"])}
+    for k, (i, j) in enumerate([(0, 0), (36, 36), (17, 5), (3, 30)]):
+        arrays[which][k, i, j] = bad
+        if which != "M":
+            arrays[which][k, j, i] = bad  # keep the structure symmetric
+    # when
+    out = assignment.solve_pairs(
+        arrays["M"], arrays["C1"], arrays["C2"], np.full(4, 1 / 37), None, 0.5, 100, 1e-9
+    )
+    # then
+    assert out.status.tolist() == [assignment.NOT_FINITE] * 4
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 1), (37, 37), (256, 64)])
+def test_the_finiteness_scan_sees_every_entry(shape):
+    rng = np.random.default_rng(6)
+    A = rng.normal(size=shape) * 1e300  # huge but finite: no false alarm
+    assert assignment._all_finite(A)
+    for bad in (np.nan, np.inf, -np.inf):
+        for i, j in [(0, 0), (shape[0] - 1, shape[1] - 1), (shape[0] // 2, shape[1] // 3)]:
+            B = A.copy()
+            B[i, j] = bad
+            assert not assignment._all_finite(B)
+
+
 def test_capacities_are_checked():
     M = np.zeros((1, 4, 2))
     with pytest.raises(ValueError, match="cap"):
