@@ -229,6 +229,53 @@ def test_pairs_it_cannot_take_are_handed_back():
     assert out.distance[0] == pytest.approx(pot_value_and_plan(*problems[0], alpha=0.5)[0], rel=EXACT_RTOL)
 
 
+def coarsening_stacks(C: np.ndarray, X: np.ndarray, levels: list[int]) -> list[assignment.PairStack]:
+    """One single-pair group per level, every one a view of the same ``C`` (an RD curve)."""
+    n = len(C)
+    stacks = []
+    for c in coarsen_levels(X, C, np.full(n, 1 / n), levels):
+        M = ((X[:, None, :] - c.features[None, :, :]) ** 2).sum(-1)
+        cap = np.bincount(c.mapping)[None]
+        stacks.append(assignment.PairStack(M[None], C[None], c.structure[None], np.array([1 / n]), cap))
+    return stacks
+
+
+def test_a_structure_shared_by_single_pair_groups_is_checked_once(monkeypatch):
+    # given: the levels of an RD curve, all sharing the graph's structure
+    rng = np.random.default_rng(12)
+    C = random_graph(rng, 48, "sp")
+    X = rng.normal(size=(48, 2))
+    stacks = coarsening_stacks(C, X, [3, 9, 20])
+    calls = []
+    real = assignment._symmetric
+    monkeypatch.setattr(assignment, "_symmetric", lambda A: calls.append(A.shape) or real(A))
+    # when
+    shared = assignment.solve_many(stacks, 0.5, 10_000, 1e-9)
+    # then: one check of the shared structure, and the values of separate solves
+    assert calls == [(48, 48)]
+    for stack, out in zip(stacks, shared, strict=True):
+        (alone,) = assignment.solve_many([stack], 0.5, 10_000, 1e-9)
+        assert out.status[0] == assignment.OK
+        assert out.distance[0] == alone.distance[0] and out.n_iter[0] == alone.n_iter[0]
+
+
+@pytest.mark.parametrize("flaw", ["asymmetric", "nan"])
+def test_a_flawed_shared_structure_hands_every_pair_back(flaw):
+    # given: a shared structure that is not symmetric, or not finite
+    rng = np.random.default_rng(13)
+    C = random_graph(rng, 30, "sp")
+    stacks = coarsening_stacks(C, rng.normal(size=(30, 2)), [4, 11])
+    if flaw == "asymmetric":
+        C[2, 7] += 0.125
+    else:
+        C[5, 5] = np.nan
+    # when
+    outs = assignment.solve_many(stacks, 0.5, 10_000, 1e-9)
+    # then
+    want = assignment.NOT_SYMMETRIC if flaw == "asymmetric" else assignment.NOT_FINITE
+    assert [out.status[0] for out in outs] == [want, want]
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("which", ["M", "C1", "C2"])
 def test_a_single_non_finite_entry_anywhere_is_handed_back(bad, which):
