@@ -172,7 +172,7 @@ def _pgd_pair(M, C1, C2, p, q, alpha, eps, max_iter, tol, cfg, plan_out):
     n, m = M.shape
     if not (assignment._all_finite(M) and assignment._all_finite(C1) and assignment._all_finite(C2)):
         return 0.0, 0, False, assignment.NOT_FINITE
-    if not (assignment._symmetric(C1) and assignment._symmetric(C2)):
+    if not (assignment.is_symmetric(C1) and assignment.is_symmetric(C2)):
         return 0.0, 0, False, assignment.NOT_SYMMETRIC
     c1 = (C1 * C1) @ p
     c2 = (C2 * C2) @ q

@@ -29,8 +29,9 @@ with :math:`\bar p = p / \sum p`: two nodes are close when their features and th
 (weighted) structure rows are, with the same trade-off ``alpha`` as the FGW cost. Ward
 merges the two clusters whose merge increases the weighted within-cluster sum of
 squares least, :math:`\frac{w_A w_B}{w_A + w_B}\|\mu_A - \mu_B\|^2`. The hierarchy is
-built once (nearest-neighbour chain with the Lance-Williams update, :math:`O(n^2)`
-time and memory after the :math:`O(n^2 (d + n))` embedding distances), so the
+built once (nearest-neighbour chain with the Lance-Williams update, compiled in
+:mod:`kernels.hierarchy`, :math:`O(n^2)` time and memory after the
+:math:`O(n^2 (d + n))` embedding distances), so the
 partitions at different ``k`` are nested: refining never undoes a merge.
 
 For a partition with assignment :math:`a(i)` the coarse graph is
@@ -350,117 +351,43 @@ def _embedding_distances(X: np.ndarray, C: np.ndarray, p: np.ndarray, alpha: flo
     return np.maximum(dist2, 0.0, out=dist2)
 
 
-def _ward_merges(dist2: np.ndarray, mass: np.ndarray) -> list[tuple[int, int]]:
-    """Weighted Ward merges by nearest-neighbour chain, sorted by merge cost.
+def _ward_merges(dist2: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """Weighted Ward merges by nearest-neighbour chain, sorted by merge cost
+    (:func:`kernels.hierarchy.ward_merges`): ``(n - 1, 2)`` pairs of representative
+    nodes; applying the first ``n - k`` of them gives the partition into ``k`` clusters.
+    With equal masses this is scipy's ``linkage(method="ward")`` hierarchy (same
+    Lance-Williams update, on the squared cost instead of its square root)."""
+    from kernels import hierarchy  # numba: loaded only by processes that coarsen
 
-    Returns ``n - 1`` pairs of representative node indices; applying the first
-    ``n - k`` of them (union-find) gives the Ward partition into ``k`` clusters.
-    """
-    n = dist2.shape[0]
-    w = mass.astype(np.float64).copy()
-    D = (w[:, None] * w[None, :] / (w[:, None] + w[None, :])) * dist2
-    np.fill_diagonal(D, np.inf)
-    active = np.ones(n, dtype=bool)
-    chain: list[int] = []
-    found: list[tuple[float, int, int]] = []
-    while len(found) < n - 1:
-        if not chain:
-            chain.append(int(np.flatnonzero(active)[0]))
-        a = chain[-1]
-        row = D[a]
-        b = int(np.argmin(row))
-        if len(chain) >= 2 and row[chain[-2]] <= row[b]:
-            b = chain[-2]  # keep reciprocal pairs on ties, so the chain terminates
-        if len(chain) >= 2 and b == chain[-2]:
-            chain.pop()
-            chain.pop()
-            keep, gone = min(a, b), max(a, b)
-            d_ab = D[a, b]
-            found.append((float(d_ab), keep, gone))
-            wa, wb = w[keep], w[gone]
-            others = active.copy()
-            others[[keep, gone]] = False
-            wk = w[others]
-            new = ((wa + wk) * D[keep, others] + (wb + wk) * D[gone, others] - wk * d_ab) / (wa + wb + wk)
-            D[keep, others] = new
-            D[others, keep] = new
-            D[gone, :] = np.inf
-            D[:, gone] = np.inf
-            w[keep] = wa + wb
-            active[gone] = False
-        else:
-            chain.append(b)
-    order = sorted(range(len(found)), key=lambda t: (found[t][0], t))
-    return [(found[t][1], found[t][2]) for t in order]
+    return hierarchy.ward_merges(
+        np.ascontiguousarray(dist2, dtype=np.float64), np.ascontiguousarray(mass, dtype=np.float64)
+    )
 
 
-def _ward_merges_uniform(dist2: np.ndarray) -> list[tuple[int, int]]:
-    """:func:`_ward_merges` for equal weights, through scipy's compiled Ward linkage.
-
-    With equal masses the weighted Ward cost is scipy's ``linkage(method="ward")``
-    (same Lance-Williams update, up to a constant factor), so the merge sequence is
-    the same; scipy's cluster ids are mapped to representative nodes (the smallest
-    member) for :func:`_cuts`.
-    """
-    from scipy.cluster.hierarchy import linkage
-    from scipy.spatial.distance import squareform
-
-    n = dist2.shape[0]
-    # condensed distances from the Gram matrix's (BLAS; pdist's direct loop is several
-    # times slower in the n + d dimensions of the embedding)
-    tree = linkage(np.sqrt(squareform(dist2, checks=False)), method="ward")
-    rep = list(range(n))  # plain lists: numpy scalar indexing made this loop 1.5 ms
-    merges = []
-    for a, b in tree[:, :2].astype(np.int64).tolist():
-        ra, rb = rep[a], rep[b]
-        keep, gone = (ra, rb) if ra < rb else (rb, ra)
-        rep.append(keep)
-        merges.append((keep, gone))
-    return merges
-
-
-def _cuts(merges: Sequence[tuple[int, int]], n: int, ks: Sequence[int]) -> dict[int, np.ndarray]:
+def _cuts(merges: np.ndarray, n: int, ks: Sequence[int]) -> dict[int, np.ndarray]:
     """Cluster labels ``0..k-1`` after the first ``n - k`` merges, for every ``k`` of
-    ``ks`` (labels ordered by each cluster's smallest node). One union-find pass over
-    the merges serves all levels, from the finest to the coarsest."""
-    link = list(range(n))  # each set's root is its smallest member
+    ``ks`` (labels ordered by each cluster's smallest node)."""
+    from kernels import hierarchy
 
-    def find(a: int) -> int:
-        while link[a] != a:
-            link[a] = link[link[a]]  # path halving
-            a = link[a]
-        return a
-
-    out: dict[int, np.ndarray] = {}
-    applied = 0
-    for k in sorted(set(ks), reverse=True):
-        for a, b in merges[applied : n - k]:
-            ra, rb = find(a), find(b)
-            if ra < rb:
-                link[rb] = ra
-            else:
-                link[ra] = rb
-        applied = n - k
-        roots = np.array(link)
-        while True:  # pointer jumping to the roots
-            up = roots[roots]
-            if np.array_equal(up, roots):
-                break
-            roots = up
-        _, mapping = np.unique(roots, return_inverse=True)
-        out[k] = mapping.astype(np.int64)
-    return out
+    pairs = np.asarray(merges, dtype=np.int64).reshape(-1, 2)
+    return {k: hierarchy.cut_labels(pairs, n, k) for k in set(ks)}
 
 
 def _cluster_sums(
     X: np.ndarray, C: np.ndarray, w: np.ndarray, mapping: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cluster of ``mapping``: ``sum w``, ``sum w x`` and, per pair of clusters,
-    ``sum w_i w_j C_ij`` (from nodes, or from the clusters of a finer nested level)."""
-    S = np.zeros((len(mapping), k))
-    S[np.arange(len(mapping)), mapping] = 1.0
-    Sw = S * w[:, None]
-    return S.T @ w, Sw.T @ X, Sw.T @ C @ Sw
+    ``sum w_i w_j C_ij`` (from nodes, or from the clusters of a finer nested level;
+    :func:`kernels.hierarchy.cluster_sums`)."""
+    from kernels import hierarchy
+
+    return hierarchy.cluster_sums(
+        np.ascontiguousarray(X, dtype=np.float64),
+        np.ascontiguousarray(C, dtype=np.float64),
+        np.ascontiguousarray(w, dtype=np.float64),
+        np.ascontiguousarray(mapping, dtype=np.int64),
+        k,
+    )
 
 
 def _coarsenings(
@@ -539,15 +466,13 @@ def coarsen_levels(
     ks = [int(k) for k in levels]
     if any(k != level for k, level in zip(ks, levels, strict=True)) or any(not 1 <= k <= n for k in ks):
         raise ValueError(f"levels must be integers in [1, {n}], got {list(levels)}")
-    merges: list[tuple[int, int]] = []
+    from kernels.assignment import is_symmetric  # numba: loaded only by processes that coarsen
+
+    merges = np.empty((0, 2), dtype=np.int64)
     if any(1 < k < n for k in ks):
         dist2 = _embedding_distances(X, C, p, alpha)
-        if p.size and p[0] > 0 and np.all(p == p[0]):
-            merges = _ward_merges_uniform(dist2)
-        else:
-            mass = np.maximum(p, CLUSTER_MASS_FLOOR * p.max())
-            merges = _ward_merges(dist2, mass)
-    symmetric = bool(np.array_equal(C, C.T))
+        merges = _ward_merges(dist2, np.maximum(p, CLUSTER_MASS_FLOOR * p.max()))
+    symmetric = bool(is_symmetric(C))
     mappings = _cuts(merges, n, [k for k in ks if 1 < k < n])
     mappings[n] = np.arange(n, dtype=np.int64)
     mappings[1] = np.zeros(n, dtype=np.int64)

@@ -7,12 +7,13 @@ process, by every CPU/GPU worker at start (``workers.bootstrap``).
 
 from __future__ import annotations
 
-from kernels import assignment, entropic
+from kernels import assignment, entropic, hierarchy
 
 
 def main() -> None:
     assignment.warm_up()
     entropic.warm_up()
+    hierarchy.warm_up()
 
 
 if __name__ == "__main__":

@@ -247,8 +247,8 @@ def test_a_structure_shared_by_single_pair_groups_is_checked_once(monkeypatch):
     X = rng.normal(size=(48, 2))
     stacks = coarsening_stacks(C, X, [3, 9, 20])
     calls = []
-    real = assignment._symmetric
-    monkeypatch.setattr(assignment, "_symmetric", lambda A: calls.append(A.shape) or real(A))
+    real = assignment.is_symmetric
+    monkeypatch.setattr(assignment, "is_symmetric", lambda A: calls.append(A.shape) or real(A))
     # when
     shared = assignment.solve_many(stacks, 0.5, 10_000, 1e-9)
     # then: one check of the shared structure, and the values of separate solves

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -244,28 +247,68 @@ def test_kernels_graph_modules_import_no_platform_code():
                 assert module.split(".")[0] not in {"django", "celery", "apps", "rest_framework"}
 
 
-def test_equal_weight_ward_is_the_weighted_ward_hierarchy():
-    # given: the scipy path (equal weights) and the general nearest-neighbour chain
+def reference_ward_merges(dist2: np.ndarray, mass: np.ndarray) -> list[tuple[int, int]]:
+    """Weighted Ward by nearest-neighbour chain in plain numpy (the algorithm of
+    kernels.hierarchy.ward_merges, one vectorised Lance-Williams update per merge)."""
+    n = dist2.shape[0]
+    w = mass.astype(np.float64).copy()
+    D = (w[:, None] * w[None, :] / (w[:, None] + w[None, :])) * dist2
+    np.fill_diagonal(D, np.inf)
+    active = np.ones(n, dtype=bool)
+    chain: list[int] = []
+    found: list[tuple[float, int, int]] = []
+    while len(found) < n - 1:
+        if not chain:
+            chain.append(int(np.flatnonzero(active)[0]))
+        a = chain[-1]
+        b = int(np.argmin(D[a]))
+        if len(chain) >= 2 and D[a, chain[-2]] <= D[a, b]:
+            b = chain[-2]
+        if len(chain) >= 2 and b == chain[-2]:
+            chain.pop()
+            chain.pop()
+            keep, gone = min(a, b), max(a, b)
+            d_ab = D[a, b]
+            found.append((float(d_ab), keep, gone))
+            others = active.copy()
+            others[[keep, gone]] = False
+            wa, wb, wk = w[keep], w[gone], w[others]
+            new = ((wa + wk) * D[keep, others] + (wb + wk) * D[gone, others] - wk * d_ab) / (wa + wb + wk)
+            D[keep, others] = new
+            D[others, keep] = new
+            D[gone, :] = np.inf
+            D[:, gone] = np.inf
+            w[keep] = wa + wb
+            active[gone] = False
+        else:
+            chain.append(b)
+    order = sorted(range(len(found)), key=lambda t: (found[t][0], t))
+    return [(found[t][1], found[t][2]) for t in order]
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_compiled_ward_is_the_reference_hierarchy(uniform):
+    # given: embedding distances, equal or uneven masses
     rng = np.random.default_rng(8)
     X, C = random_graph(rng, 60)
-    p = np.full(60, 1 / 60)
+    p = np.full(60, 1 / 60) if uniform else rng.uniform(0.1, 1.0, 60)
     dist2 = graphs._embedding_distances(X, C, p, 0.5)
     # when
-    fast = graphs._ward_merges_uniform(dist2)
-    general = graphs._ward_merges(dist2, p)
-    # then: the same partitions at every level
+    merges = graphs._ward_merges(dist2, p)
+    # then: the same merges in the same order, and every level has k clusters
+    assert [tuple(pair) for pair in merges.tolist()] == reference_ward_merges(dist2, p)
     levels = list(range(1, 61))
-    cuts_fast, cuts_general = graphs._cuts(fast, 60, levels), graphs._cuts(general, 60, levels)
+    cuts = graphs._cuts(merges, 60, levels)
     for k in levels:
-        np.testing.assert_array_equal(cuts_fast[k], cuts_general[k])
-        assert len(np.unique(cuts_fast[k])) == k
+        assert len(np.unique(cuts[k])) == k
 
 
 def test_cuts_of_all_levels_at_once_equal_cuts_one_level_at_a_time():
     # given: a merge hierarchy
     rng = np.random.default_rng(9)
     X, C = random_graph(rng, 40)
-    merges = graphs._ward_merges_uniform(graphs._embedding_distances(X, C, np.full(40, 1 / 40), 0.5))
+    p = np.full(40, 1 / 40)
+    merges = graphs._ward_merges(graphs._embedding_distances(X, C, p, 0.5), p)
     # when: every level in one pass, and each level on its own
     together = graphs._cuts(merges, 40, [3, 17, 5, 39])
     # then: the same labels, ordered by each cluster's smallest node
@@ -274,3 +317,42 @@ def test_cuts_of_all_levels_at_once_equal_cuts_one_level_at_a_time():
         np.testing.assert_array_equal(together[k], alone)
         first_of_label = [int(np.flatnonzero(alone == label)[0]) for label in range(k)]
         assert first_of_label == sorted(first_of_label)
+
+
+def test_warm_up_leaves_the_compiled_hierarchy_in_numbas_disk_cache(tmp_path):
+    # given: an empty cache directory for a fresh process
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    code = "from kernels import hierarchy; hierarchy.warm_up()"
+    # when
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], env=env, check=True)
+    # then: the coarsening's compiled functions are there for the next process to load
+    names = {p.name for p in tmp_path.rglob("*")}
+    for fn in ("ward_merges", "cut_labels", "cluster_sums"):
+        assert any(fn in n and n.endswith(".nbi") for n in names), sorted(names)
+
+
+def test_the_warmup_command_warms_the_hierarchy_too(monkeypatch):
+    from kernels import assignment, entropic, hierarchy, warmup
+
+    called = []
+    for module in (assignment, entropic, hierarchy):
+        monkeypatch.setattr(module, "warm_up", lambda name=module.__name__: called.append(name))
+    warmup.main()
+    assert called == ["kernels.assignment", "kernels.entropic", "kernels.hierarchy"]
+
+
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (9, 4), (50, 50), (64, 7)])
+def test_cluster_sums_equal_the_dense_membership_products(n, k):
+    # given: any weights, a non-symmetric structure and a labelling with every cluster used
+    rng = np.random.default_rng(n + k)
+    X, C, w = rng.normal(size=(n, 3)), rng.random((n, n)), rng.uniform(0.0, 2.0, n)
+    mapping = rng.permutation(np.concatenate([np.arange(k), rng.integers(0, k, n - k)]))
+    S = np.zeros((n, k))
+    S[np.arange(n), mapping] = 1.0
+    # when
+    W, F, T = graphs._cluster_sums(X, C, w, mapping, k)
+    # then: S^T w, (S w)^T X and (S w)^T C (S w)
+    Sw = S * w[:, None]
+    np.testing.assert_allclose(W, S.T @ w, rtol=1e-12)
+    np.testing.assert_allclose(F, Sw.T @ X, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(T, Sw.T @ C @ Sw, rtol=1e-12)
