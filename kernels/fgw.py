@@ -1159,41 +1159,67 @@ def _run_assignment_pairs(
         return rest
     from kernels import assignment  # numba: loaded (~0.4 s) only by processes that need it
 
+    ordered = [k for ks in groups.values() for k in ks]  # each group's pairs together
+    w, ok, cap = _assignment_capacities([host[k][3] for k in ordered], [host[k][4] for k in ordered], groups)
     chosen: list[list[int]] = []
     stacks: list[assignment.PairStack] = []
-    for slot, ((n, m), members) in enumerate(groups.items()):
-        P = np.stack([np.full(n, 1.0 / n) if host[k][3] is None else host[k][3] for k in members])
-        w = P[:, 0]
-        ok = (P == w[:, None]).all(axis=1) & (w > 0) & np.isfinite(w)
-        Q = np.stack([np.full(m, 1.0 / m) if host[k][4] is None else host[k][4] for k in members])
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            cap = np.rint(Q / np.where(ok, w, 1.0)[:, None])
-        if n == m:
-            ok &= (Q == w[:, None]).all(axis=1)
-            cap = np.ones_like(Q)
-        else:
-            ok &= (cap >= 1).all(axis=1) & (cap.sum(axis=1) == n)
-            ok &= (np.abs(Q - cap * w[:, None]) <= CAPACITY_RTOL * Q).all(axis=1)
-        sel = [k for k, good in zip(members, ok, strict=True) if good]
-        if not sel:
-            continue
-        chosen.append(sel)
-        stacks.append(
-            assignment.PairStack(
-                # all groups' stacks live at once: only the first reuses scratch buffers,
-                # so many shapes do not leave many kept buffers behind
-                M=_stack([host[k][0] for k in sel], "in_M" if slot == 0 else None),
-                C1=_stack([host[k][1] for k in sel], "in_C1" if slot == 0 else None),
-                C2=_stack([host[k][2] for k in sel], "in_C2" if slot == 0 else None),
-                w=w[ok],
-                cap=np.where(np.isfinite(cap[ok]), cap[ok], 0).astype(np.int64),
+    at = cap_at = 0
+    for slot, ((_, m), members) in enumerate(groups.items()):
+        B = len(members)
+        good = ok[at : at + B]
+        sel = [k for k, hit in zip(members, good.tolist(), strict=True) if hit]
+        if sel:
+            chosen.append(sel)
+            stacks.append(
+                assignment.PairStack(
+                    # all groups' stacks live at once: only the first reuses scratch buffers,
+                    # so many shapes do not leave many kept buffers behind
+                    M=_stack([host[k][0] for k in sel], "in_M" if slot == 0 else None),
+                    C1=_stack([host[k][1] for k in sel], "in_C1" if slot == 0 else None),
+                    C2=_stack([host[k][2] for k in sel], "in_C2" if slot == 0 else None),
+                    w=w[at : at + B][good],
+                    cap=cap[cap_at : cap_at + B * m].reshape(B, m)[good],
+                )
             )
-        )
+        at += B
+        cap_at += B * m
     left = set(rest)
     outs = assignment.solve_many(stacks, alpha, max_iter, tol, return_plan=return_plan)
     for sel, out in zip(chosen, outs, strict=True):
         _store_compiled(results, left, sel, out)
     return [k for k in rest if k in left]
+
+
+def _or_uniform(weights: np.ndarray | None, n: int) -> np.ndarray:
+    return np.full(n, 1.0 / n) if weights is None else weights
+
+
+def _assignment_capacities(
+    ps: list[Any], qs: list[Any], groups: dict[tuple[int, int], list[int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which pairs' linear subproblems are assignments (see :func:`_run_assignment_pairs`).
+
+    ``ps``, ``qs``: the weights (``None``: uniform) of the pairs of ``groups``, group
+    after group. Returns per pair the unit weight ``w`` (``p = w 1``) and whether the
+    pair qualifies, and the capacities ``q / w`` of all pairs concatenated (int64; 1
+    when ``n == m``). One set of numpy calls on the concatenated weights for all
+    groups, where a set per group cost 35 us for each level of an RD curve."""
+    ns = np.array([n for (n, _), ks in groups.items() for _ in ks])
+    ms = np.array([m for (_, m), ks in groups.items() for _ in ks])
+    p = np.concatenate([_or_uniform(a, n) for a, n in zip(ps, ns.tolist(), strict=True)])
+    q = np.concatenate([_or_uniform(a, m) for a, m in zip(qs, ms.tolist(), strict=True)])
+    p_at, q_at = np.cumsum(ns) - ns, np.cumsum(ms) - ms  # each pair's first entry
+    w = p[p_at].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ok = np.logical_and.reduceat(p == np.repeat(w, ns), p_at) & (w > 0) & np.isfinite(w)
+        unit = np.repeat(np.where(ok, w, 1.0), ms)
+        square = np.repeat(ns == ms, ms)
+        cap = np.where(square, 1.0, np.rint(q / unit))
+        # n == m: q = p exactly; m < n: whole multiples of w within round-off, summing to n
+        fits = np.where(square, q == unit, (cap >= 1) & (np.abs(q - cap * unit) <= CAPACITY_RTOL * q))
+        ok &= np.logical_and.reduceat(fits, q_at) & (np.add.reduceat(cap, q_at) == ns)
+        cap = np.where((cap >= 0) & (cap <= np.repeat(ns, ms)), cap, 0).astype(np.int64)
+    return w, ok, cap
 
 
 def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
@@ -1208,8 +1234,10 @@ def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
     where the structure term still separates the candidates. A cost counts as
     tie-prone when at least ``TIE_FRACTION`` of its entries repeat a neighbour in
     their sorted row or column, or when it is too small for a fraction to mean
-    anything (any repeat then counts). Vectorised over costs of equal shape.
+    anything (any repeat then counts). Costs of equal shape are screened together.
     """
+    from kernels import assignment  # numba: loaded only by processes that need it
+
     out = [False] * len(Ms)
     groups: dict[tuple[int, ...], list[int]] = {}
     for k, M in enumerate(Ms):
@@ -1219,17 +1247,14 @@ def _repeats_values(Ms: list[np.ndarray]) -> list[bool]:
         B = len(members)
         need = max(1.0, TIE_FRACTION * shape[0] * shape[1])
         # a value repeated within a row or column repeats within the matrix, and each
-        # matrix-wide repeat makes at most two row/column repeats: one sort of the
-        # flattened costs clears most of them. It sorts them rounded to float32 (about
-        # twice as fast; stacked straight into float32, no float64 copy): rounding maps
-        # equal values to equal values, so it finds at least as many repeats and clears
-        # no cost that the exact test would flag
-        flat = np.empty((B, *shape), dtype=np.float32)
-        with np.errstate(over="ignore"):  # beyond float32: inf, merged like any other
-            np.stack([Ms[k] for k in members], out=flat, casting="same_kind")
-        flat = flat.reshape(B, -1)
-        flat.sort(axis=1)
-        suspect = 2 * np.count_nonzero(flat[:, 1:] == flat[:, :-1], axis=1) >= need
+        # matrix-wide repeat makes at most two row/column repeats: counting those (in
+        # compiled code, by hashing) clears most costs. It counts them rounded to
+        # float32: rounding maps equal values to equal values, so it finds at least as
+        # many repeats and clears no cost that the exact test would flag
+        rounded = np.empty((B, *shape), dtype=np.float32)  # (stacked straight into float32)
+        with np.errstate(over="ignore"):  # beyond float32: inf, counted like any other
+            np.stack([Ms[k] for k in members], out=rounded, casting="same_kind")
+        suspect = 2 * assignment.float32_repeats(rounded) >= need
         if not suspect.any():
             continue
         members = [k for k, hit in zip(members, suspect, strict=True) if hit]

@@ -375,3 +375,33 @@ def test_overlapping_blas_limits_restore_the_original_setting():
     # then
     assert set(during) == {1} and set(still) == {1}
     assert after == before
+
+
+def sorted_repeats(M: np.ndarray) -> int:
+    values = np.sort(M.ravel())
+    return int(np.count_nonzero(values[1:] == values[:-1]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 40), st.integers(1, 40)),
+    distinct=st.sampled_from([2, 7, 1000, 0]),
+)
+def test_float32_repeats_count_what_a_sort_counts(seed, shape, distinct):
+    # given: costs from few to all-distinct values, with signed zeros, NaN, infinities
+    # and values that only collide once rounded to float32 (as the tie screen rounds them)
+    rng = np.random.default_rng(seed)
+    if distinct:
+        A = rng.integers(0, distinct, shape).astype(np.float64) - distinct // 2
+    else:
+        A = rng.normal(size=shape)
+    specials = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e300, 1.0, 1.0 + 1e-12])
+    mask = rng.random(shape) < 0.1
+    A[mask] = rng.choice(specials, mask.sum())
+    with np.errstate(over="ignore"):
+        A = A.astype(np.float32)
+    # when
+    counts = assignment.float32_repeats(A)
+    # then
+    assert counts.tolist() == [sorted_repeats(M) for M in A]

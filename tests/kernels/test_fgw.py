@@ -383,6 +383,41 @@ def test_assignment_path_equals_general_solver(kind: str, monkeypatch: pytest.Mo
         np.testing.assert_allclose(plan.sum(axis=1), p, rtol=0, atol=MARGINAL_ATOL)
 
 
+def test_assignment_capacities_tell_which_pairs_are_assignments() -> None:
+    # given: pairs of several shapes, each group's pairs together, with weights that do
+    # and do not make the linear subproblem an assignment
+    cluster = np.array([2.0, 2.0, 3.0, 1.0]) / 8
+    cases = [  # (n, m, p, q, qualifies, capacities)
+        (8, 8, None, None, True, [1] * 8),
+        (8, 8, np.linspace(1, 2, 8) / 12, None, False, None),  # non-uniform p
+        (8, 8, None, np.full(8, 1 / 8 + 1e-15), False, None),  # n == m needs q = p exactly
+        (8, 4, None, cluster, True, [2, 2, 3, 1]),
+        (8, 4, None, cluster * (1 + 1e-13), True, [2, 2, 3, 1]),  # round-off of summed weights
+        (8, 4, None, cluster * (1 + 1e-9), False, None),  # not whole multiples of 1/8
+        (8, 4, np.zeros(8), cluster, False, None),  # no unit weight
+        (8, 4, None, np.array([2.0, 2.0, np.nan, 1.0]) / 8, False, None),
+        (9, 4, None, None, False, None),  # 9/4 nodes per cluster
+        (9, 4, None, np.array([2.0, 2.0, 4.0, 1.0]) / 9, True, [2, 2, 4, 1]),
+    ]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k, (n, m, *_) in enumerate(cases):
+        groups.setdefault((n, m), []).append(k)
+    order = [k for ks in groups.values() for k in ks]
+    # when
+    w, ok, cap = fgw_module._assignment_capacities(
+        [cases[k][2] for k in order], [cases[k][3] for k in order], groups
+    )
+    # then
+    at = 0
+    for row, k in enumerate(order):
+        n, m, p, _, qualifies, capacities = cases[k]
+        assert bool(ok[row]) == qualifies, k
+        if qualifies:
+            assert w[row] == 1 / n
+            assert cap[at : at + m].tolist() == capacities
+        at += m
+
+
 def test_tie_test_counts_repeats() -> None:
     # given: continuous costs with one stray repeat, and categorical costs
     rng = np.random.default_rng(42)
