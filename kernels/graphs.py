@@ -460,12 +460,28 @@ def coarsen_levels(
         One per level, in the order of ``levels``.
     """
     X, C, p = _check_graph(features, structure, weights)
+    _check_alpha(alpha)
+    return _coarsen_checked(X, C, p, _check_levels(levels, C.shape[0]), alpha)
+
+
+def _check_alpha(alpha: float) -> None:
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    n = C.shape[0]
+
+
+def _check_levels(levels: Sequence[int], n: int) -> list[int]:
     ks = [int(k) for k in levels]
     if any(k != level for k, level in zip(ks, levels, strict=True)) or any(not 1 <= k <= n for k in ks):
         raise ValueError(f"levels must be integers in [1, {n}], got {list(levels)}")
+    return ks
+
+
+def _coarsen_checked(
+    X: np.ndarray, C: np.ndarray, p: np.ndarray, ks: list[int], alpha: float
+) -> list[Coarsening]:
+    """:func:`coarsen_levels` on inputs it has validated (``_check_graph``; levels in
+    ``[1, n]``; ``alpha`` in ``[0, 1]``)."""
+    n = C.shape[0]
     from kernels.assignment import is_symmetric  # numba: loaded only by processes that coarsen
 
     merges = np.empty((0, 2), dtype=np.int64)

@@ -56,7 +56,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from kernels.fgw import fgw_batch
-from kernels.graphs import _check_graph, coarsen_levels
+from kernels.graphs import _check_alpha, _check_graph, _check_levels, _coarsen_checked
 
 LOSSLESS_RTOL = 1e-12
 """Distortions at most this fraction of the variance are solver round-off of a
@@ -160,7 +160,11 @@ def fused_variance(features: Any, structure: Any, weights: Any = None, *, alpha:
     float
     """
     X, C, p = _check_graph(features, structure, weights)
-    p = p / p.sum()
+    return _fused_variance(X, C, p / p.sum(), alpha)
+
+
+def _fused_variance(X: np.ndarray, C: np.ndarray, p: np.ndarray, alpha: float) -> float:
+    """:func:`fused_variance` of checked inputs, ``p`` summing to 1."""
     mean = p @ X
     feature_var = float(p @ np.sum((X - mean) ** 2, axis=1))
     c_mean = float(p @ C @ p)
@@ -215,24 +219,26 @@ def rd_curve(
     """
     X, C, p = _check_graph(features, structure, weights)
     p = p / p.sum()
-    ks = sorted({int(k) for k in levels})
+    ks = sorted(set(_check_levels(list(levels), C.shape[0])))
     if not ks:
         return []
-    variance = fused_variance(X, C, p, alpha=alpha)
-    coarse = coarsen_levels(X, C, p, ks, alpha=alpha)
+    _check_alpha(alpha)
+    variance = _fused_variance(X, C, p, alpha)
+    coarse = _coarsen_checked(X, C, p, ks, alpha)  # (checked once here, not once per step)
     problems = [(_sq_euclidean(X, c.features), C, c.structure, p, c.weights) for c in coarse]
     results = fgw_batch(
         problems, alpha=alpha, method=method, epsilon=epsilon, max_iter=max_iter, backend=backend
     )
-    points = []
-    for k, res in zip(ks, results, strict=True):
+    distortions = []
+    for res in results:
         distortion = float(res.distance)
         if distortion <= LOSSLESS_RTOL * variance:
             distortion = 0.0
         elif abs(distortion - variance) <= LOSSLESS_RTOL * variance:
             distortion = variance  # the zero-rate code, up to round-off
-        points.append(RDPoint(level=k, rate=rate(distortion, variance), distortion=distortion))
-    return points
+        distortions.append(distortion)
+    rates = rate(np.array(distortions), variance).tolist()
+    return [RDPoint(level=k, rate=r, distortion=d) for k, r, d in zip(ks, rates, distortions, strict=True)]
 
 
 # --------------------------------------------------------------------------- knee

@@ -77,6 +77,21 @@ def test_rd_curve_shape_and_pot_values():
         assert by_level[k].distortion == pytest.approx(pot, rel=1e-7)
 
 
+@pytest.mark.parametrize(
+    ("levels", "alpha", "message"),
+    [
+        ([2, 2.5], 0.5, "levels must be integers in \\[1, 12\\]"),
+        ([0, 3], 0.5, "levels must be integers"),
+        ([3, 13], 0.5, "levels must be integers"),
+        ([3, 6], 1.5, "alpha must lie in \\[0, 1\\]"),
+    ],
+)
+def test_rd_curve_names_what_is_wrong(levels, alpha, message):
+    X, C = graph(4, 12)
+    with pytest.raises(ValueError, match=message):
+        rd_curve(X, C, levels, alpha=alpha, backend="numpy")
+
+
 def test_rd_curve_distortion_falls_with_the_level():
     X, C = graph(2, 32)
     points = rd_curve(X, C, [1, 2, 4, 8, 16, 32], backend="numpy")
