@@ -16,7 +16,9 @@ one such assignment and one matrix product, when the structures are symmetric:
   all of them the same; on :math:`\Pi(p, q)`,
   :math:`\langle c, G\rangle = w^2 \sum C_1^2 + q^\top C_2^{\odot 2} q` is constant;
 * the new vertex :math:`G_c = w P_\sigma` gives :math:`C_1 G_c C_2 = w\,C_1 C_2[\sigma, :]`:
-  one row gather and one ``n x n x m`` product;
+  one row gather and one ``n x n x m`` product; when ``m`` is small against ``n`` (a
+  graph against its coarsening), :math:`w\,(P_\sigma^\top C_1)^\top C_2` instead: the
+  rows of :math:`C_1` summed per column of :math:`\sigma`, then an ``n x m x m`` product;
 * the gradient is affine in the plan and :math:`G \mapsto C_1 G C_2` is self-adjoint,
   so the closed-form line search needs only :math:`\langle M, G_c\rangle`,
   :math:`\langle L(G), G_c\rangle`, :math:`\langle L(G_c), G_c\rangle` (sums along
