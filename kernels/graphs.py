@@ -338,17 +338,19 @@ def _embedding_distances(X: np.ndarray, C: np.ndarray, p: np.ndarray, alpha: flo
     r"""Squared Euclidean distances between the rows of the clustering embedding
     :math:`Z = [\sqrt{1-\alpha}\,X,\ \sqrt{\alpha}\,C\,\mathrm{diag}(\bar p)^{1/2}]`, from its
     Gram matrix (``Z @ Z.T``, which numpy hands to BLAS's symmetric rank-k update:
-    half the work of a general product). Clipped at 0 (round-off)."""
+    half the work of a general product). Clipped at 0 (round-off); inf or NaN where
+    huge inputs overflow the products, which :func:`_ward_merges` refuses."""
     pbar = p / p.sum()
     Z = np.hstack([np.sqrt(1.0 - alpha) * X, np.sqrt(alpha) * C * np.sqrt(pbar)[None, :]])
-    dist2 = Z @ Z.T
-    sq = np.diagonal(dist2).copy()
-    # mostly in place (fresh n x n temporaries cost more in page faults than their
-    # arithmetic); sq_i + sq_j added as one term keeps the result exactly symmetric,
-    # which the nearest-neighbour chain of _ward_merges needs to terminate
-    dist2 *= -2.0
-    dist2 += np.add.outer(sq, sq)
-    return np.maximum(dist2, 0.0, out=dist2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dist2 = Z @ Z.T
+        sq = np.diagonal(dist2).copy()
+        # mostly in place (fresh n x n temporaries cost more in page faults than their
+        # arithmetic); sq_i + sq_j added as one term keeps the result exactly symmetric,
+        # which the nearest-neighbour chain of _ward_merges needs to terminate
+        dist2 *= -2.0
+        dist2 += np.add.outer(sq, sq)
+        return np.maximum(dist2, 0.0, out=dist2)
 
 
 def _ward_merges(dist2: np.ndarray, mass: np.ndarray) -> np.ndarray:
@@ -356,9 +358,15 @@ def _ward_merges(dist2: np.ndarray, mass: np.ndarray) -> np.ndarray:
     (:func:`kernels.hierarchy.ward_merges`): ``(n - 1, 2)`` pairs of representative
     nodes; applying the first ``n - k`` of them gives the partition into ``k`` clusters.
     With equal masses this is scipy's ``linkage(method="ward")`` hierarchy (same
-    Lance-Williams update, on the squared cost instead of its square root)."""
+    Lance-Williams update, on the squared cost instead of its square root), up to the
+    order in which exact ties merge. Raises ``ValueError`` for non-finite distances
+    (finite inputs so large that the embedding's products overflow)."""
     from kernels import hierarchy  # numba: loaded only by processes that coarsen
 
+    if not np.isfinite(dist2).all():
+        raise ValueError(
+            "the coarsening's clustering distances overflow: features or structure values too large"
+        )
     return hierarchy.ward_merges(
         np.ascontiguousarray(dist2, dtype=np.float64), np.ascontiguousarray(mass, dtype=np.float64)
     )
@@ -487,7 +495,9 @@ def _coarsen_checked(
     merges = np.empty((0, 2), dtype=np.int64)
     if any(1 < k < n for k in ks):
         dist2 = _embedding_distances(X, C, p, alpha)
-        merges = _ward_merges(dist2, np.maximum(p, CLUSTER_MASS_FLOOR * p.max()))
+        # masses scaled to at most 1 (the merge costs multiply them; the hierarchy does
+        # not change with a common scale)
+        merges = _ward_merges(dist2, np.maximum(p / p.max(), CLUSTER_MASS_FLOOR))
     symmetric = bool(is_symmetric(C))
     mappings = _cuts(merges, n, [k for k in ks if 1 < k < n])
     mappings[n] = np.arange(n, dtype=np.int64)

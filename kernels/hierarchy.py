@@ -40,7 +40,7 @@ def ward_merges(dist2, mass):
     dist2 : ndarray, shape (n, n)
         Squared Euclidean distances between the points (finite, symmetric).
     mass : ndarray, shape (n,)
-        Positive point weights.
+        Positive point weights (best scaled to at most 1: the costs multiply them).
 
     Returns
     -------
@@ -51,8 +51,17 @@ def ward_merges(dist2, mass):
         :math:`\frac{w_A w_B}{w_A + w_B}\|\mu_A - \mu_B\|^2` (ties in the order the
         chain found them). Applying the first ``n - k`` of them gives the Ward
         partition into ``k`` clusters.
+
+    Raises
+    ------
+    ValueError
+        When a merge cost is not finite (distances or weights so large that the
+        costs overflow), or the chain does not close (``dist2`` not symmetric):
+        both would otherwise corrupt the hierarchy.
     """
     n = dist2.shape[0]
+    if dist2.shape[1] != n or mass.shape[0] != n:
+        raise ValueError("ward_merges: dist2 must be (n, n) and mass (n,)")
     w = mass.astype(np.float64)
     D = np.empty((n, n))
     for i in range(n):
@@ -77,8 +86,10 @@ def ward_merges(dist2, mass):
         a = chain[top - 1]
         row = D[a]
         low = _masked_min(row, dead)
+        if not low < np.inf:  # (then the scan below would pick a dead node or a itself)
+            raise ValueError("ward_merges: a merge cost is not finite")
         b = 0
-        for j in range(n):  # the first nearest neighbour
+        for j in range(n):  # the first nearest neighbour (alive: dead ones are at inf)
             if row[j] + dead[j] == low:
                 b = j
                 break
@@ -106,6 +117,8 @@ def ward_merges(dist2, mass):
                     D[k, keep] = to_keep[k]
             w[keep] = wa + wb
         else:
+            if top >= n:  # more than n nodes: a cycle, which symmetric costs cannot make
+                raise ValueError("ward_merges: the nearest-neighbour chain does not close")
             chain[top] = b
             top += 1
     return pairs[np.argsort(costs, kind="mergesort")]
@@ -120,9 +133,14 @@ def cut_labels(pairs, n, k):
     whose trees are the clusters: every node is retired at most once and links
     point to smaller nodes, so a tree's root is its smallest node and one pass in
     increasing node order labels every node after its parent."""
+    if not 1 <= k <= n or pairs.shape[0] < n - k:
+        raise ValueError("cut_labels: k must lie in [1, n], with n - k merges given")
     parent = np.arange(n)
     for t in range(n - k):
-        parent[pairs[t, 1]] = pairs[t, 0]
+        keep, gone = pairs[t, 0], pairs[t, 1]
+        if not 0 <= keep < gone < n:
+            raise ValueError("cut_labels: merges must be (keep, gone) with 0 <= keep < gone < n")
+        parent[gone] = keep
     labels = np.empty(n, dtype=np.int64)
     roots = 0
     for i in range(n):
@@ -142,6 +160,11 @@ def cluster_sums(X, C, w, mapping, k):
     multiply-adds, then ``k * n``), where the dense ``S^T C S`` with the ``n x k``
     membership matrix ``S`` took ``n * n * k`` (4x slower at n = 256, k = 64)."""
     n, d = X.shape
+    if C.shape[0] != n or C.shape[1] != n or w.shape[0] != n or mapping.shape[0] != n:
+        raise ValueError("cluster_sums: X (n, d), C (n, n), w (n,) and mapping (n,) must agree")
+    for i in range(n):
+        if not 0 <= mapping[i] < k:
+            raise ValueError("cluster_sums: labels must lie in [0, k)")
     W = np.zeros(k)
     F = np.zeros((k, d))
     rows = np.zeros((k, C.shape[1]))

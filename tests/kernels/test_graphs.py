@@ -356,3 +356,44 @@ def test_cluster_sums_equal_the_dense_membership_products(n, k):
     np.testing.assert_allclose(W, S.T @ w, rtol=1e-12)
     np.testing.assert_allclose(F, Sw.T @ X, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(T, Sw.T @ C @ Sw, rtol=1e-12)
+
+
+def test_coarsening_refuses_inputs_whose_distances_overflow():
+    # given: finite features so large that the clustering embedding's products overflow
+    X = np.array([[0.0], [1e200], [2e200], [3.0]])
+    # when / then: a clear error, not a corrupted hierarchy
+    with pytest.raises(ValueError, match="overflow"):
+        coarsen(X, np.zeros((4, 4)), None, 2)
+
+
+BIG = 1.5e308  # finite; the Lance-Williams update of a merge with it overflows
+
+
+@pytest.mark.parametrize(
+    ("dist2", "message"),
+    [
+        ([[0.0, 1.0, np.inf], [1.0, 0.0, 2.0], [np.inf, 2.0, 0.0]], "not finite"),
+        ([[0.0, BIG, BIG], [BIG, 0.0, BIG], [BIG, BIG, 0.0]], "not finite"),
+        ([[0.0, 1.0, 3.0], [3.0, 0.0, 1.0], [1.0, 3.0, 0.0]], "does not close"),  # not symmetric
+    ],
+)
+def test_compiled_ward_refuses_costs_it_cannot_order(dist2, message):
+    from kernels import hierarchy
+
+    with pytest.raises(ValueError, match=message):
+        hierarchy.ward_merges(np.array(dist2), np.ones(3))
+
+
+def test_compiled_cuts_and_sums_refuse_out_of_range_input():
+    from kernels import hierarchy
+
+    pairs = np.array([[0, 1], [0, 2]])
+    with pytest.raises(ValueError, match="k must lie"):
+        hierarchy.cut_labels(pairs, 3, 0)
+    with pytest.raises(ValueError, match="keep < gone"):
+        hierarchy.cut_labels(np.array([[1, 0], [0, 2]]), 3, 1)
+    X, C, w = np.ones((3, 1)), np.ones((3, 3)), np.ones(3)
+    with pytest.raises(ValueError, match="labels must lie"):
+        hierarchy.cluster_sums(X, C, w, np.array([0, 1, 2]), 2)
+    with pytest.raises(ValueError, match="must agree"):
+        hierarchy.cluster_sums(X, C[:2], w, np.array([0, 1, 1]), 2)
