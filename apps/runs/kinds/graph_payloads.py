@@ -33,9 +33,17 @@ def _limit(name: str) -> int:
     return int(getattr(settings, name))
 
 
+MAX_ABS_VALUE = 1e100
+"""Largest magnitude of a feature, structure or weight entry: the kernels square and
+sum these (feature costs, the clustering embedding's products), and beyond about 1e150
+float64 overflows to inf."""
+
+
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise serializers.ValidationError(f"{where} must be a finite number.")
+    if abs(value) > MAX_ABS_VALUE:
+        raise serializers.ValidationError(f"{where} must be at most {MAX_ABS_VALUE:g} in magnitude.")
     return float(value)
 
 

@@ -63,6 +63,8 @@ def test_too_many_pairs_is_400_naming_the_limit(api, session):
     [
         ({"structure": [[0, 1], [1]]}, "row 1 has 1 entries"),
         ({"structure": [[0, 1], [1, "x"]]}, "finite number"),
+        ({"structure": [[0, 1e101], [1e101, 0]]}, "at most 1e+100 in magnitude"),
+        ({"n": 2, "edges": [[0, 1]], "features": [[1e200], [0.0]]}, "at most 1e+100 in magnitude"),
         ({"n": 3, "edges": [[0, 3]]}, "not a node in 0..2"),
         ({"n": 3, "edges": [[0, 1, -2]]}, "positive"),
         ({"n": 0, "edges": []}, "positive integer"),
