@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.cluster.hierarchy import cut_tree, linkage
+from scipy.spatial.distance import squareform
 
 from kernels import graphs
 from kernels.fgw import fgw
@@ -289,18 +290,48 @@ def reference_ward_merges(dist2: np.ndarray, mass: np.ndarray) -> list[tuple[int
 @pytest.mark.parametrize("uniform", [True, False])
 def test_compiled_ward_is_the_reference_hierarchy(uniform):
     # given: embedding distances, equal or uneven masses
+    from kernels import hierarchy
+
     rng = np.random.default_rng(8)
     X, C = random_graph(rng, 60)
     p = np.full(60, 1 / 60) if uniform else rng.uniform(0.1, 1.0, 60)
     dist2 = graphs._embedding_distances(X, C, p, 0.5)
     # when
-    merges = graphs._ward_merges(dist2, p)
+    merges = hierarchy.ward_merges(dist2, p)
     # then: the same merges in the same order, and every level has k clusters
     assert [tuple(pair) for pair in merges.tolist()] == reference_ward_merges(dist2, p)
+    assert graphs._ward_merges(dist2, p).tolist() == merges.tolist()  # (uniform: through scipy)
     levels = list(range(1, 61))
     cuts = graphs._cuts(merges, 60, levels)
     for k in levels:
         assert len(np.unique(cuts[k])) == k
+
+
+def first_merges_of(tree: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Labels after the first n - k rows of a scipy linkage, ordered by smallest node
+    (scipy's cut_tree orders tied rows otherwise)."""
+    members = {i: {i} for i in range(n)}
+    for t, (a, b) in enumerate(tree[: n - k, :2].astype(int).tolist()):
+        members[n + t] = members.pop(a) | members.pop(b)
+    labels = np.empty(n, dtype=np.int64)
+    for label, nodes in enumerate(sorted(members.values(), key=min)):
+        labels[list(nodes)] = label
+    return labels
+
+
+def test_equal_weights_keep_scipys_order_on_exact_ties():
+    # given: points on a grid and duplicates, with no structure: many exactly tied merges
+    grid = np.array([[i, j] for i in range(6) for j in range(6)], dtype=float)
+    X = np.vstack([grid, grid[:8]])
+    n = len(X)
+    dist2 = graphs._embedding_distances(X, np.zeros((n, n)), np.full(n, 1 / n), 0.0)
+    tree = linkage(squareform(np.sqrt(dist2), checks=False), method="ward")
+    # when
+    levels = coarsen_levels(X, np.zeros((n, n)), None, list(range(1, n + 1)), alpha=0.0)
+    # then: scipy's merges at every level (the compiled chain orders some ties
+    # otherwise, and would change these partitions from what they have been)
+    for k, level in enumerate(levels, start=1):
+        np.testing.assert_array_equal(level.mapping, first_merges_of(tree, n, k))
 
 
 def test_cuts_of_all_levels_at_once_equal_cuts_one_level_at_a_time():
