@@ -29,9 +29,9 @@ with :math:`\bar p = p / \sum p`: two nodes are close when their features and th
 (weighted) structure rows are, with the same trade-off ``alpha`` as the FGW cost. Ward
 merges the two clusters whose merge increases the weighted within-cluster sum of
 squares least, :math:`\frac{w_A w_B}{w_A + w_B}\|\mu_A - \mu_B\|^2`. The hierarchy is
-built once (nearest-neighbour chain with the Lance-Williams update, compiled in
-:mod:`kernels.hierarchy`, :math:`O(n^2)` time and memory after the
-:math:`O(n^2 (d + n))` embedding distances), so the
+built once (nearest-neighbour chain with the Lance-Williams update: scipy's
+``linkage`` for equal weights, :mod:`kernels.hierarchy` otherwise; :math:`O(n^2)` time
+and memory after the :math:`O(n^2 (d + n))` embedding distances), so the
 partitions at different ``k`` are nested: refining never undoes a merge.
 
 For a partition with assignment :math:`a(i)` the coarse graph is
