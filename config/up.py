@@ -207,7 +207,7 @@ def main() -> int:
 
 
 def _all_queues() -> list[str]:
-    from workers.routing import ALL_QUEUES
+    from apps.core.queues import ALL_QUEUES
 
     return list(ALL_QUEUES)
 

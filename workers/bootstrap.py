@@ -1,14 +1,19 @@
-"""Per-process worker setup: GPU pinning, a heartbeat row for readiness and
-routing, and a reconcile pass at start so runs orphaned by a dead worker are
-picked up at once.
+"""Per-process worker setup: GPU pinning, what the worker can run (its capabilities),
+a heartbeat row carrying them for readiness and submission checks, and a reconcile
+pass at start so runs orphaned by a dead worker are picked up at once.
 
 GPU workers: one per device, `GPU_INDEX=<i> celery -A config worker -Q gpu --pool solo`.
-CUDA_VISIBLE_DEVICES is pinned here, before any task imports CuPy or torch,
-and the solo pool keeps CUDA in the process that initialised it (no fork after).
+CUDA_VISIBLE_DEVICES is pinned here, before any task imports CuPy or torch, and
+the solo pool keeps CUDA in the process that initialised it (no fork after). The
+CUDA probe runs in a child process, so a prefork CPU worker never initialises CUDA,
+and only a worker that serves the `gpu` queue counts GPUs at all.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import logging
 import os
 import subprocess
@@ -19,6 +24,8 @@ from typing import Any
 
 from celery.signals import celeryd_init, worker_ready, worker_shutdown
 
+from apps.core.queues import Queue
+
 logger = logging.getLogger(__name__)
 
 _stop = threading.Event()
@@ -27,12 +34,51 @@ WARM_UP_TIMEOUT_SECONDS = 600
 """Bound on the kernels' compile at worker start (about 45 s on two cores)."""
 
 
+CUDA_PROBE_TIMEOUT_SECONDS = 60
+# The queues this worker serves, set before the pool forks so its children know them too.
+WORKER_QUEUES_ENV = "LIMITGRAPH_WORKER_QUEUES"
+
+
 @celeryd_init.connect
-def _pin_gpu(**_: Any) -> None:
+def _pin_gpu(options: dict[str, Any] | None = None, **_: Any) -> None:
     gpu_index = os.environ.get("GPU_INDEX")
     if gpu_index is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu_index
         logger.info("worker pinned to GPU %s", gpu_index)
+    queues = (options or {}).get("queues") or []
+    if isinstance(queues, str):
+        queues = queues.split(",")
+    os.environ[WORKER_QUEUES_ENV] = ",".join(sorted(q.strip() for q in queues if q.strip()))
+
+
+def _count_cuda_devices() -> int:
+    """GPUs CuPy can use, counted in a child process (this one never touches CUDA)."""
+    probe = "import cupy; print(cupy.cuda.runtime.getDeviceCount())"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            timeout=CUDA_PROBE_TIMEOUT_SECONDS,
+            stdin=subprocess.DEVNULL,
+        )
+        return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return 0
+
+
+@functools.cache
+def worker_capabilities() -> dict[str, Any]:
+    """What this worker can run: {"queues", "backends", "gpus"}; probed once per process."""
+    queues = [q for q in os.environ.get(WORKER_QUEUES_ENV, "").split(",") if q]
+    backends = ["numpy"]
+    if importlib.util.find_spec("torch") is not None:
+        backends.append("torch")
+    gpus = 0
+    if Queue.GPU.value in queues and importlib.util.find_spec("cupy") is not None:
+        gpus = _count_cuda_devices()
+        if gpus:
+            backends.append("cupy")
+    return {"queues": queues, "backends": backends, "gpus": gpus}
 
 
 def _queues_of(consumer: Any) -> list[str]:
@@ -51,12 +97,18 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 
     hostname = sender.hostname
     queues = _queues_of(sender)
+    os.environ[WORKER_QUEUES_ENV] = ",".join(sorted(queues))
+    worker_capabilities.cache_clear()
+    capabilities = {key: value for key, value in worker_capabilities().items() if key != "queues"}
+    logger.info("worker capabilities: %s", json.dumps(capabilities))
 
     def beat() -> None:
         try:
             while True:
                 try:
-                    worker_heartbeat_record(hostname=hostname, queues=queues, pid=os.getpid())
+                    worker_heartbeat_record(
+                        hostname=hostname, queues=queues, pid=os.getpid(), capabilities=capabilities
+                    )
                 except Exception:
                     logger.warning("worker heartbeat failed", exc_info=True)
                 if _stop.wait(settings.WORKER_HEARTBEAT_SECONDS):
@@ -67,7 +119,6 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     threading.Thread(target=beat, name="worker-heartbeat", daemon=True).start()
 
     from workers.control import reconcile_runs_task
-    from workers.routing import Queue
 
     if {Queue.CPU.value, Queue.GPU.value} & set(queues):
         # the FGW kernels' compiled code into numba's disk cache now, beside the start-up

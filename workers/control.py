@@ -6,9 +6,10 @@ from dataclasses import asdict
 
 from celery import shared_task
 
+from apps.core.queues import RECONCILE_RUNS_TASK
+from apps.runs.services import run_reconcile
 
-@shared_task(name="workers.control.reconcile_runs_task", acks_late=True, ignore_result=True)
+
+@shared_task(name=RECONCILE_RUNS_TASK, acks_late=True, ignore_result=True)
 def reconcile_runs_task() -> dict[str, int]:
-    from apps.runs.services import run_reconcile
-
     return asdict(run_reconcile())

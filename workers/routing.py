@@ -1,34 +1,20 @@
-"""The one list of queues and the routes of every task.
+"""The queues every worker declares and the routes of every task.
 
-Each worker pool starts with `-Q` naming the queues it serves; the run
-submission service picks a run's queue from its kind (apps.runs.kinds).
+Each worker pool starts with `-Q` naming the queues it serves; the names and
+the priority mapping live in apps.core.queues, shared with the services that
+send tasks by name.
 """
 
 from __future__ import annotations
-
-import enum
 
 from celery import Celery
 from kombu import Exchange
 from kombu import Queue as KombuQueue
 
-# RabbitMQ orders by message priority only on queues declared with a maximum.
-MAX_PRIORITY = 9
-
-
-class Queue(enum.StrEnum):
-    CPU = "cpu"
-    GPU = "gpu"
-    INFERENCE = "inference"
-    SANDBOX = "sandbox"
-    IO = "io"
-    CONTROL = "control"
-
-
-ALL_QUEUES: tuple[str, ...] = tuple(q.value for q in Queue)
+from apps.core.queues import ALL_QUEUES, EXECUTE_RUN_TASK, MAX_PRIORITY, Queue
 
 TASK_ROUTES = {
-    "workers.runs.execute_run_task": {"queue": Queue.CPU.value},  # overridden per run
+    EXECUTE_RUN_TASK: {"queue": Queue.CPU.value},  # overridden per run
     "workers.control.*": {"queue": Queue.CONTROL.value},
 }
 
@@ -44,17 +30,6 @@ def declared_queues() -> list[KombuQueue]:
         )
         for name in ALL_QUEUES
     ]
-
-
-def broker_priority(priority: int, broker_url: str) -> int:
-    """Map an API priority (0..9, higher runs first) to the broker's scale.
-
-    AMQP orders high numbers first; kombu's Redis transport orders low first.
-    """
-    priority = max(0, min(MAX_PRIORITY, int(priority)))
-    if broker_url.startswith(("redis", "rediss", "valkey")):
-        return MAX_PRIORITY - priority
-    return priority
 
 
 def configure_routing(app: Celery) -> None:

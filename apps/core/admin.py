@@ -7,5 +7,5 @@ from apps.core.models import WorkerHeartbeat
 
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
-    list_display = ["hostname", "queues", "pid", "started_at", "last_seen"]
-    readonly_fields = ["hostname", "queues", "pid", "started_at", "last_seen"]
+    list_display = ["hostname", "queues", "capabilities", "pid", "started_at", "last_seen"]
+    readonly_fields = ["hostname", "queues", "capabilities", "pid", "started_at", "last_seen"]

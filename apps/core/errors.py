@@ -16,6 +16,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.core.exceptions import ApplicationError
+
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
@@ -44,7 +46,17 @@ def _first_message(fields: Any) -> str:
     return str(fields)
 
 
+def application_error_response(exc: ApplicationError) -> Response:
+    fields = _flatten_detail(exc.fields)
+    message = exc.message
+    if fields and exc.code == "invalid" and message == exc.default_message:
+        message = f"Invalid input. {_first_message(fields)}"
+    return Response(error_body(exc.code, message, fields), status=exc.status)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return application_error_response(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,9 +1,10 @@
 """Prometheus metrics.
 
 HTTP metrics are counted in the web process (prometheus_client's multiprocess
-mode when PROMETHEUS_MULTIPROC_DIR is set, as under gunicorn). What workers do
-is read from the database at scrape time: the Run table is the source of truth
-on every host, so counts survive restarts and need no shared directory.
+mode when PROMETHEUS_MULTIPROC_DIR is set, as under gunicorn). Each app adds
+its own collector of database figures with `register_collector` (runs: counts,
+durations, queue depth); the database is the source of truth on every host, so
+counts survive restarts and need no shared directory.
 """
 
 from __future__ import annotations
@@ -21,15 +22,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-RUN_DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 HTTP_REQUESTS = Counter(
     "limitgraph_http_requests_total",
@@ -48,64 +42,66 @@ def observe_http_request(*, view: str, method: str, status: int, seconds: float)
     HTTP_LATENCY.labels(view=view).observe(seconds)
 
 
-# /metrics is unauthenticated: a scrape storm must not turn into a query storm,
-# so the database figures are reused for this long (Prometheus scrapes every 15 s).
-DATABASE_FIGURES_TTL_SECONDS = 5.0
-_cached_figures: tuple[float, Any, int] | None = None
+# Collectors that apps register in their AppConfig.ready(): each app reports its own
+# figures, so this module needs to know none of them.
+_APP_COLLECTORS: list[Collector] = []
 
 
-def _database_figures() -> tuple[Any, int]:
-    global _cached_figures
-    from apps.core.selectors import worker_live_list
-    from apps.runs.selectors import run_metrics_snapshot
-
-    now = time.monotonic()
-    if _cached_figures is None or now - _cached_figures[0] > DATABASE_FIGURES_TTL_SECONDS:
-        snapshot = run_metrics_snapshot(buckets=RUN_DURATION_BUCKETS)
-        _cached_figures = (now, snapshot, len(worker_live_list()))
-    return _cached_figures[1], _cached_figures[2]
+def register_collector(collector: Collector) -> Collector:
+    """Add a collector to every /metrics scrape (idempotent per instance)."""
+    if collector not in _APP_COLLECTORS:
+        _APP_COLLECTORS.append(collector)
+    return collector
 
 
-class RunMetricsCollector(Collector):
-    """Run counts, durations, queue depth and live workers, from the database."""
+class CachedCollector(Collector):
+    """Reuses what `read()` returned for `ttl` seconds.
+
+    /metrics may be scraped by anyone allowed to: a scrape storm must not turn into a
+    query storm, so database figures are reused for a few seconds (Prometheus scrapes
+    every 15 s).
+    """
+
+    ttl = 5.0
+
+    def __init__(self) -> None:
+        self._cached: tuple[float, Any] | None = None
+
+    def read(self) -> Any:
+        raise NotImplementedError
+
+    def metrics(self, figures: Any) -> Iterator[Metric]:
+        raise NotImplementedError
 
     def collect(self) -> Iterator[Metric]:
-        snapshot, live_workers = _database_figures()
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > self.ttl:
+            self._cached = (now, self.read())
+        yield from self.metrics(self._cached[1])
 
-        submitted = CounterMetricFamily(
-            "limitgraph_runs_submitted", "Runs submitted, by kind.", labels=["kind"]
-        )
-        for kind, count in snapshot.submitted_by_kind.items():
-            submitted.add_metric([kind], count)
-        yield submitted
 
-        finished = CounterMetricFamily(
-            "limitgraph_runs_finished",
-            "Runs that reached a final status, by kind and status.",
-            labels=["kind", "status"],
-        )
-        for (kind, status), count in snapshot.finished_by_kind_status.items():
-            finished.add_metric([kind, status], count)
-        yield finished
+def forget_cached_figures() -> None:
+    """The next scrape reads the database again (tests; a deploy hook may use it too)."""
+    for collector in _APP_COLLECTORS:
+        if isinstance(collector, CachedCollector):
+            collector._cached = None
 
-        duration = HistogramMetricFamily(
-            "limitgraph_run_duration_seconds",
-            "Execution time of finished runs, by kind and queue.",
-            labels=["kind", "queue"],
-        )
-        for (kind, queue), (cumulative, total) in snapshot.durations.items():
-            buckets = [(str(bound), count) for bound, count in cumulative]
-            duration.add_metric([kind, queue], buckets, sum_value=total)
-        yield duration
 
-        depth = GaugeMetricFamily("limitgraph_queue_depth", "Runs waiting on each queue.", labels=["queue"])
-        for queue, count in snapshot.queued_by_queue.items():
-            depth.add_metric([queue], count)
-        yield depth
+class WorkerMetricsCollector(CachedCollector):
+    """Live workers, from their heartbeat rows."""
 
+    def read(self) -> int:
+        from apps.core.selectors import worker_live_list
+
+        return len(worker_live_list())
+
+    def metrics(self, figures: int) -> Iterator[Metric]:
         workers = GaugeMetricFamily("limitgraph_workers_alive", "Workers with a recent heartbeat.")
-        workers.add_metric([], live_workers)
+        workers.add_metric([], figures)
         yield workers
+
+
+register_collector(WorkerMetricsCollector())
 
 
 def render_latest() -> tuple[bytes, str]:
@@ -115,5 +111,6 @@ def render_latest() -> tuple[bytes, str]:
     else:
         registry.register(HTTP_REQUESTS)
         registry.register(HTTP_LATENCY)
-    registry.register(RunMetricsCollector())
+    for collector in _APP_COLLECTORS:
+        registry.register(collector)
     return generate_latest(registry), CONTENT_TYPE_LATEST

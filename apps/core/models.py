@@ -12,6 +12,8 @@ class WorkerHeartbeat(models.Model):
 
     hostname = models.CharField(max_length=255, unique=True)
     queues = models.JSONField(default=list)
+    # What it can run, probed once at start (workers.bootstrap): {"backends": [...], "gpus": n}.
+    capabilities = models.JSONField(default=dict, blank=True)
     pid = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField(db_index=True)

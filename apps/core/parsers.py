@@ -9,6 +9,10 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 from apps.core.exceptions import RequestTooLarge
+from apps.core.validators import json_depth_exceeds
+
+MAX_BODY_JSON_DEPTH = 64
+"""Deepest nesting a request body may have; payloads have their own, lower limit."""
 
 
 class LimitedJSONParser(parsers.JSONParser):
@@ -27,9 +31,14 @@ class LimitedJSONParser(parsers.JSONParser):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = codecs.decode(raw, encoding)
-            return json.loads(text, parse_constant=_reject_constant)
+            value = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError as exc:
+            raise ParseError(f"JSON nested deeper than {MAX_BODY_JSON_DEPTH} levels (the limit).") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        if json_depth_exceeds(value, MAX_BODY_JSON_DEPTH):
+            raise ParseError(f"JSON nested deeper than {MAX_BODY_JSON_DEPTH} levels (the limit).")
+        return value
 
 
 def _reject_constant(name: str) -> None:

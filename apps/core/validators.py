@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.traces.chain import canonical_json
+from apps.core.hashchain import canonical_json
 
 MAX_JSON_DEPTH = 32
 
@@ -23,14 +23,18 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_JSON_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when `value` nests containers deeper than `limit`. Iterative: a value
+    nested thousands deep must not exhaust the interpreter's stack here."""
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            if level >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 class BoundedJSONField(serializers.JSONField):
@@ -45,15 +49,20 @@ class BoundedJSONField(serializers.JSONField):
         value = super().to_internal_value(data)
         if self.object_only and not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
+        # Depth first: serialising below recurses once per level.
+        if json_depth_exceeds(value, MAX_JSON_DEPTH):
+            raise serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels (the limit).")
         limit = self.max_bytes or settings.MAX_PAYLOAD_BYTES
         try:
             size = len(canonical_json(value).encode())
+        except UnicodeEncodeError as exc:
+            raise serializers.ValidationError(
+                f"Strings must be valid Unicode: {exc.object[exc.start : exc.end]!r} is a lone surrogate."
+            ) from exc
         except ValueError as exc:
             raise serializers.ValidationError("Must be finite JSON (no NaN or Infinity).") from exc
         if size > limit:
             raise serializers.ValidationError(f"Too large: {size} bytes, the limit is {limit}.")
-        if _depth(value) > MAX_JSON_DEPTH:
-            raise serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
         if _has_nul(value):
             raise serializers.ValidationError("Strings may not contain the NUL character (U+0000).")
         return value

@@ -2,17 +2,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.rd.models import RDKnee, RDPoint
+from apps.rd.models import RDCurve, RDPoint
 
 
-@admin.register(RDPoint)
-class RDPointAdmin(admin.ModelAdmin):
-    list_display = ["session", "level", "rate", "distortion", "run", "created_at"]
+class RDPointInline(admin.TabularInline):
+    model = RDPoint
+    fields = ["level", "rate", "distortion"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(RDCurve)
+class RDCurveAdmin(admin.ModelAdmin):
+    list_display = ["run", "session", "nodes", "knee_level", "created_at"]
     list_filter = ["session"]
-    readonly_fields = ["session", "run", "level", "rate", "distortion", "created_at"]
-
-
-@admin.register(RDKnee)
-class RDKneeAdmin(admin.ModelAdmin):
-    list_display = ["session", "level", "rate", "distortion", "points", "updated_at"]
-    readonly_fields = ["session", "level", "rate", "distortion", "points", "updated_at"]
+    readonly_fields = ["run", "session", "nodes", "knee_level", "knee_rate", "knee_distortion", "created_at"]
+    inlines = [RDPointInline]

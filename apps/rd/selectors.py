@@ -1,14 +1,22 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from uuid import UUID
 
-from apps.rd.models import RDKnee, RDPoint
-from apps.sessions.models import Session
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Prefetch, QuerySet
 
-
-def rd_curve_for_session(*, session: Session) -> QuerySet[RDPoint]:
-    return RDPoint.objects.filter(session=session).order_by("level")
+from apps.rd.models import RDCurve, RDPoint
 
 
-def rd_knee_for_session(*, session: Session) -> RDKnee | None:
-    return RDKnee.objects.filter(session=session).first()
+def rd_curve_list_for_user(
+    *, user: AbstractBaseUser, session_id: UUID | str | None = None, run_id: UUID | str | None = None
+) -> QuerySet[RDCurve]:
+    """Curves the user may see (their sessions'; staff see all), newest first, points in level order."""
+    curves = RDCurve.objects.prefetch_related(Prefetch("points", queryset=RDPoint.objects.order_by("level")))
+    if not user.is_staff:
+        curves = curves.filter(session__owner=user)
+    if session_id is not None:
+        curves = curves.filter(session_id=session_id)
+    if run_id is not None:
+        curves = curves.filter(run_id=run_id)
+    return curves

@@ -1,45 +1,35 @@
-"""Writes on RD curves. Runs on workers (it calls kernels.rd for the knee)."""
+"""Writes on RD curves: one curve per sweep, recorded when its run succeeds."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from uuid import UUID
 
 from django.db import transaction
 
-from apps.rd.models import RDKnee, RDPoint
+from apps.rd.models import RDCurve, RDPoint
 
 
-def rd_points_record(
-    *, session_id: UUID | str, run_id: UUID | str | None, points: Iterable[Any]
-) -> RDKnee | None:
-    """Upsert points by level, then recompute the session's knee over its whole curve."""
-    from kernels.rd import RDPoint as KernelPoint
-    from kernels.rd import knee_point
-
+def rd_sweep_record(
+    *, run: Any, nodes: int, points: Iterable[dict[str, Any]], knee: dict[str, Any] | None
+) -> RDCurve:
+    """Store a sweep's curve and knee (called inside the run's completion, on its worker)."""
     with transaction.atomic():
-        for point in points:
-            RDPoint.objects.update_or_create(
-                session_id=session_id,
-                level=int(point.level),
-                defaults={"run_id": run_id, "rate": float(point.rate), "distortion": float(point.distortion)},
-            )
-        curve = [
-            KernelPoint(level=row.level, rate=row.rate, distortion=row.distortion)
-            for row in RDPoint.objects.filter(session_id=session_id).order_by("level")
-        ]
-        knee = knee_point(curve)
-        if knee is None:
-            RDKnee.objects.filter(session_id=session_id).delete()
-            return None
-        stored, _ = RDKnee.objects.update_or_create(
-            session_id=session_id,
-            defaults={
-                "level": int(knee.level),
-                "rate": float(knee.rate),
-                "distortion": float(knee.distortion),
-                "points": len(curve),
-            },
+        curve = RDCurve.objects.create(
+            run=run,
+            session_id=run.session_id,
+            nodes=int(nodes),
+            knee_level=None if knee is None else int(knee["level"]),
+            knee_rate=None if knee is None else float(knee["rate"]),
+            knee_distortion=None if knee is None else float(knee["distortion"]),
         )
-    return stored
+        RDPoint.objects.bulk_create(
+            RDPoint(
+                curve=curve,
+                level=int(point["level"]),
+                rate=float(point["rate"]),
+                distortion=float(point["distortion"]),
+            )
+            for point in points
+        )
+    return curve

@@ -26,7 +26,7 @@ class RunAdmin(admin.ModelAdmin):
         cancelled = 0
         for run in queryset:
             try:
-                run_cancel(run=run, actor=request.user.get_username())
+                run_cancel(user=request.user, run_id=run.pk)
                 cancelled += 1
             except Conflict:
                 pass  # it ended meanwhile

@@ -9,6 +9,9 @@ class RunsConfig(AppConfig):
     verbose_name = "Runs"
 
     def ready(self) -> None:
+        from apps.core.metrics import register_collector
         from apps.runs.kinds import load_kinds
+        from apps.runs.metrics import RunMetricsCollector
 
         load_kinds()
+        register_collector(RunMetricsCollector())

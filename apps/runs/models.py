@@ -14,11 +14,38 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Stored but not cleared to run: an asynchronous input check is pending (held) or
+    # policy refused it (blocked). Only a release sends it; the reconciler never does.
+    HELD = "held"
     BLOCKED = "blocked"
 
 
 FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+WAITING_STATUSES = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.HELD, RunStatus.BLOCKED)
 MAX_PRIORITY = 9
+
+
+class RunBatch(models.Model):
+    """Runs submitted together; the idempotency key of a batch submission."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="run_batches")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # SHA-256 of the canonical request, to tell a replay from another request under the same key.
+    request_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_batch_unique_idempotency_key_per_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.id}"
 
 
 class Run(models.Model):
@@ -50,7 +77,11 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
+    # An output check held the result back: stored, not shown until released.
+    result_withheld = models.BooleanField(default=False)
+    hold_reason = models.TextField(blank=True, default="")
     error = models.JSONField(null=True, blank=True)
+    batch = models.ForeignKey(RunBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
 
     class Meta:
         ordering = ["-created_at"]

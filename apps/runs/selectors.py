@@ -30,6 +30,19 @@ def run_list_for_user(
     return runs
 
 
+def run_rows_for_user(
+    *,
+    user: AbstractBaseUser,
+    session_id: UUID | str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+) -> QuerySet[Run]:
+    """run_list_for_user without the payload and result columns (list pages)."""
+    return run_list_for_user(user=user, session_id=session_id, status=status, kind=kind).defer(
+        "payload", "result"
+    )
+
+
 def run_get_for_user(*, user: AbstractBaseUser, run_id: UUID | str) -> Run | None:
     return run_list_for_user(user=user).filter(pk=run_id).first()
 

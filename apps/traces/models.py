@@ -5,7 +5,7 @@ from typing import Any, NoReturn
 
 from django.db import models
 
-from apps.traces.chain import GENESIS_HASH
+from apps.core.hashchain import GENESIS_HASH
 
 
 class Trace(models.Model):

@@ -2,19 +2,24 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from uuid import UUID
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.sessions.models import Session
-from apps.traces.chain import (
+from apps.core.exceptions import NotFound, ValidationFailed
+from apps.core.hashchain import (
     GENESIS_HASH,
     ChainVerification,
     canonical_json,
     entry_hash,
     sha256_hex,
 )
+from apps.sessions.models import Session
+from apps.sessions.selectors import session_get_for_user
 from apps.traces.models import ProvenanceEntry, Trace
+from apps.traces.selectors import trace_get_for_user
 
 
 def _normalised(data: Any) -> Any:
@@ -24,6 +29,28 @@ def _normalised(data: Any) -> Any:
 
 
 def trace_create(
+    *,
+    user: AbstractBaseUser,
+    session_id: UUID | str,
+    inputs: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Trace:
+    """A client's own trace, in one of the sessions it may see."""
+    session = session_get_for_user(user=user, session_id=session_id)
+    if session is None:
+        raise ValidationFailed(fields={"session": ["Session not found."]})
+    return _trace_create(
+        session=session, actor=user.get_username(), inputs=inputs, outputs=outputs, metadata=metadata
+    )
+
+
+def trace_create_for_run(*, run: Any, actor: str, inputs: dict[str, Any], metadata: dict[str, Any]) -> Trace:
+    """The platform's trace of a run (apps.runs), in the run's transaction."""
+    return _trace_create(session=run.session, actor=actor, inputs=inputs, metadata=metadata, run=run)
+
+
+def _trace_create(
     *,
     session: Session,
     actor: str,
@@ -73,8 +100,28 @@ def _run_id(trace: Trace) -> str | None:
     return str(trace.run_id) if trace.run_id is not None else None
 
 
+def provenance_append_for_user(
+    *, user: AbstractBaseUser, trace_id: UUID | str, action: str, data: dict[str, Any]
+) -> ProvenanceEntry:
+    """A client's entry on a trace it may see; the platform's own actions are refused."""
+    trace = trace_get_for_user(user=user, trace_id=trace_id)
+    if trace is None:
+        raise NotFound("Trace not found.")
+    if action.startswith(RESERVED_ACTION_PREFIXES):
+        raise ValidationFailed(
+            fields={
+                "action": [
+                    f"Actions starting with {' or '.join(RESERVED_ACTION_PREFIXES)} "
+                    "are recorded by the platform only."
+                ]
+            }
+        )
+    return provenance_append(trace=trace, actor=user.get_username(), action=action, data=data)
+
+
 def provenance_append(*, trace: Trace, actor: str, action: str, data: dict[str, Any]) -> ProvenanceEntry:
-    """Append one entry. Serialised per trace by a row lock, so seq never forks."""
+    """Append one entry (the platform's; clients go through provenance_append_for_user).
+    Serialised per trace by a row lock, so seq never forks."""
     with transaction.atomic():
         head = Trace.objects.select_for_update().only("id", "head_hash", "entry_count").get(pk=trace.pk)
         seq = head.entry_count + 1
@@ -82,7 +129,7 @@ def provenance_append(*, trace: Trace, actor: str, action: str, data: dict[str, 
         data = _normalised(data)
         digest = entry_hash(
             prev_hash=head.head_hash,
-            trace_id=str(head.pk),
+            chain_id=str(head.pk),
             seq=seq,
             actor=actor,
             action=action,
@@ -133,7 +180,7 @@ def trace_verify(*, trace: Trace) -> ChainVerification:
             return ChainVerification(False, entry.seq, "prev_hash does not match the previous entry", count)
         recomputed = entry_hash(
             prev_hash=entry.prev_hash,
-            trace_id=str(entry.trace_id),
+            chain_id=str(entry.trace_id),
             seq=entry.seq,
             actor=entry.actor,
             action=entry.action,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workers.routing import ALL_QUEUES
+from apps.core.queues import ALL_QUEUES
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 REQUIRED_SERVICES = {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "beat", "flower", "prometheus"}

@@ -24,11 +24,10 @@ RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 SUBMIT = """
 import django; django.setup()
-from apps.runs.services import RunSpec, run_submit
+from apps.runs.services import run_submit
 from apps.sessions.models import Session
 session = Session.objects.get(pk="{session}")
-spec = RunSpec(session=session, kind="echo", payload={{"via": "{via}"}})
-run, _ = run_submit(user=session.owner, spec=spec)
+run, _ = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={{"via": "{via}"}})
 print(run.pk)
 """
 

@@ -72,8 +72,8 @@ def test_rd_sweep_run_then_knee_endpoint(start_worker, api, session):
     )
     assert run.status == "succeeded", run.error
 
-    curve = api.get("/api/v1/rd/curve", {"session": str(session.pk)}).json()
-    assert [p["level"] for p in curve["points"]] == [1, 2, 4, 6, 8, 12, 16]
-    knee = api.get("/api/v1/rd/knee", {"session": str(session.pk)})
+    curve = api.get("/api/v1/rd/curve", {"run": str(run.pk)}).json()
+    assert [p["level"] for p in curve["points"]] == [1, 2, 4, 6, 8, 12, 16] and curve["nodes"] == 16
+    knee = api.get("/api/v1/rd/knee", {"run": str(run.pk)})
     assert knee.status_code == 200
-    assert knee.json()["level"] == run.result["knee"]["level"] == curve["knee"]["level"]
+    assert knee.json()["knee"]["level"] == run.result["knee"]["level"] == curve["knee"]["level"]

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from apps.rd.models import RDKnee, RDPoint
+from apps.rd.models import RDCurve, RDPoint
 
 
 class RDQuerySerializer(serializers.Serializer):
-    session = serializers.UUIDField()
+    run = serializers.UUIDField(required=False, help_text="One sweep's curve.")
+    session = serializers.UUIDField(required=False, help_text="Every sweep of the session, one curve each.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("run" in attrs) == ("session" in attrs):
+            raise serializers.ValidationError("Give exactly one of `run` or `session`.")
+        return attrs
 
 
 class RDPointOutputSerializer(serializers.ModelSerializer):
@@ -15,13 +23,28 @@ class RDPointOutputSerializer(serializers.ModelSerializer):
         fields = ["level", "rate", "distortion"]
 
 
-class RDKneeOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = RDKnee
-        fields = ["level", "rate", "distortion", "points", "updated_at"]
+class RDKneeOutputSerializer(serializers.Serializer):
+    level = serializers.IntegerField()
+    rate = serializers.FloatField()
+    distortion = serializers.FloatField()
 
 
-class RDCurveOutputSerializer(serializers.Serializer):
-    session = serializers.UUIDField()
+class RDCurveOutputSerializer(serializers.ModelSerializer):
     points = RDPointOutputSerializer(many=True)
     knee = RDKneeOutputSerializer(allow_null=True)
+
+    class Meta:
+        model = RDCurve
+        fields = ["run", "session", "nodes", "points", "knee", "created_at"]
+
+
+class RDSessionCurvesOutputSerializer(serializers.Serializer):
+    session = serializers.UUIDField()
+    curves = RDCurveOutputSerializer(many=True)
+
+
+class RDKneeOfRunOutputSerializer(serializers.Serializer):
+    run = serializers.UUIDField()
+    session = serializers.UUIDField()
+    nodes = serializers.IntegerField()
+    knee = RDKneeOutputSerializer()

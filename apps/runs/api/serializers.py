@@ -37,6 +37,7 @@ class RunListFilterSerializer(serializers.Serializer):
 class RunOutputSerializer(serializers.ModelSerializer):
     trace = serializers.SerializerMethodField()
     worker = serializers.CharField(source="worker_hostname", read_only=True)
+    result = serializers.SerializerMethodField(help_text="null while `result_withheld` (held for review).")
 
     class Meta:
         model = Run
@@ -59,6 +60,8 @@ class RunOutputSerializer(serializers.ModelSerializer):
             "finished_at",
             "duration_seconds",
             "result",
+            "result_withheld",
+            "hold_reason",
             "error",
             "trace",
         ]
@@ -66,6 +69,20 @@ class RunOutputSerializer(serializers.ModelSerializer):
     def get_trace(self, run: Run) -> str | None:
         trace = getattr(run, "trace", None)
         return str(trace.pk) if trace is not None else None
+
+    def get_result(self, run: Run) -> Any:
+        return None if run.result_withheld else run.result
+
+
+class RunListOutputSerializer(RunOutputSerializer):
+    """A slim row: no payload, no result (GET /runs/{id} has them)."""
+
+    class Meta(RunOutputSerializer.Meta):
+        fields = [
+            name
+            for name in RunOutputSerializer.Meta.fields
+            if name not in ("payload", "result", "idempotency_key")
+        ]
 
 
 class RunProgressOutputSerializer(serializers.ModelSerializer):

@@ -5,25 +5,24 @@ from typing import Any
 from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.exceptions import NotFound, ValidationFailed
 from apps.runs import selectors, services
 from apps.runs.api.serializers import (
     RunBatchOutputSerializer,
     RunBatchSubmitInputSerializer,
     RunListFilterSerializer,
+    RunListOutputSerializer,
     RunOutputSerializer,
     RunProgressOutputSerializer,
     RunSubmitInputSerializer,
 )
 from apps.runs.models import Run
-from apps.sessions.models import Session
-from apps.sessions.selectors import session_get_for_user
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -41,27 +40,13 @@ def _idempotency_key(request: Request) -> str | None:
     if key is None:
         return None
     if not IDEMPOTENCY_KEY_PATTERN.match(key):
-        raise serializers.ValidationError(
-            {"Idempotency-Key": ["1 to 255 visible ASCII characters, no spaces."]}
-        )
+        raise ValidationFailed(fields={"Idempotency-Key": ["1 to 255 visible ASCII characters, no spaces."]})
     return key
 
 
-def _sessions_for(request: Request, ids: set[UUID]) -> dict[UUID, Session]:
-    sessions = {}
-    for session_id in ids:
-        session = session_get_for_user(user=request.user, session_id=session_id)
-        if session is not None:
-            sessions[session_id] = session
-    return sessions
-
-
-def _spec(data: dict[str, Any], sessions: dict[UUID, Session]) -> services.RunSpec:
-    session = sessions.get(data["session"])
-    if session is None:
-        raise serializers.ValidationError({"session": ["Session not found."]})
-    return services.RunSpec(
-        session=session, kind=data["kind"], payload=data["payload"], priority=data["priority"]
+def _run_request(data: dict[str, Any]) -> services.RunRequest:
+    return services.RunRequest(
+        session_id=data["session"], kind=data["kind"], payload=data["payload"], priority=data["priority"]
     )
 
 
@@ -73,7 +58,7 @@ def _run_or_404(request: Request, run_id: UUID) -> Run:
 
 
 class RunListSubmitApi(ListAPIView):
-    serializer_class = RunOutputSerializer
+    serializer_class = RunListOutputSerializer
 
     @extend_schema(
         parameters=[
@@ -89,7 +74,7 @@ class RunListSubmitApi(ListAPIView):
         filters = RunListFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         values = filters.validated_data
-        return selectors.run_list_for_user(
+        return selectors.run_rows_for_user(
             user=self.request.user,
             session_id=values.get("session"),
             status=values.get("status"),
@@ -105,8 +90,15 @@ class RunListSubmitApi(ListAPIView):
         key = _idempotency_key(request)
         data = RunSubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        spec = _spec(data.validated_data, _sessions_for(request, {data.validated_data["session"]}))
-        run, created = services.run_submit(user=request.user, spec=spec, idempotency_key=key)
+        values = data.validated_data
+        run, created = services.run_submit(
+            user=request.user,
+            session_id=values["session"],
+            kind=values["kind"],
+            payload=values["payload"],
+            priority=values["priority"],
+            idempotency_key=key,
+        )
         return Response(
             RunOutputSerializer(run).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -114,22 +106,24 @@ class RunListSubmitApi(ListAPIView):
 
 
 class RunBatchSubmitApi(APIView):
-    @extend_schema(request=RunBatchSubmitInputSerializer, responses={201: RunBatchOutputSerializer})
+    @extend_schema(
+        request=RunBatchSubmitInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: RunBatchOutputSerializer, 200: RunBatchOutputSerializer},
+    )
     def post(self, request: Request) -> Response:
+        key = _idempotency_key(request)
         data = RunBatchSubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        items = data.validated_data["runs"]
-        sessions = _sessions_for(request, {item["session"] for item in items})
-        specs, errors = [], {}
-        for index, item in enumerate(items):
-            try:
-                specs.append(_spec(item, sessions))
-            except serializers.ValidationError as exc:
-                errors[str(index)] = exc.detail
-        if errors:
-            raise serializers.ValidationError({"runs": errors})
-        runs = services.run_submit_batch(user=request.user, specs=specs)
-        return Response({"runs": RunOutputSerializer(runs, many=True).data}, status=status.HTTP_201_CREATED)
+        runs, created = services.run_submit_batch(
+            user=request.user,
+            requests=[_run_request(item) for item in data.validated_data["runs"]],
+            idempotency_key=key,
+        )
+        return Response(
+            {"runs": RunOutputSerializer(runs, many=True).data},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 class RunDetailApi(APIView):
@@ -141,7 +135,7 @@ class RunDetailApi(APIView):
 class RunCancelApi(APIView):
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request: Request, run_id: UUID) -> Response:
-        run = services.run_cancel(run=_run_or_404(request, run_id), actor=request.user.get_username())
+        run = services.run_cancel(user=request.user, run_id=run_id)
         return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

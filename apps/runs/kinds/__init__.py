@@ -1,41 +1,32 @@
-"""Run kinds: kind -> payload validator (with limits) -> queue -> executor.
+"""Run kinds, web side: kind -> payload validator (with limits) -> queue policy.
 
-A kind is one module in this package that calls `register(RunKind(...))`,
-plus its name in KIND_MODULES. Executors run on workers only and import
-heavy code (kernels, torch) inside the function, so the web process never
-loads it.
+A kind is one module in this package that calls `register(RunKind(...))`; every
+public module here is imported at start (`load_kinds`), so a new kind needs no
+list edited. What a kind does on a worker (its executor) lives in
+`workers/executors/<kind>.py`; the web process never imports it.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
-from workers.routing import Queue
+from apps.core.exceptions import ValidationFailed
+from apps.core.queues import Queue
 
-KIND_MODULES: tuple[str, ...] = ("echo", "sleep", "fgw", "fgw_batch", "rd_sweep")
+if TYPE_CHECKING:
+    from apps.runs.models import Run
 
 DEFAULT_TIME_LIMIT_SECONDS = 3600
 
-
-class RunContext(Protocol):
-    """What an executor may ask of the run it executes."""
-
-    run_id: str
-    session_id: str
-
-    def progress(self, fraction: float) -> None:
-        """Record progress (0..1); raises if the run was cancelled or lost its lease."""
-
-    def check(self) -> None:
-        """Raise if the run should stop, without recording progress."""
-
-
-Executor = Callable[[dict[str, Any], RunContext], Any]
+# Work a kind does on success, inside run_complete's transaction and attempt fence:
+# a run that lost its lease writes nothing.
+OnSuccess = Callable[["Run", Any], None]
 
 
 @dataclass(frozen=True)
@@ -43,18 +34,19 @@ class RunKind:
     name: str
     payload_serializer: type[serializers.Serializer]
     queue: Queue
-    execute: Executor
     time_limit_seconds: int = DEFAULT_TIME_LIMIT_SECONDS
     description: str = ""
+    # The queue for a validated payload; may raise NoCapableWorker (apps.runs.devices).
     select_queue: Callable[[dict[str, Any]], str] | None = field(default=None)
+    on_success: OnSuccess | None = field(default=None)
 
     def validate_payload(self, payload: Any) -> dict[str, Any]:
-        """Return the cleaned payload or raise serializers.ValidationError."""
+        """Return the cleaned payload or raise ValidationFailed naming each fault."""
         if not isinstance(payload, dict):
-            raise serializers.ValidationError({"payload": ["Must be a JSON object."]})
+            raise ValidationFailed(fields={"payload": ["Must be a JSON object."]})
         serializer = self.payload_serializer(data=payload)
         if not serializer.is_valid():
-            raise serializers.ValidationError({"payload": serializer.errors})
+            raise ValidationFailed(fields={"payload": serializer.errors})
         return dict(serializer.validated_data)
 
     def queue_for(self, payload: dict[str, Any]) -> str:
@@ -80,5 +72,7 @@ def kind_names() -> list[str]:
 
 
 def load_kinds() -> None:
-    for module in KIND_MODULES:
-        importlib.import_module(f"{__name__}.{module}")
+    """Import every public module of this package; each kind registers itself."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")

@@ -6,9 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.queues import Queue
 from apps.core.validators import BoundedJSONField
-from apps.runs.kinds import RunContext, RunKind, register
-from workers.routing import Queue
+from apps.runs.kinds import RunKind, register
 
 
 class EchoPayloadSerializer(serializers.Serializer):
@@ -17,17 +17,11 @@ class EchoPayloadSerializer(serializers.Serializer):
         return BoundedJSONField().run_validation(data)
 
 
-def execute(payload: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-    ctx.progress(1.0)
-    return payload
-
-
 register(
     RunKind(
         name="echo",
         payload_serializer=EchoPayloadSerializer,
         queue=Queue.CPU,
-        execute=execute,
         time_limit_seconds=60,
         description="Returns its payload.",
     )

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import serializers
-
-from apps.runs.kinds import RunContext, RunKind, register
-from apps.runs.kinds.graph_payloads import (
+from apps.core.queues import Queue
+from apps.runs.kinds import RunKind, register
+from apps.runs.kinds._graph_payloads import (
     GraphPairSerializer,
     SolverOptionsSerializer,
     check_plan_size,
-    gpu_or_cpu_queue,
+    graph_queue,
 )
-from workers.routing import Queue
+from apps.runs.kinds._strict import StrictBooleanField
 
 
 class FGWPayloadSerializer(SolverOptionsSerializer, GraphPairSerializer):
-    return_plan = serializers.BooleanField(default=False)
+    return_plan = StrictBooleanField(default=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
@@ -25,37 +24,12 @@ class FGWPayloadSerializer(SolverOptionsSerializer, GraphPairSerializer):
         return attrs
 
 
-def execute(payload: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-    from apps.runs.kinds.graph_arrays import (
-        Stopwatch,
-        describe_backend,
-        problem_of,
-        result_of,
-        solver_options,
-    )
-    from kernels.fgw import fgw
-
-    M, C1, C2, p, q = problem_of(payload)
-    options = solver_options(payload)
-    ctx.check()
-    with Stopwatch() as watch:
-        result = fgw(M, C1, C2, p, q, return_plan=payload.get("return_plan", False), **options)
-    ctx.progress(1.0)
-    return result_of(
-        result,
-        backend=describe_backend(options["backend"]),
-        seconds=watch.seconds,
-        with_plan=payload.get("return_plan", False),
-    )
-
-
 register(
     RunKind(
         name="fgw",
         payload_serializer=FGWPayloadSerializer,
         queue=Queue.CPU,
-        execute=execute,
-        select_queue=gpu_or_cpu_queue,
+        select_queue=graph_queue,
         time_limit_seconds=1800,
         description="FGW distance between `source` and `target` graphs.",
     )

@@ -4,7 +4,6 @@ from rest_framework import serializers
 
 from apps.core.validators import BoundedJSONField
 from apps.traces.models import ProvenanceEntry, Trace
-from apps.traces.services import RESERVED_ACTION_PREFIXES
 
 MAX_PROVENANCE_DATA_BYTES = 64 * 1024
 
@@ -37,14 +36,6 @@ class TraceOutputSerializer(serializers.ModelSerializer):
 class ProvenanceAppendInputSerializer(serializers.Serializer):
     action = serializers.RegexField(r"^[a-z][a-z0-9_.:-]*$", max_length=100)
     data = BoundedJSONField(required=False, default=dict, max_bytes=MAX_PROVENANCE_DATA_BYTES)
-
-    def validate_action(self, action: str) -> str:
-        if action.startswith(RESERVED_ACTION_PREFIXES):
-            raise serializers.ValidationError(
-                f"Actions starting with {' or '.join(RESERVED_ACTION_PREFIXES)} "
-                "are recorded by the platform only."
-            )
-        return action
 
 
 class ProvenanceEntryOutputSerializer(serializers.ModelSerializer):

@@ -5,13 +5,12 @@ from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.sessions.selectors import session_get_for_user
+from apps.core.exceptions import NotFound
 from apps.traces import selectors, services
 from apps.traces.api.serializers import (
     ProvenanceAppendInputSerializer,
@@ -53,10 +52,7 @@ class TraceListCreateApi(ListAPIView):
         data = TraceCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        session = session_get_for_user(user=request.user, session_id=values.pop("session"))
-        if session is None:
-            raise serializers.ValidationError({"session": ["Session not found."]})
-        trace = services.trace_create(session=session, actor=request.user.get_username(), **values)
+        trace = services.trace_create(user=request.user, session_id=values.pop("session"), **values)
         return Response(TraceOutputSerializer(trace).data, status=status.HTTP_201_CREATED)
 
 
@@ -74,11 +70,10 @@ class TraceProvenanceApi(ListAPIView):
 
     @extend_schema(request=ProvenanceAppendInputSerializer, responses={201: ProvenanceEntryOutputSerializer})
     def post(self, request: Request, trace_id: UUID) -> Response:
-        trace = _trace_or_404(request, trace_id)
         data = ProvenanceAppendInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        entry = services.provenance_append(
-            trace=trace, actor=request.user.get_username(), **data.validated_data
+        entry = services.provenance_append_for_user(
+            user=request.user, trace_id=trace_id, **data.validated_data
         )
         return Response(ProvenanceEntryOutputSerializer(entry).data, status=status.HTTP_201_CREATED)
 

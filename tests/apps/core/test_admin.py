@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from apps.rd.models import RDKnee, RDPoint
+from apps.rd.services import rd_sweep_record
 from apps.runs.models import Run, RunStatus
-from apps.runs.services import RunSpec, run_submit
+from apps.runs.services import run_submit
 from apps.traces.models import Trace
 
 pytestmark = pytest.mark.django_db
@@ -20,9 +20,9 @@ def admin_client(session):
     admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw-unused-123")
     client = Client()
     client.force_login(admin)
-    run, _ = run_submit(user=session.owner, spec=RunSpec(session=session, kind="echo", payload={"x": 1}))
-    RDPoint.objects.create(session=session, level=2, rate=1.0, distortion=0.1)
-    RDKnee.objects.create(session=session, level=2, rate=1.0, distortion=0.1, points=3)
+    run, _ = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={"x": 1})
+    points = [{"level": level, "rate": 1.0 / level, "distortion": 0.1 * level} for level in (1, 2, 3)]
+    rd_sweep_record(run=run, nodes=3, points=points, knee=points[1])
     return client
 
 
@@ -34,8 +34,7 @@ def admin_client(session):
         "compute_sessions.session",
         "accounts.apikey",
         "core.workerheartbeat",
-        "rd.rdpoint",
-        "rd.rdknee",
+        "rd.rdcurve",
     ],
 )
 def test_changelists_render(admin_client, model):

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from apps.core.metrics import forget_cached_figures
 from apps.core.services import worker_heartbeat_record
 from apps.runs.models import Run, RunStatus
 
@@ -40,8 +41,8 @@ def test_ready_names_a_broker_that_is_down():
     assert response.json()["checks"]["workers"] == "ok"
 
 
-def test_metrics_expose_http_and_run_figures(api, session, monkeypatch):
-    monkeypatch.setattr("apps.core.metrics._cached_figures", None)
+def test_metrics_expose_http_and_run_figures(api, session):
+    forget_cached_figures()
     api.get("/api/v1/sessions")
     run = Run.objects.create(owner=session.owner, session=session, kind="echo", queue="cpu")
     now = timezone.now()
@@ -62,10 +63,10 @@ def test_metrics_expose_http_and_run_figures(api, session, monkeypatch):
     assert 'limitgraph_queue_depth{queue="cpu"} 1.0' in text
 
 
-def test_scrapes_within_the_ttl_reuse_the_database_figures(monkeypatch, django_assert_num_queries):
+def test_scrapes_within_the_ttl_reuse_the_database_figures(django_assert_num_queries):
     from apps.core.metrics import render_latest
 
-    monkeypatch.setattr("apps.core.metrics._cached_figures", None)
+    forget_cached_figures()
     render_latest()
     with django_assert_num_queries(0):
         payload, _ = render_latest()

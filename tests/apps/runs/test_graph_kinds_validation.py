@@ -69,7 +69,8 @@ def test_too_many_pairs_is_400_naming_the_limit(api, session):
         ({"n": 3, "edges": [[0, 1, -2]]}, "positive"),
         ({"n": 0, "edges": []}, "positive integer"),
         ({"edges": [[0, 1]]}, "positive integer"),
-        ({"nodes": 3}, "needs `structure`"),
+        ({"nodes": 3}, "unknown key(s) nodes"),
+        ({"features": [[1.0]]}, "needs `structure`"),
         ({"n": 2, "edges": [[0, 1]], "weights": [0.5, 0.6]}, "sum to 1"),
         ({"n": 2, "edges": [[0, 1]], "features": [[1.0]]}, "must have 2 rows"),
     ],
@@ -94,19 +95,50 @@ def test_bad_solver_options_are_400(api, session):
         assert field in error["fields"]["payload"]
 
 
-def test_gpu_request_goes_to_gpu_only_when_a_gpu_worker_is_alive(api, session):
+def test_gpu_is_refused_with_409_until_a_gpu_worker_offers_it(api, session):
     payload = {"source": graph(), "target": graph(), "device": "gpu"}
-    assert submit(api, session, "fgw", payload).json()["queue"] == "cpu"
-    worker_heartbeat_record(hostname="gpu0@h", queues=["gpu"], pid=1)
+    refused = submit(api, session, "fgw", payload)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_capable_worker"
+    assert "a GPU" in refused.json()["error"]["message"]
+    # a GPU-queue worker without a usable device does not count
+    worker_heartbeat_record(
+        hostname="gpu0@h", queues=["gpu"], pid=1, capabilities={"backends": ["numpy"], "gpus": 0}
+    )
+    assert submit(api, session, "fgw", payload).status_code == 409
+    worker_heartbeat_record(
+        hostname="gpu1@h", queues=["gpu"], pid=2, capabilities={"backends": ["numpy", "cupy"], "gpus": 1}
+    )
     assert submit(api, session, "fgw", payload).json()["queue"] == "gpu"
+    assert (
+        submit(api, session, "fgw", {**payload, "backend": "cupy", "device": "auto"}).json()["queue"] == "gpu"
+    )
     assert submit(api, session, "fgw", {**payload, "device": "cpu"}).json()["queue"] == "cpu"
+    assert Run.objects.count() == 3  # the refused ones stored nothing
+
+
+def test_torch_and_cupy_are_checked_against_live_workers(api, session):
+    pair = {"source": graph(), "target": graph()}
+    for backend in ("torch", "cupy"):
+        response = submit(api, session, "fgw", {**pair, "backend": backend})
+        assert response.status_code == 409 and backend in response.json()["error"]["message"]
+    worker_heartbeat_record(
+        hostname="cpu0@h", queues=["cpu"], pid=1, capabilities={"backends": ["numpy", "torch"], "gpus": 0}
+    )
+    assert submit(api, session, "fgw", {**pair, "backend": "torch"}).status_code == 201
+    assert submit(api, session, "fgw", {**pair, "backend": "cupy"}).status_code == 409
+    # numpy and auto never wait on a capability check: a worker may come later
+    assert submit(api, session, "fgw", {**pair, "backend": "numpy"}).status_code == 201
+    assert "cannot be asked for with device cpu" in str(
+        error_fields(submit(api, session, "fgw", {**pair, "backend": "cupy", "device": "cpu"}))
+    )
 
 
 def test_rd_sweep_validation(api, session):
     ok = submit(api, session, "rd_sweep", {"graph": graph(6), "levels": [6, 2, 4, 2]})
     assert ok.status_code == 201 and ok.json()["payload"]["levels"] == [2, 4, 6]
-    assert "features" in str(
-        error_fields(submit(api, session, "rd_sweep", {"graph": graph(features=False), "levels": [2]}))
+    # features are optional: a structure-only sweep is accepted
+    assert (
+        submit(api, session, "rd_sweep", {"graph": graph(features=False), "levels": [2]}).status_code == 201
     )
     assert "1..4" in str(error_fields(submit(api, session, "rd_sweep", {"graph": graph(), "levels": [5]})))
     with override_settings(RD_MAX_LEVELS=2):
@@ -128,3 +160,51 @@ def test_plans_over_the_limit_are_400(api, session):
     pair = {"source": graph(4), "target": graph(4)}
     error = error_fields(submit(api, session, "fgw_batch", {"pairs": [pair, pair], "return_plan": True}))
     assert "32 entries" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "kind,payload,field,fragment",
+    [
+        ("sleep", {"seconds": True}, "seconds", "Must be a number, not bool"),
+        ("sleep", {"seconds": "5"}, "seconds", "Must be a number, not str"),
+        ("sleep", {"seconds": 1, "tol": -1}, "tol", "Unknown field"),
+        ("fgw", {"source": graph(), "target": graph(), "tol": -1}, "tol", "Unknown field"),
+        ("fgw", {"source": graph(), "target": graph(), "alpha": "0.5"}, "alpha", "not str"),
+        ("fgw", {"source": graph(), "target": graph(), "max_iter": 10.5}, "max_iter", "Must be an integer"),
+        ("fgw", {"source": graph(), "target": graph(), "return_plan": "yes"}, "return_plan", "true or false"),
+        ("fgw", {"source": graph(), "target": graph(), "method": 1}, "method", "Must be a string"),
+        ("rd_sweep", {"graph": graph(), "levels": [True]}, "levels", "Must be an integer"),
+    ],
+)
+def test_payload_types_are_strict_and_unknown_keys_refused(api, session, kind, payload, field, fragment):
+    error = error_fields(submit(api, session, kind, payload))
+    assert fragment in str(error["fields"]["payload"][field])
+    assert Run.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "structure,fragment",
+    [
+        ([[0, 1], [2, 0]], "must be symmetric: structure[0][1] = 1"),
+        ([[0, -1], [-1, 0]], "must be non-negative"),
+    ],
+)
+def test_structures_must_be_symmetric_and_non_negative(api, session, structure, fragment):
+    error = error_fields(
+        submit(api, session, "fgw", {"source": {"structure": structure}, "target": graph(2)})
+    )
+    assert fragment in str(error["fields"])
+
+
+def test_structure_and_edges_together_are_refused(api, session):
+    both = {"structure": [[0, 1], [1, 0]], "n": 2, "edges": [[0, 1]]}
+    error = error_fields(submit(api, session, "fgw", {"source": both, "target": graph(2, features=False)}))
+    assert "not both" in str(error["fields"])
+
+
+def test_a_lone_surrogate_is_named_as_such(api, session):
+    body = '{"session": "%s", "kind": "echo", "payload": {"text": "\\ud800"}}' % session.pk
+    response = api.post("/api/v1/runs", body, content_type="application/json")
+    assert response.status_code == 400
+    message = str(response.json()["error"])
+    assert "lone surrogate" in message and "NaN" not in message

@@ -9,9 +9,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from apps.runs import services
-from apps.runs.execution import run_execute
 from apps.runs.models import Run, RunStatus
-from apps.runs.services import RunSpec, run_claim, run_complete, run_reconcile, run_submit
+from apps.runs.services import run_claim, run_complete, run_reconcile, run_submit
+from workers.execution import run_execute
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +20,19 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch):
     """Messages the services would send to the broker (the broker itself is tested in tests/workers)."""
     messages = []
-    monkeypatch.setattr(services, "_send", lambda run: messages.append(run.pk) or True)
+
+    def send(run):
+        messages.append(run.pk)
+        return True
+
+    monkeypatch.setattr("apps.runs.services.submission.send_run", send)
+    monkeypatch.setattr("apps.runs.services.reconcile.send_run", send)
     return messages
 
 
 def queued_run(session, kind="sleep", payload=None) -> Run:
     run, _ = run_submit(
-        user=session.owner, spec=RunSpec(session=session, kind=kind, payload=payload or {"seconds": 1})
+        user=session.owner, session_id=session.pk, kind=kind, payload=payload or {"seconds": 1}
     )
     Run.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, queued_at=timezone.now())
     return Run.objects.get(pk=run.pk)
@@ -116,7 +122,7 @@ def test_reconciler_finishes_an_orphaned_cancel(session, sent):
 
 
 def test_reconciler_sends_runs_whose_message_was_never_sent_or_was_lost(session, sent):
-    never_sent, _ = run_submit(user=session.owner, spec=RunSpec(session=session, kind="echo", payload={}))
+    never_sent, _ = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={})
     Run.objects.filter(pk=never_sent.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     lost = queued_run(session)
     Run.objects.filter(pk=lost.pk).update(queued_at=timezone.now() - timedelta(hours=1))
@@ -132,8 +138,8 @@ def test_reconciler_sends_runs_whose_message_was_never_sent_or_was_lost(session,
 def test_cancel_twice_records_one_request(session):
     run = queued_run(session)
     run_claim(run_id=run.pk, hostname="w")
-    services.run_cancel(run=run, actor="alice")
-    services.run_cancel(run=run, actor="alice")
+    services.run_cancel(user=session.owner, run_id=run.pk)
+    services.run_cancel(user=session.owner, run_id=run.pk)
     assert actions(run).count("run.cancel_requested") == 1
 
 

@@ -23,7 +23,7 @@ TAMPERABLE_FIELDS = {
 
 @pytest.fixture
 def trace(session):
-    trace = trace_create(session=session, actor="alice", inputs={"x": [1, 2.5, "é"]})
+    trace = trace_create(user=session.owner, session_id=session.pk, inputs={"x": [1, 2.5, "é"]})
     for index in range(4):
         provenance_append(trace=trace, actor="alice", action="step", data={"i": index, "v": 0.1 * index})
     return trace
@@ -60,7 +60,7 @@ def test_changing_any_field_of_any_entry_is_detected(trace, field, seq):
 
 
 def test_moving_an_entry_to_another_trace_is_detected(trace, session):
-    other = trace_create(session=session, actor="alice")
+    other = trace_create(user=session.owner, session_id=session.pk)
     entry = ProvenanceEntry.objects.get(trace=trace, seq=2)
     _tamper(entry.pk, "trace_id", f"'{other.pk}'")
 

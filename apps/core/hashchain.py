@@ -1,7 +1,7 @@
-"""The hash chain, as pure functions over plain values.
+"""Hash chains as pure functions over plain values (provenance, the audit log).
 
 hash_n = SHA-256( prev_hash ‖ canonical_json(entry_n) ), prev_hash_1 = 64 zeros.
-canonical JSON: sorted keys, no whitespace, UTF-8, so the same entry hashes the
+Canonical JSON: sorted keys, no whitespace, UTF-8, so the same entry hashes the
 same on every database and Python version.
 """
 
@@ -44,11 +44,16 @@ def sha256_hex(text: str) -> str:
 
 
 def entry_hash(
-    *, prev_hash: str, trace_id: str, seq: int, actor: str, action: str, data: Any, created_at: datetime
+    *, prev_hash: str, chain_id: str, seq: int, actor: str, action: str, data: Any, created_at: datetime
 ) -> str:
+    """The hash of one entry of a chain, linked to the entry before it.
+
+    `chain_id` is the chain's own id (a trace's, an audit log's); it is hashed under
+    the key "trace", the name the first chains were stored with, so their hashes hold.
+    """
     body = canonical_json(
         {
-            "trace": str(trace_id),
+            "trace": str(chain_id),
             "seq": seq,
             "actor": actor,
             "action": action,

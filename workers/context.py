@@ -1,4 +1,4 @@
-"""Executing a claimed run on a worker: heartbeats, progress, cancellation, outcome."""
+"""What an executor may ask of the run it executes: the typed run context."""
 
 from __future__ import annotations
 
@@ -7,21 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection
 
-from apps.runs.kinds import get_kind
 from apps.runs.models import Run
-from apps.runs.services import (
-    RunCancelled,
-    RunLeaseLost,
-    RunStopped,
-    run_complete,
-    run_fail,
-    run_heartbeat,
-    run_mark_cancelled,
-)
+from apps.runs.services import RunStopped, run_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +22,30 @@ logger = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL_SECONDS = 0.25
 
 
+class DeviceUnavailable(RuntimeError):
+    """The run asked for a backend or device this worker does not offer."""
+
+
+class RunContext(Protocol):
+    run_id: str
+    session_id: str
+
+    @property
+    def workspace(self) -> Path:
+        """The session's own directory (created on demand), kept between its runs."""
+
+    def progress(self, fraction: float) -> None:
+        """Record progress (0..1); raises if the run was cancelled or lost its lease."""
+
+    def check(self) -> None:
+        """Raise if the run should stop, without recording progress."""
+
+    def backend(self, payload: dict[str, Any]) -> str:
+        """The array backend for a payload's `backend`/`device`, from this worker's capabilities."""
+
+
 class ExecutionContext:
-    """The RunContext handed to executors (apps.runs.kinds.RunContext)."""
+    """The RunContext of a claimed run on this worker."""
 
     def __init__(self, run: Run, attempt: int) -> None:
         self.run = run
@@ -39,6 +54,12 @@ class ExecutionContext:
         self.attempt = attempt
         self._stop: RunStopped | None = None
         self._last_write = 0.0
+
+    @property
+    def workspace(self) -> Path:
+        path = Path(settings.RUN_WORKSPACE_ROOT) / self.session_id
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
 
     def check(self) -> None:
         if self._stop is not None:
@@ -51,6 +72,24 @@ class ExecutionContext:
             return
         self._last_write = now
         run_heartbeat(run=self.run, attempt=self.attempt, progress=fraction)
+
+    def backend(self, payload: dict[str, Any]) -> str:
+        from workers.bootstrap import worker_capabilities
+
+        capabilities = worker_capabilities()
+        wanted, device = payload.get("backend", "auto"), payload.get("device", "auto")
+        if (device == "gpu" or wanted == "cupy") and not capabilities["gpus"]:
+            raise DeviceUnavailable(
+                "this run needs a GPU and this worker has none (it serves "
+                f"{', '.join(capabilities['queues']) or 'no queue'}); it was not run on the CPU instead"
+            )
+        if wanted != "auto":
+            if wanted not in capabilities["backends"]:
+                raise DeviceUnavailable(f"this worker does not offer the {wanted} backend")
+            return wanted
+        if device != "cpu" and capabilities["gpus"] and "cupy" in capabilities["backends"]:
+            return "cupy"
+        return "numpy"
 
     @contextmanager
     def heartbeating(self) -> Iterator[None]:
@@ -78,36 +117,3 @@ class ExecutionContext:
         finally:
             done.set()
             thread.join()
-
-
-def run_execute(*, run: Run) -> str:
-    """Execute a run this worker has claimed; return the status it ended with."""
-    attempt = run.attempts
-    kind = get_kind(run.kind)
-    if kind is None:
-        run_fail(run=run, attempt=attempt, error_type="UnknownKind", message=f"no executor for {run.kind!r}")
-        return "failed"
-
-    ctx = ExecutionContext(run, attempt)
-    try:
-        with ctx.heartbeating():
-            result = kind.execute(run.payload, ctx)
-    except RunCancelled:
-        run_mark_cancelled(run=run, attempt=attempt)
-        return "cancelled"
-    except RunLeaseLost:
-        logger.warning("run lease lost; another worker owns it now", extra={"run_id": run.pk})
-        return "lost"
-    except Exception as exc:
-        logger.warning("run failed", exc_info=True, extra={"run_id": run.pk, "kind": run.kind})
-        run_fail(run=run, attempt=attempt, error_type=type(exc).__name__, message=str(exc))
-        return "failed"
-    try:
-        stored = run_complete(run=run, attempt=attempt, result=result)
-    except Exception as exc:
-        # The result could not be stored (not JSON, too large, a database error): fail
-        # the run rather than leave it running for the reconciler to execute again.
-        logger.exception("could not store run result", extra={"run_id": run.pk})
-        run_fail(run=run, attempt=attempt, error_type=type(exc).__name__, message=str(exc))
-        return "failed"
-    return "succeeded" if stored else "lost"

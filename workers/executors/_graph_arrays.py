@@ -1,7 +1,5 @@
-"""Worker side of the graph kinds: validated payloads -> arrays -> kernels.
-
-Imported only inside executors, so the web process never loads kernels/.
-"""
+"""Worker side of the graph kinds (fgw, fgw_batch, rd_sweep): validated payloads ->
+arrays -> kernels. Imported inside executors only."""
 
 from __future__ import annotations
 
@@ -48,20 +46,13 @@ def problem_of(pair: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     )
 
 
-def resolve_backend(payload: dict[str, Any]) -> str:
-    """The backend a run asked for; `device: cpu` keeps `auto` off the GPU."""
-    backend = payload.get("backend", "auto")
-    if backend == "auto" and payload.get("device") == "cpu":
-        return "numpy"
-    return backend
-
-
-def solver_options(payload: dict[str, Any]) -> dict[str, Any]:
+def solver_options(payload: dict[str, Any], backend: str) -> dict[str, Any]:
+    """Kernel keywords of a payload; `backend` is the worker's choice (RunContext.backend)."""
     options = {
         "alpha": payload.get("alpha", 0.5),
         "method": payload.get("method", "exact"),
         "epsilon": payload.get("epsilon", 1e-2),
-        "backend": resolve_backend(payload),
+        "backend": backend,
     }
     if payload.get("max_iter") is not None:
         options["max_iter"] = payload["max_iter"]

@@ -1,5 +1,8 @@
 """Payload validation shared by the graph kinds (fgw, fgw_batch, rd_sweep).
 
+A structure matrix must be symmetric with non-negative entries (the kernels'
+square loss assumes it); a graph gives `structure` or `edges`, never both.
+
 Plain Python checks (the web process does not import kernels/): shapes,
 finiteness and the size limits, each named in its error so a client knows
 which limit it hit. A graph is
@@ -18,10 +21,17 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.core.selectors import worker_live_list
-from workers.routing import Queue
+from apps.core.queues import Queue
+from apps.runs.devices import queue_for_device
+from apps.runs.kinds._strict import (
+    StrictChoiceField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictPayloadSerializer,
+)
 
 WEIGHT_SUM_TOLERANCE = 1e-6
+GRAPH_KEYS = frozenset({"structure", "n", "edges", "structure_kind", "features", "weights"})
 METHODS = ("exact", "entropic")
 BACKENDS = ("auto", "numpy", "torch", "cupy")
 DEVICES = ("auto", "cpu", "gpu")
@@ -65,12 +75,36 @@ def _matrix(value: Any, where: str, *, rows: int | None = None, cols: int | None
     return value
 
 
+def _check_structure(structure: list[list[float]]) -> None:
+    n = len(structure)
+    for i in range(n):
+        for j in range(i, n):
+            if structure[i][j] < 0:
+                raise serializers.ValidationError(
+                    f"structure[{i}][{j}] is {structure[i][j]}; entries must be non-negative."
+                )
+            if structure[i][j] != structure[j][i]:
+                raise serializers.ValidationError(
+                    f"structure must be symmetric: structure[{i}][{j}] = {structure[i][j]} but "
+                    f"structure[{j}][{i}] = {structure[j][i]}."
+                )
+
+
 def validate_graph(graph: Any, where: str) -> dict[str, Any]:
     """Check one graph against the limits; returns it with `n` set."""
     if not isinstance(graph, dict):
         raise serializers.ValidationError({where: ["Must be a JSON object."]})
     max_nodes = _limit("FGW_MAX_NODES")
     try:
+        unknown = sorted(set(graph) - GRAPH_KEYS)
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown key(s) {', '.join(unknown)}; a graph takes {', '.join(sorted(GRAPH_KEYS))}."
+            )
+        if "structure" in graph and ("edges" in graph or "structure_kind" in graph):
+            raise serializers.ValidationError(
+                "give either `structure` (n x n) or `n` and `edges` (with `structure_kind`), not both."
+            )
         if "structure" in graph:
             n = len(graph["structure"]) if isinstance(graph["structure"], list) else 0
             if n > max_nodes:
@@ -78,6 +112,9 @@ def validate_graph(graph: Any, where: str) -> dict[str, Any]:
                     f"graph has {n} nodes; the limit is {max_nodes} nodes per graph (FGW_MAX_NODES)."
                 )
             _matrix(graph["structure"], "structure", rows=n, cols=n)
+            _check_structure(graph["structure"])
+            if "n" in graph and graph["n"] != n:
+                raise serializers.ValidationError(f"n is {graph['n']!r} but structure has {n} rows.")
         elif "edges" in graph:
             n = graph.get("n")
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -131,14 +168,19 @@ def validate_graph(graph: Any, where: str) -> dict[str, Any]:
     return {**graph, "n": n}
 
 
-class SolverOptionsSerializer(serializers.Serializer):
-    alpha = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.5)
-    method = serializers.ChoiceField(choices=METHODS, default="exact")
-    epsilon = serializers.FloatField(min_value=1e-6, max_value=10.0, default=1e-2)
-    max_iter = serializers.IntegerField(min_value=1, max_value=MAX_ITER_LIMIT, required=False)
-    backend = serializers.ChoiceField(choices=BACKENDS, default="auto")
-    device = serializers.ChoiceField(
-        choices=DEVICES, default="auto", help_text="gpu: run on a GPU worker when one is alive."
+class SolverOptionsSerializer(StrictPayloadSerializer):
+    alpha = StrictFloatField(min_value=0.0, max_value=1.0, default=0.5)
+    method = StrictChoiceField(choices=METHODS, default="exact")
+    epsilon = StrictFloatField(min_value=1e-6, max_value=10.0, default=1e-2)
+    max_iter = StrictIntegerField(min_value=1, max_value=MAX_ITER_LIMIT, required=False)
+    backend = StrictChoiceField(
+        choices=BACKENDS,
+        default="auto",
+        help_text="auto: the worker's best (CuPy on a GPU worker, else numpy); torch/cupy need a live "
+        "worker that offers them.",
+    )
+    device = StrictChoiceField(
+        choices=DEVICES, default="auto", help_text="gpu: only on a live GPU worker (else 409 at submission)."
     )
 
 
@@ -149,7 +191,7 @@ def _check_pair(source: dict[str, Any], target: dict[str, Any]) -> None:
         raise serializers.ValidationError({"target": ["features of both graphs need the same dimension."]})
 
 
-class GraphPairSerializer(serializers.Serializer):
+class GraphPairSerializer(StrictPayloadSerializer):
     source = serializers.JSONField()
     target = serializers.JSONField()
 
@@ -176,9 +218,8 @@ def check_plan_size(pairs: list[dict[str, Any]], return_plan: bool) -> None:
         )
 
 
-def gpu_or_cpu_queue(payload: dict[str, Any]) -> str:
-    """GPU queue when asked for (device gpu, or backend cupy) and a GPU worker is alive; else cpu."""
-    wants_gpu = payload.get("device") == "gpu" or payload.get("backend") == "cupy"
-    if wants_gpu and worker_live_list(queue=Queue.GPU.value):
-        return Queue.GPU.value
-    return Queue.CPU.value
+def graph_queue(payload: dict[str, Any]) -> str:
+    """The queue of a graph run, checked against what live workers offer (apps.runs.devices)."""
+    return queue_for_device(
+        backend=payload.get("backend", "auto"), device=payload.get("device", "auto"), default=Queue.CPU
+    )

@@ -1,0 +1,40 @@
+"""Writes on runs, by subdomain: submission (submit, enqueue, release), lifecycle
+(claim, heartbeat, complete, fail, cancel) and reconcile. Import from the
+submodules; the names below are the package's public surface."""
+
+from __future__ import annotations
+
+from apps.runs.services.lifecycle import (
+    ResultTooLarge,
+    RunCancelled,
+    RunLeaseLost,
+    RunStopped,
+    run_cancel,
+    run_claim,
+    run_complete,
+    run_fail,
+    run_heartbeat,
+    run_mark_cancelled,
+)
+from apps.runs.services.reconcile import ReconcileReport, run_reconcile
+from apps.runs.services.submission import RunRequest, run_enqueue, run_release, run_submit, run_submit_batch
+
+__all__ = [
+    "ReconcileReport",
+    "ResultTooLarge",
+    "RunCancelled",
+    "RunLeaseLost",
+    "RunRequest",
+    "RunStopped",
+    "run_cancel",
+    "run_claim",
+    "run_complete",
+    "run_enqueue",
+    "run_fail",
+    "run_heartbeat",
+    "run_mark_cancelled",
+    "run_reconcile",
+    "run_release",
+    "run_submit",
+    "run_submit_batch",
+]

@@ -1,0 +1,196 @@
+"""A run's life on a worker and its end: claim, heartbeat, complete, fail, cancel.
+
+Every change is compare-and-set (apps.runs.services._transitions); a worker acts on
+a run only while it holds the current attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from apps.core.exceptions import Conflict, NotFound
+from apps.core.hashchain import canonical_json, sha256_hex
+from apps.runs.kinds import get_kind
+from apps.runs.models import WAITING_STATUSES, Run, RunStatus
+from apps.runs.pipeline import Decision, OutputSubject, check_outputs
+from apps.runs.selectors import run_get_for_user
+from apps.runs.services._transitions import chain, held_by, transition
+from apps.traces.services import trace_outputs_record
+
+logger = logging.getLogger(__name__)
+
+
+class RunStopped(Exception):
+    """The executing worker must stop: the run was cancelled or is no longer its own."""
+
+
+class RunCancelled(RunStopped):
+    pass
+
+
+class RunLeaseLost(RunStopped):
+    pass
+
+
+class ResultTooLarge(ValueError):
+    pass
+
+
+def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
+    """queued -> running for exactly one caller; None when someone else has it or it ended."""
+    with transaction.atomic():
+        claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
+            status=RunStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=timezone.now(),
+            heartbeat_at=Now(),
+            worker_hostname=hostname,
+            progress=0.0,
+        )
+        if not claimed:
+            return None
+        run = Run.objects.select_related("trace").get(pk=run_id)
+        chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
+    return run
+
+
+def run_heartbeat(*, run: Run, attempt: int, progress: float | None = None) -> None:
+    """Record liveness (and progress); raise RunStopped if the worker must stop."""
+    values: dict[str, Any] = {"heartbeat_at": Now()}  # database time: hosts' clocks may disagree
+    if progress is not None:
+        values["progress"] = max(0.0, min(1.0, float(progress)))
+    if held_by(run, attempt).filter(cancel_requested=False).update(**values):
+        return
+    if held_by(run, attempt).filter(cancel_requested=True).exists():
+        raise RunCancelled("cancelled while running")
+    raise RunLeaseLost("the run is no longer held by this worker")
+
+
+def _finish(
+    run: Run, attempt: int, status: RunStatus, *, action: str, data: dict[str, Any], **values: Any
+) -> bool:
+    now = timezone.now()
+    started = run.started_at or now
+    return transition(
+        held_by(run, attempt),
+        run,
+        actor=run.worker_hostname,
+        action=action,
+        data=data,
+        status=status,
+        finished_at=now,
+        duration_seconds=(now - started).total_seconds(),
+        **values,
+    )
+
+
+def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
+    """Output checks, then running -> succeeded for the holder of `attempt`, with the kind's
+    on_success in the same transaction; False (and nothing written) if it no longer holds the run.
+
+    Raises TypeError/ValueError for a result that is not JSON, ResultTooLarge past MAX_RESULT_BYTES.
+    """
+    body = canonical_json(result)
+    size, limit = len(body.encode()), settings.MAX_RESULT_BYTES
+    if size > limit:
+        raise ResultTooLarge(f"result is {size} bytes; the limit is {limit} (MAX_RESULT_BYTES)")
+    digest = sha256_hex(body)
+    verdict = check_outputs(OutputSubject(run=run, result=result))
+    withheld = verdict.decision != Decision.ALLOW
+    with transaction.atomic():
+        if not _finish(
+            run,
+            attempt,
+            RunStatus.SUCCEEDED,
+            action="run.succeeded",
+            data={"result_sha256": digest},
+            result=result,
+            result_withheld=withheld,
+            hold_reason=verdict.reason if withheld else "",
+            progress=1.0,
+        ):
+            return False
+        trace = getattr(run, "trace", None)
+        if trace is not None:
+            # Small results are kept on the trace itself; large or withheld ones by digest.
+            inline = size <= settings.TRACE_INLINE_RESULT_BYTES and not withheld
+            outputs = {"result": result} if inline else {"result_sha256": digest, "result_bytes": size}
+            trace_outputs_record(trace=trace, actor=run.worker_hostname, outputs=outputs)
+        if verdict.results:
+            chain(
+                run,
+                actor=run.worker_hostname,
+                action="run.output_checked",
+                data={"withheld": withheld, "checks": verdict.as_json()},
+            )
+            verdict.record(run)
+        kind = get_kind(run.kind)
+        if kind is not None and kind.on_success is not None and not withheld:
+            kind.on_success(run, result)
+    return True
+
+
+def run_fail(*, run: Run, attempt: int, error_type: str, message: str) -> bool:
+    error = {"type": error_type, "message": message[:2000]}
+    return _finish(run, attempt, RunStatus.FAILED, action="run.failed", data={"error": error}, error=error)
+
+
+def run_mark_cancelled(*, run: Run, attempt: int) -> bool:
+    return _finish(run, attempt, RunStatus.CANCELLED, action="run.cancelled", data={"while": "running"})
+
+
+def run_cancel(*, user: AbstractBaseUser, run_id: uuid.UUID | str) -> Run:
+    """Cancel one of the user's runs.
+
+    A waiting run (pending, queued, held, blocked) ends at once and its message is
+    revoked; a running one is flagged and stops at its next progress check. A run
+    that already ended, cancelled included, is a Conflict naming its status.
+    """
+    run = run_get_for_user(user=user, run_id=run_id)
+    if run is None:
+        raise NotFound("Run not found.")
+    actor = user.get_username()
+    if transition(
+        Run.objects.filter(pk=run.pk, status__in=WAITING_STATUSES),
+        run,
+        actor=actor,
+        action="run.cancelled",
+        data={"while": "waiting"},
+        status=RunStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
+    ):
+        _revoke(run.task_id)
+    elif not transition(
+        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested=False),
+        run,
+        actor=actor,
+        action="run.cancel_requested",
+        data={},
+        cancel_requested=True,
+    ):
+        run.refresh_from_db()
+        if run.is_final:
+            raise Conflict(f"The run already ended ({run.status}); nothing to cancel.")
+    run.refresh_from_db()
+    return run
+
+
+def _revoke(task_id: str) -> None:
+    if not task_id:
+        return
+    try:
+        current_app.control.revoke(task_id)
+    except Exception:
+        # The claim refuses cancelled runs anyway; revoking only saves a wake-up.
+        logger.warning("could not revoke task", extra={"task_id": task_id})

@@ -1,0 +1,303 @@
+"""Submitting runs: validate -> input checks -> store run + trace in one transaction ->
+enqueue on commit. The session is scoped here, so every caller (API, admin, CLI, an
+LLM tool) can submit only into sessions it may see.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.exceptions import Conflict, ValidationFailed
+from apps.core.hashchain import canonical_json, sha256_hex
+from apps.core.queues import EXECUTE_RUN_TASK, broker_priority
+from apps.runs.kinds import get_kind, kind_names
+from apps.runs.models import MAX_PRIORITY, Run, RunBatch, RunStatus
+from apps.runs.pipeline import Decision, InputSubject, Verdict, check_inputs
+from apps.runs.services._transitions import chain, transition
+from apps.sessions.models import Session
+from apps.sessions.selectors import session_get_for_user
+from apps.traces.services import trace_create_for_run
+
+logger = logging.getLogger(__name__)
+
+PLATFORM_ACTOR = "platform"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    session_id: uuid.UUID | str
+    kind: str
+    payload: dict[str, Any]
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    request: RunRequest
+    session: Session
+    payload: dict[str, Any]
+    queue: str
+    verdict: Verdict
+
+
+def _session(
+    user: AbstractBaseUser, session_id: uuid.UUID | str, seen: dict[str, Session | None] | None = None
+) -> Session:
+    """The session if the user may submit into it; `seen` caches lookups across a batch."""
+    key = str(session_id)
+    if seen is not None and key in seen:
+        session = seen[key]
+    else:
+        session = session_get_for_user(user=user, session_id=session_id)
+        if seen is not None:
+            seen[key] = session
+    if session is None:
+        raise ValidationFailed(fields={"session": ["Session not found."]})
+    return session
+
+
+def _validated_payload(request: RunRequest) -> tuple[Any, dict[str, Any]]:
+    kind = get_kind(request.kind)
+    if kind is None:
+        raise ValidationFailed(
+            fields={"kind": [f"Unknown run kind {request.kind!r}; known kinds: {', '.join(kind_names())}."]}
+        )
+    priority = request.priority
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
+        raise ValidationFailed(fields={"priority": [f"Must be an integer in 0..{MAX_PRIORITY}."]})
+    return kind, kind.validate_payload(request.payload)
+
+
+def _prepare(
+    user: AbstractBaseUser, request: RunRequest, seen: dict[str, Session | None] | None = None
+) -> _Prepared:
+    session = _session(user, request.session_id, seen)
+    kind, payload = _validated_payload(request)
+    queue = kind.queue_for(payload)
+    verdict = check_inputs(InputSubject(user=user, session=session, kind=kind.name, payload=payload))
+    return _Prepared(request, session, payload, queue, verdict)
+
+
+_STATUS_OF_DECISION = {
+    Decision.ALLOW: RunStatus.PENDING,
+    Decision.HOLD: RunStatus.HELD,
+    Decision.BLOCK: RunStatus.BLOCKED,
+}
+
+
+def _store(
+    *, user: AbstractBaseUser, prepared: _Prepared, idempotency_key: str | None, batch: RunBatch | None
+) -> Run:
+    """Inside the caller's transaction: the run, its trace, its checks; enqueue on commit."""
+    verdict = prepared.verdict
+    status = _STATUS_OF_DECISION[verdict.decision]
+    run = Run.objects.create(
+        owner=user,
+        session=prepared.session,
+        kind=prepared.request.kind,
+        payload=prepared.payload,
+        queue=prepared.queue,
+        priority=prepared.request.priority,
+        idempotency_key=idempotency_key,
+        status=status,
+        hold_reason=verdict.reason,
+        batch=batch,
+    )
+    trace_create_for_run(
+        run=run,
+        actor=user.get_username(),
+        inputs={"kind": run.kind, "payload": run.payload},
+        metadata={"queue": run.queue, "priority": run.priority},
+    )
+    if verdict.results:
+        chain(
+            run,
+            actor=PLATFORM_ACTOR,
+            action="run.checked",
+            data={"decision": status.value, "checks": verdict.as_json()},
+        )
+        verdict.record(run)
+    if status == RunStatus.PENDING:
+        run_id = run.pk
+        transaction.on_commit(lambda: run_enqueue(run_id=run_id))
+    return run
+
+
+def run_submit(
+    *,
+    user: AbstractBaseUser,
+    session_id: uuid.UUID | str,
+    kind: str,
+    payload: dict[str, Any],
+    priority: int = 0,
+    idempotency_key: str | None = None,
+) -> tuple[Run, bool]:
+    """Validate, check, store a Run and its Trace in one transaction, enqueue on commit.
+
+    Returns (run, created). With an idempotency key seen before for this user the
+    stored run comes back unchanged (created=False); a different request under the
+    same key is a Conflict.
+    """
+    request = RunRequest(session_id=session_id, kind=kind, payload=payload, priority=priority)
+    if idempotency_key is not None:
+        existing = Run.objects.filter(owner=user, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replayed(existing, user, request), False
+    prepared = _prepare(user, request)
+    try:
+        with transaction.atomic():
+            return _store(user=user, prepared=prepared, idempotency_key=idempotency_key, batch=None), True
+    except IntegrityError:
+        # A concurrent request with the same key won the insert.
+        existing = Run.objects.filter(owner=user, idempotency_key=idempotency_key).first()
+        if idempotency_key is None or existing is None:
+            raise
+        return _replayed(existing, user, request), False
+
+
+def _fingerprint(rows: list[tuple[Any, str, int, dict[str, Any]]]) -> str:
+    """Digest of what would be stored for each run: (session, kind, priority, cleaned payload)."""
+    return sha256_hex(
+        canonical_json([[str(session), kind, priority, payload] for session, kind, priority, payload in rows])
+    )
+
+
+def _fingerprint_of_requests(user: AbstractBaseUser, requests: list[RunRequest]) -> str:
+    # Validators fill defaults and normalise (5 -> 5.0): compare what would be stored.
+    rows, seen = [], {}
+    for request in requests:
+        session = _session(user, request.session_id, seen)
+        _, payload = _validated_payload(request)
+        rows.append((session.pk, request.kind, request.priority, payload))
+    return _fingerprint(rows)
+
+
+def _replayed(existing: Run, user: AbstractBaseUser, request: RunRequest) -> Run:
+    stored = _fingerprint([(existing.session_id, existing.kind, existing.priority, existing.payload)])
+    try:
+        same = _fingerprint_of_requests(user, [request]) == stored
+    except ValidationFailed:
+        same = False
+    if not same:
+        raise Conflict("This Idempotency-Key was already used for a different request.")
+    return existing
+
+
+def run_submit_batch(
+    *, user: AbstractBaseUser, requests: list[RunRequest], idempotency_key: str | None = None
+) -> tuple[list[Run], bool]:
+    """All or nothing: one invalid run rejects the batch and stores none.
+
+    Returns (runs, created); the same Idempotency-Key with the same batch gives the
+    stored runs back, with another batch a Conflict.
+    """
+    if idempotency_key is not None:
+        existing = RunBatch.objects.filter(owner=user, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replayed_batch(existing, user, requests), False
+    errors: dict[str, Any] = {}
+    prepared, seen = [], {}
+    for index, request in enumerate(requests):
+        try:
+            prepared.append(_prepare(user, request, seen))
+        except ValidationFailed as exc:
+            errors[str(index)] = exc.fields
+    if errors:
+        raise ValidationFailed(fields={"runs": errors})
+    fingerprint = _fingerprint(
+        [(p.session.pk, p.request.kind, p.request.priority, p.payload) for p in prepared]
+    )
+    try:
+        with transaction.atomic():
+            batch = RunBatch.objects.create(
+                owner=user, idempotency_key=idempotency_key, request_sha256=fingerprint
+            )
+            runs = [_store(user=user, prepared=p, idempotency_key=None, batch=batch) for p in prepared]
+    except IntegrityError:
+        existing = RunBatch.objects.filter(owner=user, idempotency_key=idempotency_key).first()
+        if idempotency_key is None or existing is None:
+            raise
+        return _replayed_batch(existing, user, requests), False
+    return runs, True
+
+
+def _replayed_batch(batch: RunBatch, user: AbstractBaseUser, requests: list[RunRequest]) -> list[Run]:
+    try:
+        same = _fingerprint_of_requests(user, requests) == batch.request_sha256
+    except ValidationFailed:
+        same = False
+    if not same:
+        raise Conflict("This Idempotency-Key was already used for a different batch.")
+    return list(batch.runs.select_related("trace").order_by("created_at", "id"))
+
+
+def run_enqueue(*, run_id: uuid.UUID | str) -> bool:
+    """Mark a pending run queued and send its message. Safe to call twice."""
+    task_id = str(uuid.uuid4())
+    claimed = Run.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+        status=RunStatus.QUEUED, queued_at=timezone.now(), task_id=task_id
+    )
+    if not claimed:
+        return False
+    run = Run.objects.get(pk=run_id)
+    return send_run(run)
+
+
+def send_run(run: Run) -> bool:
+    """Publish a queued run's message by task name (the web process imports no worker code)."""
+    kind = get_kind(run.kind)
+    time_limit = kind.time_limit_seconds if kind else None
+    try:
+        current_app.send_task(
+            EXECUTE_RUN_TASK,
+            args=(str(run.pk),),
+            queue=run.queue,
+            task_id=run.task_id,
+            priority=broker_priority(run.priority, settings.CELERY_BROKER_URL),
+            soft_time_limit=time_limit,
+            time_limit=time_limit + 30 if time_limit else None,
+        )
+    except Exception:
+        # Broker down: back to pending; the reconciler sends it again later.
+        logger.exception("could not enqueue run", extra={"run_id": run.pk})
+        Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(status=RunStatus.PENDING)
+        return False
+    return True
+
+
+def run_release(*, run: Run, actor: str, note: str = "") -> bool:
+    """Clear a held or blocked run to execute (queued on commit), or show a withheld result.
+
+    The caller decides who may release (governance's reviewers); this is the state change.
+    """
+    with transaction.atomic():
+        if transition(
+            Run.objects.filter(pk=run.pk, status__in=(RunStatus.HELD, RunStatus.BLOCKED)),
+            run,
+            actor=actor,
+            action="run.released",
+            data={"note": note},
+            status=RunStatus.PENDING,
+            hold_reason="",
+        ):
+            run_id = run.pk
+            transaction.on_commit(lambda: run_enqueue(run_id=run_id))
+            return True
+        return transition(
+            Run.objects.filter(pk=run.pk, result_withheld=True),
+            run,
+            actor=actor,
+            action="run.result_released",
+            data={"note": note},
+            result_withheld=False,
+            hold_reason="",
+        )
