@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.traces",
     "apps.rd",
+    "apps.artifacts",
 ]
 
 MIDDLEWARE = [
@@ -122,6 +123,39 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# Artifacts (apps.artifacts): large inputs and results, stored by key. A directory under
+# var/ by default; any S3-compatible store (AWS, MinIO, Ceph...) when a bucket is named.
+# Without ARTIFACTS_S3_ACCESS_KEY_ID, boto3 finds credentials itself (AWS_* variables, roles).
+ARTIFACT_MAX_BYTES = env.int("ARTIFACT_MAX_BYTES", default=256 * 1024 * 1024)
+ARTIFACTS_S3_BUCKET = env.str("ARTIFACTS_S3_BUCKET", default="")
+if ARTIFACTS_S3_BUCKET:
+    STORAGES["artifacts"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ARTIFACTS_S3_BUCKET,
+            "location": env.str("ARTIFACTS_S3_PREFIX", default=""),
+            "endpoint_url": env.str("ARTIFACTS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("ARTIFACTS_S3_REGION", default="") or None,
+            "access_key": env.str("ARTIFACTS_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("ARTIFACTS_S3_SECRET_ACCESS_KEY", default="") or None,
+            # "path" for MinIO and most self-hosted stores; None lets boto3 decide.
+            "addressing_style": env.str("ARTIFACTS_S3_ADDRESSING_STYLE", default="") or None,
+            "default_acl": None,  # private: the bucket's policy, never public-read
+            "querystring_auth": True,
+            # Reads spool to a temporary file past this size instead of holding the object in memory.
+            "max_memory_size": 8 * 1024 * 1024,
+        },
+    }
+else:
+    STORAGES["artifacts"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": Path(env.str("ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts"))),
+            "file_permissions_mode": 0o640,
+            "directory_permissions_mode": 0o750,
+        },
+    }
 
 # Limits on every input. The body limit is enforced by apps.core.middleware and
 # the JSON parser (DRF reads the stream directly, bypassing Django's own check).

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.traces.api.urls")),
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.rd.api.urls")),
+    path("", include("apps.artifacts.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

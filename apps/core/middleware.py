@@ -4,6 +4,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -34,20 +35,31 @@ class RequestIdMiddleware:
 
 
 class RequestBodyLimitMiddleware:
-    """413 before any view reads a body whose declared length is over the limit."""
+    """413 before any view reads a body whose declared length is over the limit.
+
+    The limit is MAX_REQUEST_BODY_BYTES, or the setting that the view class names in
+    `request_body_limit_setting` (an upload that streams its body to storage).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return json_error(400, "invalid_content_length", "Content-Length is not a number.")
-        limit = settings.MAX_REQUEST_BODY_BYTES
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., HttpResponse], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+        limit = getattr(settings, getattr(view_class, "request_body_limit_setting", "MAX_REQUEST_BODY_BYTES"))
         if length > limit:
             return json_error(413, "request_too_large", f"Request body exceeds {limit} bytes.")
-        return self.get_response(request)
+        return None
 
 
 class PrometheusMiddleware:
