@@ -8,11 +8,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from django.conf import settings
 from django.db import connection
 
+from apps.artifacts.services import artifact_put
 from apps.runs.models import Run
 from apps.runs.services import RunStopped, run_heartbeat
 
@@ -26,9 +27,33 @@ class DeviceUnavailable(RuntimeError):
     """The run asked for a backend or device this worker does not offer."""
 
 
+class ArtifactSink:
+    """`ctx.artifacts`: files a run makes, stored beside it (apps.artifacts) and referenced
+    by id from its result instead of travelling inline."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    def put(
+        self, name: str, data: bytes | BinaryIO, content_type: str = "application/octet-stream"
+    ) -> dict[str, Any]:
+        """Store `data`; return the reference a result keeps ({"artifact": id, "sha256", ...})."""
+        session = self._run.session
+        artifact = artifact_put(
+            owner=session.owner,
+            session=session,
+            run=self._run,
+            name=name,
+            data=data,
+            content_type=content_type,
+        )
+        return artifact.as_reference()
+
+
 class RunContext(Protocol):
     run_id: str
     session_id: str
+    artifacts: ArtifactSink
 
     @property
     def workspace(self) -> Path:
@@ -52,6 +77,7 @@ class ExecutionContext:
         self.run_id = str(run.pk)
         self.session_id = str(run.session_id)
         self.attempt = attempt
+        self.artifacts = ArtifactSink(run)
         self._stop: RunStopped | None = None
         self._last_write = 0.0
 

@@ -36,6 +36,11 @@ def test_echo_succeeds_with_its_result(start_worker, api, session):
     assert run.status == "succeeded", run.error
     assert run.result == {"hello": ["world", 1, 2.5]}
     assert run.progress == 1.0 and run.attempts == 1 and run.worker_hostname == worker.hostname
+    # the worker's heartbeat carries what it can run
+    from apps.core.models import WorkerHeartbeat
+
+    capabilities = WorkerHeartbeat.objects.get(hostname=worker.hostname).capabilities
+    assert capabilities["gpus"] == 0 and capabilities["backends"][0] == "numpy"
     body = api.get(f"/api/v1/runs/{run_id}").json()
     assert body["status"] == "succeeded" and body["result"] == {"hello": ["world", 1, 2.5]}
     assert actions(run_id) == ["trace.created", "run.started", "run.succeeded", "trace.outputs"]

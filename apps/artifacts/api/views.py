@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, NoReturn
+from typing import Any
 from uuid import UUID
 
 from django.http import FileResponse, HttpResponse
@@ -28,9 +28,7 @@ from apps.artifacts.api.serializers import (
     ArtifactOutputSerializer,
     ArtifactUploadInputSerializer,
 )
-from apps.artifacts.exceptions import ArtifactError, ArtifactTooLarge
 from apps.artifacts.models import Artifact
-from apps.core.exceptions import RequestTooLarge
 from apps.sessions.selectors import session_get_for_user
 
 logger = logging.getLogger(__name__)
@@ -64,12 +62,6 @@ class FirstRendererNegotiation(BaseContentNegotiation):
         self, request: Request, renderers: list[Any], format_suffix: str | None = None
     ) -> Any:
         return renderers[0], renderers[0].media_type
-
-
-def _raise_api_error(error: ArtifactError) -> NoReturn:
-    if isinstance(error, ArtifactTooLarge):
-        raise RequestTooLarge(error.message) from error
-    raise serializers.ValidationError({error.field or "non_field_errors": [error.message]}) from error
 
 
 def _artifact_or_404(request: Request, artifact_id: UUID) -> Artifact:
@@ -133,16 +125,13 @@ class ArtifactListUploadApi(ListAPIView):
 
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         body = request.stream if declared else io.BytesIO(b"")
-        try:
-            artifact = services.artifact_put(
-                owner=request.user,
-                session=session,
-                name=params.validated_data["name"],
-                data=body,
-                content_type=content_type,
-            )
-        except ArtifactError as error:
-            _raise_api_error(error)
+        artifact = services.artifact_put(
+            owner=request.user,
+            session=session,
+            name=params.validated_data["name"],
+            data=body,
+            content_type=content_type,
+        )
         if artifact.size != declared:
             services.artifact_delete(artifact=artifact)
             raise IncompleteBody()

@@ -14,7 +14,7 @@ from apps.artifacts.exceptions import ArtifactInvalid, ArtifactTooLarge
 from apps.artifacts.models import Artifact
 from apps.artifacts.selectors import artifact_get_for_user, artifact_list_for_user
 from apps.artifacts.services import artifact_delete, artifact_open, artifact_put, safe_filename
-from apps.runs.services import RunSpec, run_submit
+from apps.runs.services import run_submit
 from apps.sessions.services import session_create
 from tests.apps.artifacts.conftest import stored_files
 
@@ -91,7 +91,7 @@ def test_put_file_object_streams_without_holding_it_in_memory(user, session):
 
 
 def test_put_with_a_run_of_the_session(user, session):
-    run, _ = run_submit(user=user, spec=RunSpec(session=session, kind="echo", payload={}))
+    run, _ = run_submit(user=user, session_id=session.pk, kind="echo", payload={})
 
     artifact = artifact_put(owner=user, session=session, name="plan.npy", data=b"\x93NUMPY", run=run)
 
@@ -191,7 +191,7 @@ def test_a_session_or_run_of_someone_else_is_refused(user, other_user, session):
     assert raised.value.field == "session"
 
     other_session = session_create(owner=user, name="s2")
-    run, _ = run_submit(user=user, spec=RunSpec(session=other_session, kind="echo", payload={}))
+    run, _ = run_submit(user=user, session_id=other_session.pk, kind="echo", payload={})
     with pytest.raises(ArtifactInvalid) as raised:
         artifact_put(owner=user, session=session, name="x", data=b"x", run=run)
     assert raised.value.field == "run"

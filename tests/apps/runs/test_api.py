@@ -307,3 +307,62 @@ def test_progress_endpoint(api, session):
     Run.objects.filter(pk=run_id).update(status=RunStatus.RUNNING, progress=0.25, attempts=1)
     body = api.get(f"{RUNS}/{run_id}/progress").json()
     assert (body["status"], body["progress"], body["attempts"]) == ("running", 0.25, 1)
+
+
+def test_cancelling_any_run_that_already_ended_is_409_naming_its_status(api, session):
+    run_id = submit(api, session).json()["id"]
+    assert api.post(f"{RUNS}/{run_id}/cancel").status_code == 202
+    error = assert_error_shape(api.post(f"{RUNS}/{run_id}/cancel"), 409, "conflict")
+    assert "(cancelled)" in error["message"]
+    Run.objects.filter(pk=run_id).update(status=RunStatus.FAILED)
+    assert "(failed)" in assert_error_shape(api.post(f"{RUNS}/{run_id}/cancel"), 409)["message"]
+
+
+def test_batch_idempotency_key_replays_the_same_batch(api, session):
+    runs = [{"session": str(session.pk), "kind": "echo", "payload": {"i": i}} for i in range(3)]
+    first = api.post(f"{RUNS}/batch", {"runs": runs}, format="json", HTTP_IDEMPOTENCY_KEY="batch-1")
+    again = api.post(f"{RUNS}/batch", {"runs": runs}, format="json", HTTP_IDEMPOTENCY_KEY="batch-1")
+    assert first.status_code == 201 and again.status_code == 200
+    assert [r["id"] for r in again.json()["runs"]] == [r["id"] for r in first.json()["runs"]]
+    assert Run.objects.count() == 3
+
+    other = [*runs[:2], {"session": str(session.pk), "kind": "echo", "payload": {"i": 99}}]
+    conflict = api.post(f"{RUNS}/batch", {"runs": other}, format="json", HTTP_IDEMPOTENCY_KEY="batch-1")
+    assert_error_shape(conflict, 409, "conflict")
+    fresh = api.post(f"{RUNS}/batch", {"runs": runs}, format="json", HTTP_IDEMPOTENCY_KEY="batch-2")
+    assert fresh.status_code == 201 and Run.objects.count() == 6
+
+
+def test_the_run_list_is_slim_and_the_detail_is_whole(api, session):
+    run_id = submit(api, session, payload={"big": "x" * 1000}).json()["id"]
+    row = api.get(RUNS).json()["results"][0]
+    assert row["id"] == run_id and "payload" not in row and "result" not in row
+    assert api.get(f"{RUNS}/{run_id}").json()["payload"] == {"big": "x" * 1000}
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [40, 500, 5000, 100_000])
+def test_deeply_nested_payloads_are_400_naming_the_limit(api, session, depth):
+    body = '{"session": "%s", "kind": "echo", "payload": {"x": %s}}' % (session.pk, nested(depth))
+    error = assert_error_shape(api.post(RUNS, body, content_type="application/json"), 400)
+    assert "levels (the limit)" in json.dumps(error)
+    assert Run.objects.count() == 0
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_deeply_nested_bodies_anywhere_are_400(api, session, depth):
+    for path in ("/api/v1/sessions", "/api/v1/traces", RUNS + "/batch"):
+        error = assert_error_shape(api.post(path, nested(depth), content_type="application/json"), 400)
+        assert "64 levels (the limit)" in error["message"]
+
+
+def test_services_scope_the_session_themselves(session, other_user):
+    from apps.core.exceptions import ValidationFailed
+    from apps.runs.services import run_submit
+
+    with pytest.raises(ValidationFailed) as refused:
+        run_submit(user=other_user, session_id=session.pk, kind="echo", payload={})
+    assert refused.value.fields == {"session": ["Session not found."]} and Run.objects.count() == 0
