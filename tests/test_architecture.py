@@ -50,7 +50,8 @@ def walk(patterns):
 
 views = [p.callback for p in walk(get_resolver().url_patterns)]
 SchemaGenerator().get_schema(request=None, public=True)  # introspects every serializer
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy_roots} or m.startswith("workers.executors"))
+roots = {heavy_roots}
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in roots or m.startswith("workers.executors"))
 print(json.dumps({{"views": len(views), "heavy": heavy}}))
 """
 

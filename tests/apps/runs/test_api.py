@@ -346,7 +346,8 @@ def nested(depth: int) -> str:
 
 @pytest.mark.parametrize("depth", [40, 500, 5000, 100_000])
 def test_deeply_nested_payloads_are_400_naming_the_limit(api, session, depth):
-    body = '{"session": "%s", "kind": "echo", "payload": {"x": %s}}' % (session.pk, nested(depth))
+    body = json.dumps({"session": str(session.pk), "kind": "echo", "payload": {"x": "HOLE"}})
+    body = body.replace('"HOLE"', nested(depth))
     error = assert_error_shape(api.post(RUNS, body, content_type="application/json"), 400)
     assert "levels (the limit)" in json.dumps(error)
     assert Run.objects.count() == 0

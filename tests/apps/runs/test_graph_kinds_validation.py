@@ -203,7 +203,7 @@ def test_structure_and_edges_together_are_refused(api, session):
 
 
 def test_a_lone_surrogate_is_named_as_such(api, session):
-    body = '{"session": "%s", "kind": "echo", "payload": {"text": "\\ud800"}}' % session.pk
+    body = f'{{"session": "{session.pk}", "kind": "echo", "payload": {{"text": "\\ud800"}}}}'
     response = api.post("/api/v1/runs", body, content_type="application/json")
     assert response.status_code == 400
     message = str(response.json()["error"])
