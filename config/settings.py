@@ -191,7 +191,8 @@ SPECTACULAR_SETTINGS = {
     # docs page works offline and loads nothing from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    # no validator badge: it would send the schema's URL to validator.swagger.io
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
