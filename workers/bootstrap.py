@@ -9,6 +9,7 @@ and the solo pool keeps CUDA in the process that initialised it (no fork after).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import subprocess
@@ -17,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from celery.signals import celeryd_init, worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, celeryd_init, worker_ready, worker_shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,30 @@ def _pin_gpu(**_: Any) -> None:
     if gpu_index is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu_index
         logger.info("worker pinned to GPU %s", gpu_index)
+
+
+GRAPH_RUN_MODULES = ("kernels.fgw", "kernels.warmup", "ot.lp")
+"""What a graph run imports, loaded in the pool's parent so that each child inherits it
+through fork: imported by the first run instead, it took 2-4 s of that run (POT loads
+torch). Importing compiles nothing; each child loads the kernels from numba's disk
+cache at their first call, in a tenth of a second."""
+
+
+@celeryd_after_setup.connect
+def _preload_graph_modules(instance: Any = None, **_: Any) -> None:
+    try:
+        queues = set(instance.app.amqp.queues.consume_from or ())
+    except AttributeError:
+        queues = set()
+    from workers.routing import Queue
+
+    if not {Queue.CPU.value, Queue.GPU.value} & queues:
+        return
+    for name in GRAPH_RUN_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            logger.warning("could not preload %s", name, exc_info=True)
 
 
 def _queues_of(consumer: Any) -> list[str]:
