@@ -185,6 +185,11 @@ def test_oversized_or_malformed_request_heads_are_json_4xx(start_server: Callabl
     malformed = _exchange(port, b"NOT AN HTTP REQUEST\r\n\r\n")
     assert malformed.status == 400 and malformed.error_code() == "bad_request"
 
+    bad_chunk = _exchange(
+        port, _request("POST", "/health", b"Transfer-Encoding: chunked", body=b"zz\r\nabc\r\n")
+    )
+    assert bad_chunk.status == 400 and bad_chunk.error_code() == "bad_request"
+
     # the framing a request-smuggling attempt relies on
     both_framings = _exchange(
         port,
