@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's and Redoc's files, served from here, not a CDN
     "apps.core",
     "apps.accounts",
     "apps.sessions.apps.ComputeSessionsConfig",
@@ -72,6 +73,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"  # what config/gunicorn.py serves
 
 TEMPLATES = [
     {
@@ -161,6 +163,15 @@ else:
 # the JSON parser (DRF reads the stream directly, bypassing Django's own check).
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Served through config.asgi (apps.core.asgi.RequestGuard) and config.web_server's
+# HTTP protocol: a body must arrive within REQUEST_BODY_TIMEOUT_SECONDS (408), a
+# request line and headers within REQUEST_HEAD_TIMEOUT_SECONDS of the connection
+# (or of the previous response); over-long heads are a 414 or 431.
+REQUEST_BODY_TIMEOUT_SECONDS = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=30.0)
+REQUEST_HEAD_TIMEOUT_SECONDS = env.float("REQUEST_HEAD_TIMEOUT_SECONDS", default=15.0)
+MAX_REQUEST_HEAD_BYTES = env.int("MAX_REQUEST_HEAD_BYTES", default=32 * 1024)
+MAX_REQUEST_TARGET_BYTES = env.int("MAX_REQUEST_TARGET_BYTES", default=8 * 1024)
+MAX_REQUEST_HEADERS = env.int("MAX_REQUEST_HEADERS", default=100)
 MAX_BATCH_RUNS = env.int("MAX_BATCH_RUNS", default=100)
 MAX_PAYLOAD_BYTES = env.int("MAX_PAYLOAD_BYTES", default=256 * 1024)
 # Graph kinds (fgw, fgw_batch, rd_sweep): dense n x n inputs cost O(n^2) memory
@@ -213,6 +224,12 @@ SPECTACULAR_SETTINGS = {
     # Only /health, /ready and /metrics answer anonymously; log in to the admin to browse the docs.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's files from drf_spectacular_sidecar (collected into STATIC_ROOT), so the
+    # docs page works offline and loads nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # no validator badge: it would send the schema's URL to validator.swagger.io
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

@@ -12,6 +12,7 @@ and only a worker that serves the `gpu` queue counts GPUs at all.
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import json
 import logging
@@ -22,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from celery.signals import celeryd_init, worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, celeryd_init, worker_ready, worker_shutdown
 
 from apps.core.queues import Queue
 
@@ -79,6 +80,28 @@ def worker_capabilities() -> dict[str, Any]:
         if gpus:
             backends.append("cupy")
     return {"queues": queues, "backends": backends, "gpus": gpus}
+
+
+GRAPH_RUN_MODULES = ("kernels.fgw", "kernels.warmup", "ot.lp")
+"""What a graph run imports, loaded in the pool's parent so that each child inherits it
+through fork: imported by the first run instead, it took 2-4 s of that run (POT loads
+torch). Importing compiles nothing; each child loads the kernels from numba's disk
+cache at their first call, in a tenth of a second."""
+
+
+@celeryd_after_setup.connect
+def _preload_graph_modules(instance: Any = None, **_: Any) -> None:
+    try:
+        queues = set(instance.app.amqp.queues.consume_from or ())
+    except AttributeError:
+        queues = set()
+    if not {Queue.CPU.value, Queue.GPU.value} & queues:
+        return
+    for name in GRAPH_RUN_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            logger.warning("could not preload %s", name, exc_info=True)
 
 
 def _queues_of(consumer: Any) -> list[str]:

@@ -38,8 +38,11 @@ def test_builds_point_at_existing_dockerfiles(compose):
 
 def test_app_services_use_the_project_entry_points(compose):
     services = compose["services"]
-    assert _command(services["web"]) == "gunicorn -c config/gunicorn.py config.wsgi"
+    # the ASGI application under uvicorn workers: slow clients hold sockets, not workers
+    assert _command(services["web"]) == "gunicorn -c config/gunicorn.py config.asgi"
     assert (DOCKER.parent / "config" / "gunicorn.py").is_file()
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert 'CMD ["gunicorn", "-c", "config/gunicorn.py", "config.asgi"]' in dockerfile
     for name in ("worker-cpu", "worker-gpu", "beat", "flower"):
         assert _command(services[name]).startswith("celery -A config"), name
     for name in ("web", "worker-cpu", "worker-gpu", "beat"):
