@@ -182,6 +182,10 @@ FGW_MAX_PAIRS = env.int("FGW_MAX_PAIRS", default=256)
 RD_MAX_LEVELS = env.int("RD_MAX_LEVELS", default=32)
 # A plan is n*m floats; past this many entries a client must ask for distances only.
 FGW_MAX_PLAN_ENTRIES = env.int("FGW_MAX_PLAN_ENTRIES", default=1_000_000)
+# Plans with more entries are stored as a JSON artifact of the run (the result keeps a reference).
+FGW_INLINE_PLAN_ENTRIES = env.int("FGW_INLINE_PLAN_ENTRIES", default=10_000)
+# A graph may be uploaded as a JSON artifact ({"artifact": id}) up to this size.
+GRAPH_ARTIFACT_MAX_BYTES = env.int("GRAPH_ARTIFACT_MAX_BYTES", default=64 * 1024 * 1024)
 # What a run may store as its result; a trace keeps results up to the inline size,
 # larger ones by digest (the run row holds them).
 MAX_RESULT_BYTES = env.int("MAX_RESULT_BYTES", default=32 * 1024 * 1024)

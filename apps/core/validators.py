@@ -68,11 +68,13 @@ class BoundedJSONField(serializers.JSONField):
         return value
 
 
-def validate_each(items: list[Any], serializer_class: type[serializers.Serializer]) -> list[dict[str, Any]]:
+def validate_each(
+    items: list[Any], serializer_class: type[serializers.Serializer], context: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Validate every item of a list; errors are keyed by the item's index."""
     cleaned, errors = [], {}
     for index, item in enumerate(items):
-        serializer = serializer_class(data=item if isinstance(item, dict) else {})
+        serializer = serializer_class(data=item if isinstance(item, dict) else {}, context=context or {})
         if serializer.is_valid():
             cleaned.append(serializer.validated_data)
         else:

@@ -3,6 +3,7 @@ arrays -> kernels. Imported inside executors only."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -63,6 +64,89 @@ def describe_backend(name: str) -> tuple[str, str]:
     xp = get_backend(name)
     probe = xp.zeros(1)
     return backend_name(xp), str(array_device(probe))
+
+
+class GraphArtifactInvalid(ValueError):
+    """A graph uploaded as an artifact that does not pass the graph checks."""
+
+
+def _flatten(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return "; ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_graph(graph: dict[str, Any], where: str) -> dict[str, Any]:
+    """An inline graph as it is; a graph artifact read, parsed and checked like an inline one."""
+    if "artifact" not in graph:
+        return graph
+    from rest_framework import serializers
+
+    from apps.artifacts.models import Artifact
+    from apps.artifacts.services import artifact_open
+    from apps.runs.kinds._graph_payloads import validate_graph
+
+    artifact = Artifact.objects.filter(pk=graph["artifact"]).first()
+    if artifact is None or artifact.sha256 != graph.get("sha256"):
+        raise GraphArtifactInvalid(f"{where}: artifact {graph['artifact']} is gone or was replaced")
+    try:
+        with artifact_open(artifact=artifact) as stream:
+            data = json.load(stream, parse_constant=_reject_constant)
+        return validate_graph(data, where)
+    except (ValueError, RecursionError) as exc:
+        raise GraphArtifactInvalid(f"{where} (artifact {artifact.pk}) is not valid JSON: {exc}") from None
+    except serializers.ValidationError as exc:
+        raise GraphArtifactInvalid(f"{where} (artifact {artifact.pk}): {_flatten(exc.detail)}") from None
+
+
+def load_pair(pair: dict[str, Any]) -> dict[str, Any]:
+    """A pair with both graphs loaded, and the checks an artifact deferred to this point."""
+    from rest_framework import serializers
+
+    from apps.runs.kinds._graph_payloads import check_pair
+
+    loaded = {
+        **pair,
+        "source": load_graph(pair["source"], "source"),
+        "target": load_graph(pair["target"], "target"),
+    }
+    try:
+        check_pair(loaded["source"], loaded["target"])
+    except serializers.ValidationError as exc:
+        raise GraphArtifactInvalid(_flatten(exc.detail)) from None
+    return loaded
+
+
+def check_plan_entries(pairs: list[dict[str, Any]], with_plan: bool) -> None:
+    """FGW_MAX_PLAN_ENTRIES over loaded graphs (inline ones were checked at submission)."""
+    from django.conf import settings
+
+    if not with_plan:
+        return
+    entries = sum(pair["source"]["n"] * pair["target"]["n"] for pair in pairs)
+    limit = settings.FGW_MAX_PLAN_ENTRIES
+    if entries > limit:
+        raise GraphArtifactInvalid(
+            f"plans would hold {entries} entries; the limit is {limit} (FGW_MAX_PLAN_ENTRIES)"
+        )
+
+
+def store_large_plan(out: dict[str, Any], artifacts: Any, name: str) -> dict[str, Any]:
+    """Move a plan over FGW_INLINE_PLAN_ENTRIES out of the result into a JSON artifact."""
+    from django.conf import settings
+
+    plan = out.get("plan")
+    if plan is None or len(plan) * len(plan[0]) <= settings.FGW_INLINE_PLAN_ENTRIES:
+        return out
+    reference = artifacts.put(name, json.dumps(plan).encode(), content_type="application/json")
+    rest = {key: value for key, value in out.items() if key != "plan"}
+    return {**rest, "plan_artifact": reference}
 
 
 def result_of(result: Any, *, backend: tuple[str, str], seconds: float, with_plan: bool) -> dict[str, Any]:

@@ -17,9 +17,17 @@ LEVELS_PER_CALL = 4
 
 def execute(payload: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     from kernels.rd import knee_point, rd_curve
-    from workers.executors._graph_arrays import features_of, structure_of, weights_of
+    from workers.executors._graph_arrays import (
+        GraphArtifactInvalid,
+        features_of,
+        load_graph,
+        structure_of,
+        weights_of,
+    )
 
-    graph = payload["graph"]
+    graph = load_graph(payload["graph"], "graph")
+    if any(level > graph["n"] for level in payload["levels"]):
+        raise GraphArtifactInvalid(f"levels must lie in 1..{graph['n']} (the graph's nodes)")
     features, structure, weights = features_of(graph), structure_of(graph), weights_of(graph)
     points = []
     levels = payload["levels"]

@@ -40,11 +40,14 @@ class RunKind:
     select_queue: Callable[[dict[str, Any]], str] | None = field(default=None)
     on_success: OnSuccess | None = field(default=None)
 
-    def validate_payload(self, payload: Any) -> dict[str, Any]:
-        """Return the cleaned payload or raise ValidationFailed naming each fault."""
+    def validate_payload(self, payload: Any, *, user: Any = None, session: Any = None) -> dict[str, Any]:
+        """Return the cleaned payload or raise ValidationFailed naming each fault.
+
+        `user` and `session` (the submitter and the run's session) reach the serializer's
+        context, for inputs that refer to stored objects (artifacts)."""
         if not isinstance(payload, dict):
             raise ValidationFailed(fields={"payload": ["Must be a JSON object."]})
-        serializer = self.payload_serializer(data=payload)
+        serializer = self.payload_serializer(data=payload, context={"user": user, "session": session})
         if not serializer.is_valid():
             raise ValidationFailed(fields={"payload": serializer.errors})
         return dict(serializer.validated_data)

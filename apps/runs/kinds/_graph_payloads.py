@@ -10,17 +10,21 @@ which limit it hit. A graph is
     {"structure": [[...n x n...]]}                       dense structure matrix, or
     {"n": 5, "edges": [[0, 1], [1, 2, 0.5], ...],         an edge list, turned into a
      "structure_kind": "shortest_path" | "adjacency"}    structure matrix on the worker
-    plus optional "features" (n x d) and "weights" (n, non-negative, sum 1).
+    plus optional "features" (n x d) and "weights" (n, non-negative, sum 1), or
+    {"artifact": "<id>"}                                  the same JSON uploaded as an artifact of
+                                                          the session (for graphs over the body limit)
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.artifacts.selectors import artifact_get_for_user
 from apps.core.queues import Queue
 from apps.runs.devices import queue_for_device
 from apps.runs.kinds._strict import (
@@ -90,10 +94,42 @@ def _check_structure(structure: list[list[float]]) -> None:
                 )
 
 
-def validate_graph(graph: Any, where: str) -> dict[str, Any]:
-    """Check one graph against the limits; returns it with `n` set."""
+def _graph_artifact(graph: dict[str, Any], where: str, context: dict[str, Any]) -> dict[str, Any]:
+    """A graph uploaded as a JSON artifact of the run's session. Its contents are checked
+    with validate_graph on the worker that loads it (the web process reads no large input)."""
+    if set(graph) != {"artifact"}:
+        raise serializers.ValidationError(
+            {where: ['A graph given by artifact is {"artifact": "<id>"} alone.']}
+        )
+    user, session = context.get("user"), context.get("session")
+    try:
+        artifact_id = uuid.UUID(str(graph["artifact"]))
+    except ValueError:
+        raise serializers.ValidationError({where: ["artifact must be an artifact id (a UUID)."]}) from None
+    artifact = artifact_get_for_user(user=user, artifact_id=artifact_id) if user is not None else None
+    if artifact is None or (session is not None and artifact.session_id != session.pk):
+        raise serializers.ValidationError(
+            {where: [f"Artifact {artifact_id} not found in this run's session."]}
+        )
+    if not artifact.content_type.startswith("application/json"):
+        raise serializers.ValidationError(
+            {where: [f"A graph artifact must be JSON (application/json), not {artifact.content_type}."]}
+        )
+    limit = _limit("GRAPH_ARTIFACT_MAX_BYTES")
+    if artifact.size > limit:
+        raise serializers.ValidationError(
+            {where: [f"Artifact is {artifact.size} bytes; the limit is {limit} (GRAPH_ARTIFACT_MAX_BYTES)."]}
+        )
+    return {"artifact": str(artifact.pk), "sha256": artifact.sha256, "n": None}
+
+
+def validate_graph(graph: Any, where: str, *, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check one graph against the limits; returns it with `n` set (None for an artifact,
+    whose contents the worker checks when it loads them)."""
     if not isinstance(graph, dict):
         raise serializers.ValidationError({where: ["Must be a JSON object."]})
+    if "artifact" in graph:
+        return _graph_artifact(graph, where, context or {})
     max_nodes = _limit("FGW_MAX_NODES")
     try:
         unknown = sorted(set(graph) - GRAPH_KEYS)
@@ -184,7 +220,9 @@ class SolverOptionsSerializer(StrictPayloadSerializer):
     )
 
 
-def _check_pair(source: dict[str, Any], target: dict[str, Any]) -> None:
+def check_pair(source: dict[str, Any], target: dict[str, Any]) -> None:
+    if source["n"] is None or target["n"] is None:
+        return  # an artifact: checked once loaded
     if ("features" in source) != ("features" in target):
         raise serializers.ValidationError({"target": ["give features for both graphs or for neither."]})
     if "features" in source and len(source["features"][0]) != len(target["features"][0]):
@@ -196,9 +234,9 @@ class GraphPairSerializer(StrictPayloadSerializer):
     target = serializers.JSONField()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        source = validate_graph(attrs["source"], "source")
-        target = validate_graph(attrs["target"], "target")
-        _check_pair(source, target)
+        source = validate_graph(attrs["source"], "source", context=self.context)
+        target = validate_graph(attrs["target"], "target", context=self.context)
+        check_pair(source, target)
         return {**attrs, "source": source, "target": target}
 
 
@@ -206,7 +244,8 @@ def check_plan_size(pairs: list[dict[str, Any]], return_plan: bool) -> None:
     """Plans are n*m floats each: refuse what would not fit in a result."""
     if not return_plan:
         return
-    entries = sum(pair["source"]["n"] * pair["target"]["n"] for pair in pairs)
+    sized = [pair for pair in pairs if pair["source"]["n"] is not None and pair["target"]["n"] is not None]
+    entries = sum(pair["source"]["n"] * pair["target"]["n"] for pair in sized)
     limit = _limit("FGW_MAX_PLAN_ENTRIES")
     if entries > limit:
         raise serializers.ValidationError(

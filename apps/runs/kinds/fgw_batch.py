@@ -29,7 +29,7 @@ class FGWBatchPayloadSerializer(SolverOptionsSerializer):
             raise serializers.ValidationError(
                 f"{len(pairs)} pairs; the limit is {limit} pairs per batch (FGW_MAX_PAIRS)."
             )
-        return validate_each(pairs, GraphPairSerializer)
+        return validate_each(pairs, GraphPairSerializer, self.context)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         check_plan_size(attrs["pairs"], attrs["return_plan"])

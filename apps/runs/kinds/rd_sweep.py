@@ -24,14 +24,14 @@ class RDSweepPayloadSerializer(SolverOptionsSerializer):
     levels = serializers.ListField(child=StrictIntegerField(min_value=1), allow_empty=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        graph = validate_graph(attrs["graph"], "graph")
+        graph = validate_graph(attrs["graph"], "graph", context=self.context)
         levels = attrs["levels"]
         limit = settings.RD_MAX_LEVELS
         if len(levels) > limit:
             raise serializers.ValidationError(
                 {"levels": [f"{len(levels)} levels; the limit is {limit} (RD_MAX_LEVELS)."]}
             )
-        if any(level > graph["n"] for level in levels):
+        if graph["n"] is not None and any(level > graph["n"] for level in levels):
             raise serializers.ValidationError(
                 {"levels": [f"levels must lie in 1..{graph['n']} (the graph's nodes)."]}
             )

@@ -65,7 +65,9 @@ def _session(
     return session
 
 
-def _validated_payload(request: RunRequest) -> tuple[Any, dict[str, Any]]:
+def _validated_payload(
+    user: AbstractBaseUser, session: Session, request: RunRequest
+) -> tuple[Any, dict[str, Any]]:
     kind = get_kind(request.kind)
     if kind is None:
         raise ValidationFailed(
@@ -74,14 +76,14 @@ def _validated_payload(request: RunRequest) -> tuple[Any, dict[str, Any]]:
     priority = request.priority
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
         raise ValidationFailed(fields={"priority": [f"Must be an integer in 0..{MAX_PRIORITY}."]})
-    return kind, kind.validate_payload(request.payload)
+    return kind, kind.validate_payload(request.payload, user=user, session=session)
 
 
 def _prepare(
     user: AbstractBaseUser, request: RunRequest, seen: dict[str, Session | None] | None = None
 ) -> _Prepared:
     session = _session(user, request.session_id, seen)
-    kind, payload = _validated_payload(request)
+    kind, payload = _validated_payload(user, session, request)
     queue = kind.queue_for(payload)
     verdict = check_inputs(InputSubject(user=user, session=session, kind=kind.name, payload=payload))
     return _Prepared(request, session, payload, queue, verdict)
@@ -176,7 +178,7 @@ def _fingerprint_of_requests(user: AbstractBaseUser, requests: list[RunRequest])
     rows, seen = [], {}
     for request in requests:
         session = _session(user, request.session_id, seen)
-        _, payload = _validated_payload(request)
+        _, payload = _validated_payload(user, session, request)
         rows.append((session.pk, request.kind, request.priority, payload))
     return _fingerprint(rows)
 

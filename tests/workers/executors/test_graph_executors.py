@@ -22,6 +22,7 @@ class FakeContext:
         self.session_id = session_id
         self.reports: list[float] = []
         self.cancel_after = cancel_after
+        self.artifacts = None  # no plan in these tests is large enough to be stored
 
     def check(self) -> None:
         if self.cancel_after is not None and len(self.reports) >= self.cancel_after:
