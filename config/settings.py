@@ -271,6 +271,12 @@ RUN_LEASE_SECONDS = env.float("RUN_LEASE_SECONDS", default=30.0)
 RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
 RUN_REQUEUE_AFTER_SECONDS = env.float("RUN_REQUEUE_AFTER_SECONDS", default=900.0)
 RECONCILE_INTERVAL_SECONDS = env.float("RECONCILE_INTERVAL_SECONDS", default=15.0)
+# Queued runs older than this are checked against the broker's own count of waiting
+# messages each reconcile pass: fewer messages than runs means the broker lost them
+# (a restart without persistence, a flush, a purge), and the queue's runs are sent again.
+RUN_LOST_MESSAGE_GRACE_SECONDS = env.float("RUN_LOST_MESSAGE_GRACE_SECONDS", default=10.0)
+# Transient failures are retried with exponential backoff up to this delay.
+RUN_RETRY_MAX_DELAY_SECONDS = env.float("RUN_RETRY_MAX_DELAY_SECONDS", default=600.0)
 WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5.0)
 
 CELERY_BEAT_SCHEDULE = {

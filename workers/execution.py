@@ -39,8 +39,8 @@ def run_execute(*, run: Run) -> str:
         return "lost"
     except Exception as exc:
         logger.warning("run failed", exc_info=True, extra={"run_id": run.pk, "kind": run.kind})
-        run_fail(run=run, attempt=attempt, error_type=type(exc).__name__, message=str(exc))
-        return "failed"
+        status = run_fail(run=run, attempt=attempt, error_type=type(exc).__name__, message=str(exc))
+        return "retrying" if status == "pending" else "failed"
     try:
         stored = run_complete(run=run, attempt=attempt, result=result)
     except Exception as exc:

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 
 from apps.core.exceptions import Conflict
 from apps.runs.models import Run
-from apps.runs.services import run_cancel
+from apps.runs.services import run_cancel, run_requeue
 
 
 @admin.register(Run)
@@ -16,7 +16,7 @@ class RunAdmin(admin.ModelAdmin):
     search_fields = ["id", "owner__username", "idempotency_key", "worker_hostname"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in Run._meta.fields]
-    actions = ["cancel"]
+    actions = ["cancel", "requeue_dead"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs are submitted through the API, where they are validated
@@ -31,3 +31,14 @@ class RunAdmin(admin.ModelAdmin):
             except Conflict:
                 pass  # it ended meanwhile
         self.message_user(request, f"Cancel requested for {cancelled} run(s).", messages.SUCCESS)
+
+    @admin.action(description="Requeue selected dead runs (a fresh set of attempts)")
+    def requeue_dead(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        requeued = sum(run_requeue(run=run, actor=request.user.get_username()) for run in queryset)
+        skipped = queryset.count() - requeued
+        self.message_user(
+            request,
+            f"Requeued {requeued} dead run(s)"
+            + (f"; {skipped} were not dead and were left alone." if skipped else "."),
+            messages.SUCCESS,
+        )

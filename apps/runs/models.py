@@ -18,9 +18,12 @@ class RunStatus(models.TextChoices):
     # policy refused it (blocked). Only a release sends it; the reconciler never does.
     HELD = "held"
     BLOCKED = "blocked"
+    # Dead-letter: out of attempts (its worker died every time, or its transient failures
+    # outlived the kind's retries). An admin may requeue it.
+    DEAD = "dead"
 
 
-FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DEAD)
 WAITING_STATUSES = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.HELD, RunStatus.BLOCKED)
 MAX_PRIORITY = 9
 
@@ -72,6 +75,10 @@ class Run(models.Model):
     worker_hostname = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    # A retry waits in the database until then (never as a broker countdown, which could
+    # outlive the broker's visibility timeout); the reconciler sends it when it is due.
+    not_before = models.DateTimeField(null=True, blank=True)
+    retries = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

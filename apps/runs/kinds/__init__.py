@@ -39,6 +39,11 @@ class RunKind:
     # The queue for a validated payload; may raise NoCapableWorker (apps.runs.devices).
     select_queue: Callable[[dict[str, Any]], str] | None = field(default=None)
     on_success: OnSuccess | None = field(default=None)
+    # Failures worth another try, by exception class name (the web side imports no executor
+    # code), with exponential backoff from retry_backoff_seconds, at most max_retries times.
+    retry_on: tuple[str, ...] = ("ConnectionError", "TimeoutError", "OperationalError")
+    max_retries: int = 3
+    retry_backoff_seconds: float = 5.0
 
     def validate_payload(self, payload: Any, *, user: Any = None, session: Any = None) -> dict[str, Any]:
         """Return the cleaned payload or raise ValidationFailed naming each fault.

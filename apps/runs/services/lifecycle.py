@@ -7,7 +7,9 @@ a run only while it holds the current attempt.
 from __future__ import annotations
 
 import logging
+import random
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from celery import current_app
@@ -140,9 +142,43 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
     return True
 
 
-def run_fail(*, run: Run, attempt: int, error_type: str, message: str) -> bool:
+def retry_delay_seconds(*, backoff: float, retries: int) -> float:
+    """Exponential backoff with +-20% jitter (so a burst of failures does not retry in step), capped."""
+    delay = min(backoff * 2**retries, settings.RUN_RETRY_MAX_DELAY_SECONDS)
+    return delay * random.uniform(0.8, 1.2)
+
+
+def run_fail(*, run: Run, attempt: int, error_type: str, message: str) -> RunStatus | None:
+    """Record a failure of the holder of `attempt`: a failure the kind declares transient is
+    retried later (the run waits `pending` in the database until `not_before`) until the
+    kind's retries run out, then the run is dead; any other failure is final. Returns the
+    status the run took, or None if this attempt no longer holds it."""
     error = {"type": error_type, "message": message[:2000]}
-    return _finish(run, attempt, RunStatus.FAILED, action="run.failed", data={"error": error}, error=error)
+    kind = get_kind(run.kind)
+    if kind is None or error_type not in kind.retry_on:
+        done = _finish(
+            run, attempt, RunStatus.FAILED, action="run.failed", data={"error": error}, error=error
+        )
+        return RunStatus.FAILED if done else None
+    if run.retries >= kind.max_retries:
+        error["message"] = f"{error['message']} (gave up after {run.retries} retries)"
+        done = _finish(run, attempt, RunStatus.DEAD, action="run.dead", data={"error": error}, error=error)
+        return RunStatus.DEAD if done else None
+    delay = retry_delay_seconds(backoff=kind.retry_backoff_seconds, retries=run.retries)
+    retried = transition(
+        held_by(run, attempt),
+        run,
+        actor=run.worker_hostname,
+        action="run.retry_scheduled",
+        data={"error": error, "retry": run.retries + 1, "delay_seconds": round(delay, 3)},
+        status=RunStatus.PENDING,
+        retries=F("retries") + 1,
+        not_before=timezone.now() + timedelta(seconds=delay),
+        worker_hostname="",
+        progress=0.0,
+        error={**error, "retrying": True},
+    )
+    return RunStatus.PENDING if retried else None
 
 
 def run_mark_cancelled(*, run: Run, attempt: int) -> bool:

@@ -1,4 +1,5 @@
-"""Repairing what delivery lost: runs whose worker died, runs whose message vanished.
+"""Repairing what delivery lost: runs whose worker died, runs whose message vanished
+(asked of the broker itself each pass), retries that are due.
 
 Only runs cleared to run are ever sent again: held and blocked runs wait for a
 release (apps.runs.services.submission.run_release), never for the reconciler.
@@ -6,17 +7,22 @@ release (apps.runs.services.submission.run_release), never for the reconciler.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Count, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from apps.core.broker import broker_ready_counts
 from apps.runs.kinds import get_kind
 from apps.runs.models import Run, RunStatus
 from apps.runs.services._transitions import held_by, transition
 from apps.runs.services.submission import run_enqueue, send_run
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,15 +32,49 @@ class ReconcileReport:
     resent: int
 
 
-def _unrecoverable(run: Run, ran_for: float) -> dict[str, str] | None:
-    """Why an orphaned run must fail instead of running again, if it must."""
+def _unrecoverable(run: Run, ran_for: float) -> tuple[RunStatus, dict[str, str]] | None:
+    """The status and error of an orphaned run that must not run again, if it must not."""
     kind = get_kind(run.kind)
     if kind is not None and ran_for > kind.time_limit_seconds:
         # Killed at its hard time limit: running it again would hit the limit again.
-        return {"type": "TimeLimitExceeded", "message": f"ran past {kind.time_limit_seconds}s"}
+        return RunStatus.FAILED, {
+            "type": "TimeLimitExceeded",
+            "message": f"ran past {kind.time_limit_seconds}s",
+        }
     if run.attempts >= settings.RUN_MAX_ATTEMPTS:
-        return {"type": "WorkerLost", "message": f"worker lost {run.attempts} times"}
+        return RunStatus.DEAD, {"type": "WorkerLost", "message": f"worker lost {run.attempts} times"}
     return None
+
+
+def _resend_lost_messages(now: datetime) -> int:
+    """Send again the queued runs of every queue whose broker holds fewer waiting messages
+    than the database holds queued runs (older than the grace that covers a message being
+    handed to a worker that has not claimed it yet). Duplicates are harmless: the claim is
+    compare-and-set."""
+    cutoff = now - timedelta(seconds=settings.RUN_LOST_MESSAGE_GRACE_SECONDS)
+    queued = dict(
+        Run.objects.filter(status=RunStatus.QUEUED, queued_at__lt=cutoff)
+        .values_list("queue")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    if not queued:
+        return 0
+    ready = broker_ready_counts(sorted(queued))
+    if ready is None:
+        return 0
+    resent = 0
+    for queue, waiting in queued.items():
+        if ready.get(queue, 0) >= waiting:
+            continue
+        logger.warning(
+            "broker lost messages: re-sending the queue's runs",
+            extra={"queue": queue, "queued_runs": waiting, "broker_messages": ready.get(queue, 0)},
+        )
+        for run in Run.objects.filter(status=RunStatus.QUEUED, queue=queue, queued_at__lt=cutoff):
+            if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(queued_at=now):
+                resent += send_run(run)
+    return resent
 
 
 def run_reconcile() -> ReconcileReport:
@@ -57,14 +97,15 @@ def run_reconcile() -> ReconcileReport:
                 status=RunStatus.CANCELLED,
                 finished_at=now,
             )
-        elif (error := _unrecoverable(run, ran_for)) is not None:
+        elif (outcome := _unrecoverable(run, ran_for)) is not None:
+            status, error = outcome
             failed += transition(
                 stale,
                 run,
                 actor="reconciler",
-                action="run.failed",
+                action=f"run.{status}",
                 data={"error": error},
-                status=RunStatus.FAILED,
+                status=status,
                 finished_at=now,
                 error=error,
             )
@@ -81,12 +122,14 @@ def run_reconcile() -> ReconcileReport:
             requeued += 1
             run_enqueue(run_id=run.pk)
 
-    # Committed but never sent (process died before on_commit ran, or broker was down).
+    # Committed but never sent (process died before on_commit ran, or broker was down), and
+    # retries whose backoff is over.
     pending_cutoff = now - timedelta(seconds=settings.RUN_LEASE_SECONDS)
-    for run_id in Run.objects.filter(status=RunStatus.PENDING, created_at__lt=pending_cutoff).values_list(
-        "pk", flat=True
-    ):
+    unsent = Q(not_before__isnull=True, created_at__lt=pending_cutoff) | Q(not_before__lte=now)
+    for run_id in Run.objects.filter(unsent, status=RunStatus.PENDING).values_list("pk", flat=True):
         resent += run_enqueue(run_id=run_id)
+
+    resent += _resend_lost_messages(now)
 
     # Sent long ago and never claimed: the broker may have lost it. A duplicate is
     # harmless (the claim is compare-and-set); bumping queued_at spaces the re-sends.

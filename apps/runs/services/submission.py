@@ -14,6 +14,8 @@ from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -245,7 +247,8 @@ def _replayed_batch(batch: RunBatch, user: AbstractBaseUser, requests: list[RunR
 def run_enqueue(*, run_id: uuid.UUID | str) -> bool:
     """Mark a pending run queued and send its message. Safe to call twice."""
     task_id = str(uuid.uuid4())
-    claimed = Run.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+    due = Q(not_before__isnull=True) | Q(not_before__lte=Now())
+    claimed = Run.objects.filter(due, pk=run_id, status=RunStatus.PENDING).update(
         status=RunStatus.QUEUED, queued_at=timezone.now(), task_id=task_id
     )
     if not claimed:
@@ -303,3 +306,27 @@ def run_release(*, run: Run, actor: str, note: str = "") -> bool:
             result_withheld=False,
             hold_reason="",
         )
+
+
+def run_requeue(*, run: Run, actor: str) -> bool:
+    """Give a dead run a fresh set of attempts (an admin's decision); it is sent on commit."""
+    with transaction.atomic():
+        requeued = transition(
+            Run.objects.filter(pk=run.pk, status=RunStatus.DEAD),
+            run,
+            actor=actor,
+            action="run.requeued_from_dead",
+            data={"attempts": run.attempts, "retries": run.retries},
+            status=RunStatus.PENDING,
+            attempts=0,
+            retries=0,
+            not_before=None,
+            error=None,
+            finished_at=None,
+            worker_hostname="",
+            progress=0.0,
+        )
+        if requeued:
+            run_id = run.pk
+            transaction.on_commit(lambda: run_enqueue(run_id=run_id))
+    return requeued

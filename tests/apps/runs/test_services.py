@@ -97,7 +97,7 @@ def test_reconciler_fails_a_run_after_its_last_attempt(session, sent):
 
     assert run_reconcile().failed == 1
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED and run.error["type"] == "WorkerLost" and sent == []
+    assert run.status == RunStatus.DEAD and run.error["type"] == "WorkerLost" and sent == []
 
 
 def test_reconciler_fails_a_run_killed_at_its_time_limit(session, sent):
