@@ -17,7 +17,14 @@ from apps.runs.services.lifecycle import (
     run_mark_cancelled,
 )
 from apps.runs.services.reconcile import ReconcileReport, run_reconcile
-from apps.runs.services.submission import RunRequest, run_enqueue, run_release, run_submit, run_submit_batch
+from apps.runs.services.submission import (
+    RunRequest,
+    run_enqueue,
+    run_reject,
+    run_release,
+    run_submit,
+    run_submit_batch,
+)
 
 __all__ = [
     "ReconcileReport",
@@ -34,6 +41,7 @@ __all__ = [
     "run_heartbeat",
     "run_mark_cancelled",
     "run_reconcile",
+    "run_reject",
     "run_release",
     "run_submit",
     "run_submit_batch",

@@ -303,3 +303,24 @@ def run_release(*, run: Run, actor: str, note: str = "") -> bool:
             result_withheld=False,
             hold_reason="",
         )
+
+
+def run_reject(*, run: Run, actor: str, reason: str) -> bool:
+    """End a held or blocked run, or a succeeded run whose result was withheld, as failed
+    with the reviewer's reason; a withheld result stays withheld."""
+    error = {"type": "Rejected", "message": reason[:2000]}
+    waiting = Run.objects.filter(pk=run.pk, status__in=(RunStatus.HELD, RunStatus.BLOCKED, RunStatus.PENDING))
+    withheld = Run.objects.filter(pk=run.pk, status=RunStatus.SUCCEEDED, result_withheld=True)
+    for runs in (waiting, withheld):
+        if transition(
+            runs,
+            run,
+            actor=actor,
+            action="run.rejected",
+            data={"reason": reason},
+            status=RunStatus.FAILED,
+            error=error,
+            finished_at=timezone.now(),
+        ):
+            return True
+    return False
