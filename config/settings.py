@@ -50,10 +50,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's and Redoc's files, served from here, not a CDN
     "apps.core",
     "apps.accounts",
+    "apps.audit",
+    "apps.policies",
     "apps.sessions.apps.ComputeSessionsConfig",
     "apps.runs",
     "apps.traces",
     "apps.rd",
+    "apps.governance",
     "apps.artifacts",
 ]
 
@@ -190,6 +193,14 @@ GRAPH_ARTIFACT_MAX_BYTES = env.int("GRAPH_ARTIFACT_MAX_BYTES", default=64 * 1024
 # larger ones by digest (the run row holds them).
 MAX_RESULT_BYTES = env.int("MAX_RESULT_BYTES", default=32 * 1024 * 1024)
 TRACE_INLINE_RESULT_BYTES = env.int("TRACE_INLINE_RESULT_BYTES", default=64 * 1024)
+# Governance: the policy of sessions created without one (a preset name or a policy id), and
+# the detectors (dotted paths: better ones drop in without touching the governance code).
+GOVERNANCE_POLICY = env.str("GOVERNANCE_POLICY", default="default")
+GOVERNANCE_TEXT_SCANNER = env.str("GOVERNANCE_TEXT_SCANNER", default="apps.governance.detectors.scan_text")
+GOVERNANCE_CODE_SCANNER = env.str("GOVERNANCE_CODE_SCANNER", default="apps.governance.detectors.scan_code")
+GOVERNANCE_METRIC_CHECKER = env.str(
+    "GOVERNANCE_METRIC_CHECKER", default="apps.governance.detectors.check_metric"
+)
 # One directory per session for runners that keep files between a session's runs
 # (RunContext.workspace); on workers' local disk, or a shared volume for many hosts.
 RUN_WORKSPACE_ROOT = env.path("RUN_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces"))

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -49,3 +50,33 @@ def other_api(other_user: object) -> APIClient:
 @pytest.fixture
 def session(user: object) -> Session:
     return session_create(owner=user, name="s1")
+
+
+def with_role(user, role: str):
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+@pytest.fixture
+def reviewer(make_user):
+    return with_role(make_user("rita", is_staff=True), "reviewer")
+
+
+@pytest.fixture
+def second_reviewer(make_user):
+    return with_role(make_user("ravi", is_staff=True), "reviewer")
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return with_role(make_user("ada", is_staff=True), "admin")
+
+
+@pytest.fixture
+def reviewer_api(reviewer):
+    return client_for(reviewer)
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    return client_for(admin_user)

@@ -5,8 +5,6 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-POLICY_PRESETS = ("permissive", "default", "strict")
-
 
 class Session(models.Model):
     """A unit of isolation owned by one user: its runs and traces never leak out."""
@@ -16,8 +14,8 @@ class Session(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="compute_sessions"
     )
     name = models.CharField(max_length=200)
-    # Placeholder until governance policies exist: the preset the session is bound to.
-    policy = models.CharField(max_length=32, default="default", choices=[(p, p) for p in POLICY_PRESETS])
+    # The governance policy its runs are checked against (its active version at the time).
+    policy = models.ForeignKey("policies.Policy", on_delete=models.PROTECT, related_name="sessions")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

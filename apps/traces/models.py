@@ -5,6 +5,7 @@ from typing import Any, NoReturn
 
 from django.db import models
 
+from apps.core.append_only import AppendOnlyQuerySet
 from apps.core.hashchain import GENESIS_HASH
 
 
@@ -34,14 +35,6 @@ class Trace(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs: Any) -> NoReturn:
-        raise TypeError("Provenance entries are append-only.")
-
-    def delete(self) -> NoReturn:
-        raise TypeError("Provenance entries are append-only.")
 
 
 class ProvenanceEntry(models.Model):

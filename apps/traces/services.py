@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.exceptions import NotFound, ValidationFailed
+from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.core.hashchain import (
     GENESIS_HASH,
     ChainVerification,
@@ -81,7 +81,7 @@ def _trace_create(
 # RESERVED_ACTION_PREFIXES), so their data can be trusted to describe the row.
 TRACE_FIELDS = ("inputs_sha256", "outputs_sha256", "metadata_sha256", "session", "run")
 SYSTEM_TRACE_ACTIONS = ("trace.created", "trace.outputs")
-RESERVED_ACTION_PREFIXES = ("trace.", "run.")
+RESERVED_ACTION_PREFIXES = ("trace.", "run.", "governance.")
 
 
 def _digest(value: Any) -> str:
@@ -107,6 +107,8 @@ def provenance_append_for_user(
     trace = trace_get_for_user(user=user, trace_id=trace_id)
     if trace is None:
         raise NotFound("Trace not found.")
+    if trace.merged:
+        raise Conflict("This trace is merged into its session's history and is read-only.")
     if action.startswith(RESERVED_ACTION_PREFIXES):
         raise ValidationFailed(
             fields={
@@ -149,6 +151,17 @@ def provenance_append(*, trace: Trace, actor: str, action: str, data: dict[str, 
         Trace.objects.filter(pk=head.pk).update(head_hash=digest, entry_count=seq)
     trace.head_hash, trace.entry_count = digest, seq
     return entry
+
+
+def trace_merge(*, trace: Trace, actor: str) -> Trace:
+    """Merge a trace into its session's accepted history; it is read-only afterwards.
+    The caller (governance) decides whether the policy allows it."""
+    with transaction.atomic():
+        if not Trace.objects.filter(pk=trace.pk, merged=False).update(merged=True, updated_at=timezone.now()):
+            raise Conflict("This trace is merged already.")
+        provenance_append(trace=trace, actor=actor, action="trace.merged", data={})
+    trace.refresh_from_db()
+    return trace
 
 
 def trace_outputs_record(*, trace: Trace, actor: str, outputs: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from apps.runs.services.reconcile import ReconcileReport, run_reconcile
 from apps.runs.services.submission import (
     RunRequest,
     run_enqueue,
+    run_reject,
     run_release,
     run_requeue,
     run_submit,
@@ -41,6 +42,7 @@ __all__ = [
     "run_heartbeat",
     "run_mark_cancelled",
     "run_reconcile",
+    "run_reject",
     "run_release",
     "run_requeue",
     "run_submit",

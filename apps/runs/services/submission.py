@@ -330,3 +330,24 @@ def run_requeue(*, run: Run, actor: str) -> bool:
             run_id = run.pk
             transaction.on_commit(lambda: run_enqueue(run_id=run_id))
     return requeued
+
+
+def run_reject(*, run: Run, actor: str, reason: str) -> bool:
+    """End a held or blocked run, or a succeeded run whose result was withheld, as failed
+    with the reviewer's reason; a withheld result stays withheld."""
+    error = {"type": "Rejected", "message": reason[:2000]}
+    waiting = Run.objects.filter(pk=run.pk, status__in=(RunStatus.HELD, RunStatus.BLOCKED, RunStatus.PENDING))
+    withheld = Run.objects.filter(pk=run.pk, status=RunStatus.SUCCEEDED, result_withheld=True)
+    for runs in (waiting, withheld):
+        if transition(
+            runs,
+            run,
+            actor=actor,
+            action="run.rejected",
+            data={"reason": reason},
+            status=RunStatus.FAILED,
+            error=error,
+            finished_at=timezone.now(),
+        ):
+            return True
+    return False

@@ -1,0 +1,76 @@
+"""Governance in the run pipeline (apps.runs.pipeline): inputs are scanned before a run is
+stored (a block keeps it from ever being sent), outputs before it completes (a quarantine
+withholds its result), under the session's active policy version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from apps.governance.models import ReviewState
+from apps.governance.policy import decide
+from apps.governance.scanning import check_metric, scan_value
+from apps.governance.services import findings_record
+from apps.policies.models import PolicyVersion
+from apps.runs import pipeline
+from apps.runs.models import Run, RunStatus
+
+INPUT_CHECK = "governance.inputs"
+OUTPUT_CHECK = "governance.outputs"
+# Durations of this many earlier runs of the same kind make the history an anomaly is judged on.
+METRIC_HISTORY = 200
+
+
+def _verdict(findings: list[dict[str, Any]], version: PolicyVersion, *, inputs: bool) -> pipeline.CheckResult:
+    decision = decide(findings, version, inputs=inputs)
+    if inputs:
+        outcome = pipeline.Decision.BLOCK if decision.block else pipeline.Decision.ALLOW
+    else:
+        quarantined = decision.review == ReviewState.QUARANTINED
+        outcome = pipeline.Decision.HOLD if quarantined else pipeline.Decision.ALLOW
+    tagged = tuple({**finding, "policy_version": version.pk} for finding in findings)
+    return pipeline.CheckResult(outcome, reason=decision.reason if outcome else "", findings=tagged)
+
+
+def check_inputs(subject: pipeline.InputSubject) -> pipeline.CheckResult | None:
+    version = subject.session.policy.active_version
+    findings = scan_value(subject.payload, path="payload", source="input", kind=subject.kind)
+    return _verdict(findings, version, inputs=True) if findings else None
+
+
+def _duration_history(run: Run) -> list[float]:
+    return list(
+        Run.objects.filter(kind=run.kind, status=RunStatus.SUCCEEDED, duration_seconds__isnull=False)
+        .exclude(pk=run.pk)
+        .order_by("-finished_at")
+        .values_list("duration_seconds", flat=True)[:METRIC_HISTORY]
+    )
+
+
+def check_outputs(subject: pipeline.OutputSubject) -> pipeline.CheckResult | None:
+    run = subject.run
+    version = run.session.policy.active_version
+    findings = []
+    if version.scan_outputs:
+        findings += scan_value(subject.result, path="result", source="output", kind="")
+    if run.started_at is not None:
+        # started_at was written by this worker's clock when it claimed the run
+        elapsed = (timezone.now() - run.started_at).total_seconds()
+        findings += check_metric(run.kind, "duration_seconds", elapsed, _duration_history(run))
+    return _verdict(findings, version, inputs=False) if findings else None
+
+
+def _record(run: Run, result: pipeline.CheckResult) -> None:
+    version = PolicyVersion.objects.get(pk=result.findings[0]["policy_version"])
+    findings = [{k: v for k, v in f.items() if k != "policy_version"} for f in result.findings]
+    inputs = findings[0]["source"] == "input"
+    decision = decide(findings, version, inputs=inputs)
+    findings_record(trace=run.trace, findings=findings, version=version, decision=decision)
+
+
+def register_checks() -> None:
+    for name in (INPUT_CHECK, OUTPUT_CHECK):
+        pipeline.unregister_check(name)
+    pipeline.register_input_check(pipeline.Check(name=INPUT_CHECK, check=check_inputs, record=_record))
+    pipeline.register_output_check(pipeline.Check(name=OUTPUT_CHECK, check=check_outputs, record=_record))
