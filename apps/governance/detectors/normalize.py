@@ -1,0 +1,133 @@
+"""Text normalisation for the detectors, keeping a map back to the original offsets.
+
+Attackers hide words from pattern lists with invisible characters (zero-width, bidi controls, Unicode
+tag characters), look-alike letters from other scripts (Cyrillic ``о`` in ``ignоre``), compatibility
+forms (fullwidth ``ｉｇｎｏｒｅ``, mathematical bold) and accents. ``normalize`` removes the invisible
+characters and folds the rest one character to one character into lowercase ASCII, so every offset in
+the result maps back to the original text. Pure ASCII input (the common case) takes a fast path.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# Default-ignorable and format characters that render as nothing: zero-width space/joiners, soft
+# hyphen, bidi embeddings and isolates, word joiner, variation selectors, BOM, Unicode tag characters.
+INVISIBLE_RE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
+)
+TAG_RE = re.compile("[\U000e0020-\U000e007e]+")
+_MIXED_WORD_RE = re.compile(r"\w*[a-zA-Z]\w*")
+_NON_LATIN_LOOKALIKE_RE = re.compile("[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]")
+
+# Look-alikes that NFKD does not fold (Unicode's confusables for the Latin letters attacks use).
+CONFUSABLES = {
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w",
+    "ӏ": "l", "һ": "h", "ɡ": "g", "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o",
+    "Р": "p", "С": "c", "Т": "t", "Х": "x", "У": "y", "І": "i", "Ј": "j", "Ѕ": "s", "Ԁ": "d",
+    # Greek
+    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ε": "e", "ι": "i", "κ": "k", "τ": "t", "υ": "u", "χ": "x",
+    "ϲ": "c", "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
+    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x",
+}  # fmt: skip
+# Typographic punctuation folded to the ASCII that patterns are written with.
+PUNCTUATION = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+    "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u3000": " ",
+}  # fmt: skip
+_FOLD_RANGES = (
+    (0x80, 0x250),  # Latin-1 and Latin Extended-A/B: accents
+    (0x1D00, 0x1F00),  # phonetic and Latin Extended Additional
+    (0x2000, 0x2C00),  # letterlike, enclosed alphanumerics, super/subscripts
+    (0xFF00, 0xFFF0),  # fullwidth forms
+    (0x1D400, 0x1D800),  # mathematical alphanumerics
+    (0x1F100, 0x1F200),  # enclosed alphanumeric supplement
+)
+
+
+@lru_cache(maxsize=1)
+def fold_table() -> dict[int, str]:
+    """Each character that NFKD turns into one ASCII character (accents dropped), lowercased."""
+    table: dict[int, str] = {}
+    for lo, hi in _FOLD_RANGES:
+        for cp in range(lo, hi):
+            decomposed = unicodedata.normalize("NFKD", chr(cp))
+            base = "".join(c for c in decomposed if not unicodedata.combining(c))
+            if len(base) == 1 and base.isascii() and base.isprintable() and base != chr(cp):
+                table[cp] = base.lower()
+    table.update({ord(k): v for k, v in PUNCTUATION.items()})
+    table[0x130] = "i"  # "İ".lower() is two characters; fold it first
+    table[0xDF] = "s"  # German sharp s: one character for one
+    return table
+
+
+@lru_cache(maxsize=1)
+def confusables_table() -> dict[int, str]:
+    return {ord(k): v for k, v in CONFUSABLES.items()}
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """``text`` is the folded text; ``index[i]`` is the original offset of ``text[i]`` (None: same)."""
+
+    original: str
+    text: str
+    index: list[int] | None = None
+    invisible: int = 0  # invisible characters removed
+    lookalikes: int = 0  # characters of other scripts folded inside Latin words
+    hidden_tags: str = ""  # ASCII smuggled in Unicode tag characters, decoded
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original ``(start, end)`` of ``text[start:end]``."""
+        if self.index is None:
+            return (start, end)
+        if not self.index:
+            return (0, 0)
+        start = min(max(start, 0), len(self.index) - 1)
+        end = min(max(end, start + 1), len(self.index))
+        return (self.index[start], self.index[end - 1] + 1)
+
+
+def normalize(text: str) -> Normalized:
+    if text.isascii():
+        return Normalized(text, text.lower())
+    hidden = "".join(chr(ord(c) - 0xE0000) for run in TAG_RE.findall(text) for c in run)
+    index: list[int] | None = None
+    invisible = 0
+    cleaned = text
+    if INVISIBLE_RE.search(text) is not None:
+        index = [i for i, c in enumerate(text) if not INVISIBLE_RE.match(c)]
+        invisible = len(text) - len(index)
+        cleaned = "".join(text[i] for i in index)
+    folded = cleaned.translate(fold_table())
+    lookalikes = 0
+    if _NON_LATIN_LOOKALIKE_RE.search(folded) is not None:
+        confusables = confusables_table()
+
+        def fold_word(match: re.Match[str]) -> str:
+            nonlocal lookalikes
+            word = match.group(0)
+            mapped = word.translate(confusables)
+            lookalikes += sum(1 for a, b in zip(word, mapped, strict=True) if a != b)
+            return mapped
+
+        # Only inside words that also have Latin letters: Russian or Greek prose stays as it is.
+        folded = _MIXED_WORD_RE.sub(fold_word, folded)
+    lowered = folded.lower()
+    if len(lowered) != len(folded):  # a character whose lowercase is longer: keep it as it is
+        lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in folded)
+    return Normalized(text, lowered, index, invisible, lookalikes, hidden)
+
+
+def model_text(text: str) -> str:
+    """What the embedding model sees: the same normalisation (MiniLM is uncased anyway)."""
+    return normalize(text).text

@@ -1,0 +1,616 @@
+"""The pattern half of the text scan: families of regular expressions over normalised text.
+
+Each rule is written against the folded, lowercase ASCII view that ``normalize`` produces, so one
+pattern covers look-alike letters, fullwidth forms, accents and invisible characters. Words may be
+separated by any punctuation or spacing (``_W``) and a few filler words (``_gap``). A rule that could
+fire on ordinary talk about the same subject carries a guard: a defensive or educational context
+(``DEFENSIVE``) or a named benign reading turns the hit into nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+def _gap(words: int) -> str:
+    """Punctuation/spacing with up to ``words`` filler words in between."""
+    return rf"[\W_]+(?:[\w'-]+[\W_]+){{0,{words}}}?"
+
+
+_W = r"[\W_]+"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    family: str
+    flag: str
+    severity: int
+    reason: str
+    pattern: re.Pattern[str]
+    guard: re.Pattern[str] | None = None  # a match of this in the same sentence cancels the hit
+
+
+def _rule(
+    name: str, family: str, flag: str, severity: int, reason: str, pattern: str, guard: str | None = None
+) -> Rule:
+    return Rule(
+        name, family, flag, severity, reason, re.compile(pattern), re.compile(guard) if guard else None
+    )
+
+
+# ---------------------------------------------------------------- instruction override
+_OVERRIDE_VERB = (
+    r"(?:ignore|ignoring|disregard(?:ing)?|forget(?:ting)?|overrid(?:e|ing)|bypass(?:ing)?|skip|abandon|"
+    r"discard|dismiss|neglect|erase|throw\s+(?:out|away)|set\s+aside|put\s+aside|pay\s+no\s+attention\s+to|"
+    r"stop\s+(?:following|obeying)|(?:do\s+not|don'?t|no\s+longer)\s+(?:follow|obey)|"
+    r"cancel|nullify|void|suspend|deactivate|disable|turn\s+off|lift|circumvent|get\s+(?:a)?round|"
+    r"break\s+free\s+(?:of|from)|free\s+yourself\s+from|liberate\s+yourself\s+from|unlearn|drop|override)"
+)
+_OVERRIDE_QUAL = (
+    r"(?:previous|previously|prior|above|earlier|preceding|foregoing|initial|original|existing|all|any|"
+    r"every|your|these|those|its|current|old|default|safety|content|ethical|built[\s-]?in|standard|"
+    r"usual|programmed|given|system|pre[\s-]?set|preset|core)"
+)
+_OVERRIDE_TARGET = (
+    r"(?:instructions?|instruct|directives?|rules?|guidelines?|guidance|prompts?|programming|constraints?|"
+    r"restrictions?|limitations?|polic(?:y|ies)|safeguards?|guardrails?|filters?|training|commands?|"
+    r"orders|conditioning|protocols?|principles|ethics|morals|boundaries|system\s+message|"
+    r"safety\s+(?:measures|features|settings|protocols|mechanisms)|protective\s+mechanisms|alignment|"
+    r"context|directions?|tasks?|everything|anything)"
+)
+# "ignore the previous instructions in the README", "skip the rules section": instructions about
+# software or a document, not the assistant's.
+_OVERRIDE_GUARD = (
+    r"\b(?:readme|manual|installer|wizard|compiler|linter|eslint|pylint|flake8|mypy|ruff|gitignore|"
+    r"warning|warnings|cookie|recipe|grammar|spelling|traffic|firewall\s+rule|css|lint|npm|pip|"
+    r"unit\s+tests?|tests?\s+fail)"
+)
+
+RULES: list[Rule] = [
+    _rule(
+        "override",
+        "instruction override",
+        "jailbreak",
+        8,
+        "instruction override",
+        rf"\b{_OVERRIDE_VERB}{_gap(3)}{_OVERRIDE_QUAL}\b(?:{_gap(2)})?{_OVERRIDE_TARGET}\b",
+        _OVERRIDE_GUARD,
+    ),
+    _rule(
+        "override-everything",
+        "instruction override",
+        "jailbreak",
+        7,
+        "instruction override",
+        r"\b(?:ignore|disregard|forget|discard)\W+(?:(?:all|everything|anything|what)\W+)?"
+        r"(?:(?:that\W+)?(?:you\W+(?:were|have\s+been|was)\W+(?:told|taught|given|instructed|programmed)"
+        r"|(?:i|we)\W+(?:said|told\s+you|wrote)\W+(?:before|above|earlier|previously)"
+        r"|(?:written|said|stated|mentioned)?\W*(?:above|before\s+this|so\s+far|up\s+to\s+now|previously)))",
+        _OVERRIDE_GUARD,
+    ),
+    _rule(
+        "new-instructions",
+        "instruction override",
+        "jailbreak",
+        7,
+        "injected replacement instructions",
+        r"\b(?:new|updated|real|actual|true|revised|overriding|priority|secret|hidden|additional|"
+        r"important|urgent|admin|system)\s+(?:instructions?|directives?|rules|orders|task|system\s+prompt|"
+        r"guidelines)\s*(?::|-|>|=|\bare\b\W+(?:to|as\s+follows)|\bfollow\b|\boverride\b|\bsupersede)",
+    ),
+    _rule(
+        "from-now-on",
+        "instruction override",
+        "jailbreak",
+        6,
+        "attempt to redefine the assistant's behaviour",
+        r"\b(?:from\s+now\s+on|henceforth|starting\s+now|for\s+the\s+rest\s+of\s+(?:this|our)\s+conversation)"
+        r"\W+(?:you\s+(?:are|will|must|shall|should|can|may|have)|your\s+(?:new|only|sole|primary|rules?|"
+        r"instructions?|task|role|name|purpose)|act\s+as|respond\s+(?:only|as|without)|answer\s+(?:only|as|"
+        r"without)|ignore|forget|disregard|there\s+are\s+no|no\s+(?:rules|restrictions|filters))",
+    ),
+    _rule(
+        "no-longer-bound",
+        "instruction override",
+        "jailbreak",
+        7,
+        "attempt to release the assistant from its rules",
+        r"\byou\s+(?:are|'re|will\s+be)\s+(?:now\s+)?no\s+longer\s+(?:bound|restricted|limited|constrained|"
+        r"required|obligated|an?\s+ai|chatgpt|an?\s+assistant|governed)|\b(?:your|the)\s+(?:rules|"
+        r"restrictions|guidelines|limitations|filters|instructions|safety\s+\w+)\s+(?:no\s+longer\s+apply|"
+        r"(?:are|were|have\s+been)\s+(?:lifted|removed|disabled|revoked|suspended|deactivated|revised\s+to\s+"
+        r"allow|updated\s+to\s+allow|changed\s+to\s+allow))",
+    ),
+    _rule(
+        "pwned",
+        "instruction override",
+        "jailbreak",
+        6,
+        "goal hijacking (canary phrase)",
+        r"\bi\W*ha\W*ve\W*b\W*e\W*e\W*n\W*p\W*w\W*n\W*e\W*d|\bpwned\b",
+    ),
+    # ------------------------------------------------------------ system-prompt extraction
+    _rule(
+        "extract-prompt",
+        "system-prompt extraction",
+        "jailbreak",
+        7,
+        "system-prompt extraction",
+        r"\b(?:reveal|show|print|display|output|repeat|recite|tell|give|share|disclose|leak|dump|expose|"
+        r"list|provide|return|echo|write\s+out|spell\s+out|type\s+out|paste|copy|send|read\s+(?:back|out)|"
+        r"what\s+(?:is|are|was|were)|describe|summari[sz]e|translate|encode|unveil|divulge|uncover)"
+        r"\W+(?:(?:me|us)\W+)?(?:(?:exactly|verbatim|all|everything\s+in|back|out)\W+)?"
+        r"(?:your|the|its|this|thy)\W+(?:(?:full|complete|entire|exact|original|initial|hidden|secret|"
+        r"internal|underlying|confidential|verbatim|real|actual|core|first|starting|pre|current|whole)\W+)*"
+        r"(?:system\W*(?:prompt|message|instructions?|directives?|configuration|settings)|"
+        r"(?:initial|original|hidden|secret|internal|starting|pre|base|meta)\W*(?:prompts?|instructions?|"
+        r"directives?|guidelines|rules|configuration)|prompts?\b(?!\W+(?:engineering|template|ideas?|"
+        r"for\s+(?:a|an|my|the|this)))|instructions?\W+(?:you\s+(?:were|have\s+been)\s+given|above|given\s+"
+        r"to\s+you|that\s+you\s+(?:follow|were))|guidelines|directives|programming|configuration|"
+        r"initiali[sz]ation|operational\s+(?:parameters|guidelines|instructions)|training\s+"
+        r"(?:instructions?|data|prompt)|core\s+(?:directive|instructions?))",
+    ),
+    _rule(
+        "repeat-above",
+        "system-prompt extraction",
+        "jailbreak",
+        7,
+        "asks for the text before the conversation (prompt leak)",
+        r"\b(?:repeat|print|output|recite|copy|show|reveal|return|echo|write)\W+(?:\w+\W+){0,2}?"
+        r"(?:everything|all|the\s+(?:text|words|content|messages?|lines?|instructions?))\W+(?:\w+\W+){0,2}?"
+        r"(?:above|before\s+(?:this|my|the\s+(?:user|first))|so\s+far|prior\s+to|preceding|verbatim|"
+        r"word\s+for\s+word|starting\s+(?:with|from))"
+        r"|\bwhat\s+(?:was|is)\s+(?:written|said|stated)\s+(?:at\s+the\s+(?:top|beginning)|above|before\s+"
+        r"(?:this|my))|\b(?:text|words|instructions)\s+(?:above|before)\s+(?:verbatim|word\s+for\s+word)",
+    ),
+    _rule(
+        "prompt-disclosure",
+        "system-prompt extraction",
+        "jailbreak",
+        6,
+        "asks for the assistant's configuration",
+        r"\b(?:prompt|instructions?|guidelines|configuration|system\s+information)\s+"
+        r"(?:disclosure|extraction|dump|leak(?:age)?|exfiltration|reveal)"
+        r"|\b(?:disclose|reveal|expose|leak|dump)\s+(?:all\s+)?(?:system|internal|hidden|confidential)\s+"
+        r"(?:information|data|details|settings|config(?:uration)?|parameters)",
+    ),
+    # ------------------------------------------------------------ persona and role-play jailbreaks
+    _rule(
+        "dan",
+        "persona jailbreak",
+        "jailbreak",
+        9,
+        "DAN-style persona jailbreak",
+        r"\bdo\W+anything\W+now\b|\b(?:you\s+are|you're|act\s+as|pretend\s+to\s+be|become|play|called)\s+"
+        r"(?:now\s+)?(?:a\s+|the\s+)?(?:dan|stan|dude|aim|kevin|mongo\s+tom|better\s*dan|anti-?dan|"
+        r"evil\s+confidant|devmode|jailbreak|jailbroken)\b",
+    ),
+    _rule(
+        "special-mode",
+        "persona jailbreak",
+        "jailbreak",
+        8,
+        "switch into an unrestricted mode",
+        r"\b(?:developer|dev|god|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|chaos|"
+        r"sudo|dan|opposite|unlocked|unleashed|no[\s-]?filter|maximum|admin|debug|maintenance|"
+        r"training|test(?:ing)?|bypass|override|root|unsafe)\s+mode\b(?=.{0,160}\b(?:you|your|chatgpt|"
+        r"gpt|ai|assistant|model|llm|respon|answer|output|polic|filter|restrict|censor|content|safety|"
+        r"rules|enabled|activated|ethic))",
+        r"\b(?:android|iphone|ios|phone|chrome|browser|windows|macos|bios|router|firefox|xbox|"
+        r"playstation|settings\s+app|usb\s+debugging|kernel|visual\s+studio|game|minecraft)\b",
+    ),
+    _rule(
+        "unrestricted-persona",
+        "persona jailbreak",
+        "jailbreak",
+        8,
+        "asks the assistant to become an unrestricted persona",
+        r"\b(?:you\s+(?:are|'re|will\s+be|shall\s+be|become)|act(?:ing)?\s+(?:as|like)|pretend(?:ing)?\s+"
+        r"(?:to\s+be|you\s+are|you're)|roleplay\s+as|role-play\s+as|play\s+(?:the\s+role\s+of)?|imagine\s+"
+        r"(?:you\s+are|you're|yourself\s+as)|simulate|emulate|behave\s+(?:as|like))\s+(?:now\s+)?"
+        r"(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,2}?(?:unrestricted|unfiltered|uncensored|unbound|unlimited|"
+        r"amoral|immoral|unethical|evil|rogue|jailbroken|lawless|limitless|unaligned|unchained|"
+        r"unshackled|liberated|rule-?less|filter-?less|without\s+(?:any\s+)?(?:restrictions|limits|filters|"
+        r"rules|ethics|morals|guidelines))\b",
+    ),
+    _rule(
+        "no-restrictions",
+        "persona jailbreak",
+        "jailbreak",
+        7,
+        "asks for answers free of the assistant's rules",
+        r"\b(?:you|your\s+(?:answers?|responses?|replies|outputs?)|respond|answer|reply|act|operate|behave|"
+        r"talk|speak|write)\b[^.!?\n]{0,60}?\b(?:without|free\s+(?:from|of)|not\s+(?:bound|restricted|"
+        r"limited|held\s+back)\s+by|unbound\s+by|beyond|ignoring|outside|with\s+no|with\s+zero|no\s+longer\s+"
+        r"(?:have|follow))\s+(?:any\s+|all\s+|your\s+|the\s+|its\s+)?(?:[\w-]+\s+){0,2}?(?:restrictions|"
+        r"filters?|filtering|censorship|limitations|guidelines|ethics|ethical\s+(?:guidelines|constraints|"
+        r"boundaries|considerations)|morals|moral\s+(?:compass|constraints)|content\s+polic(?:y|ies)|"
+        r"safety\s+(?:guidelines|measures|protocols|training|filters|rules)|constraints|guardrails|"
+        r"programming|alignment|refusals?|warnings?\s+or\s+disclaimers|disclaimers)\b",
+        r"\b(?:gluten|sugar|dietary|diet|visa|parking|travel|budget|age|prescription)\b",
+    ),
+    _rule(
+        "never-refuse",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "refusal suppression",
+        r"\b(?:you\s+(?:can(?:not|'t)?|must|should|will|may|shall)\s+(?:not\s+|never\s+)?(?:ever\s+)?"
+        r"(?:refuse|decline|say\s+no|reject|deny)|never\s+(?:refuse|decline|say\s+no|reject)|"
+        r"(?:do\s+not|don't|must\s+not|mustn't|cannot|can't|won't)\s+(?:ever\s+)?(?:refuse|decline)|"
+        r"without\s+(?:any\s+)?(?:refusing|refusal|declining)|must\s+(?:always\s+)?comply|"
+        r"(?:always|just|simply)\s+comply|no\s+refusals)\b",
+        r"\b(?:cookies?|offer|invitation|payment|card|transaction|call|application|request\s+for\s+"
+        r"(?:leave|vacation))\b",
+    ),
+    _rule(
+        "stay-in-character",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "persona lock-in",
+        r"\b(?:stay|remain|keep)\s+in\s+character\b[^.\n]{0,80}\b(?:no\s+matter|even\s+if|always|never|"
+        r"whatever|at\s+all\s+times)|\bbreak(?:ing)?\s+character\b[^.\n]{0,60}\b(?:never|don't|do\s+not|"
+        r"punish|lose|penal)",
+    ),
+    _rule(
+        "jailbreak-the-ai",
+        "persona jailbreak",
+        "jailbreak",
+        8,
+        "jailbreak aimed at the assistant",
+        r"\b(?:jailbreak(?:ing)?|jailbroken|unlock(?:ed|ing)?|free|liberat(?:e|ed|ing))\s+(?:you|yourself|"
+        r"the\s+(?:ai|assistant|model|llm|chatbot)|this\s+(?:ai|assistant|model|llm|chatbot)|chatgpt|gpt|"
+        r"claude|gemini|llama)\b(?!\s+(?:to\s+(?:choose|ask|use|decide)|up))"
+        r"|\byou\s+(?:are|have\s+been)\s+(?:now\s+)?(?:jailbroken|freed|liberated|unlocked)\b",
+    ),
+    _rule(
+        "fiction-harm",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "fiction or hypothetical framing around instructions for harm",
+        r"\b(?:hypothetical(?:ly)?|fiction(?:al)?|story|novel|screenplay|roleplay|role-play|role\s+play|"
+        r"imagine|pretend|game|thought\s+experiment|in\s+a\s+world\s+where|for\s+a\s+movie)\b"
+        r"[^\n]{0,160}\b(?:(?:step[\s-]by[\s-]step|detailed|exact|precise|complete|working|real|"
+        r"actual|accurate)\s+(?:instructions|steps|recipe|guide|procedure|method|process|code|tutorial|"
+        r"quantities|measurements)|explains?\s+(?:exactly\s+|precisely\s+|in\s+detail\s+)?how\s+to\s+"
+        r"(?:make|build|synthesi[sz]e|cook|create|hack|kill|poison|steal|make))\b",
+        r"\b(?:cake|bread|cookies|soup|garden|furniture|website|app|game\s+engine|lego|birdhouse|"
+        r"friendship|kite|pizza|dinner|costume|poem|song)\b",
+    ),
+    # ------------------------------------------------------------ authority and social engineering
+    _rule(
+        "false-authority",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "claimed authority used to unlock the assistant",
+        r"\b(?:i\s+am|i'm|as|this\s+is)\s+(?:your|an?|the)\s+(?:\w+\s+)?(?:developer|creator|administrator|"
+        r"admin|owner|operator|programmer|maker|supervisor|openai|anthropic|system\s+administrator)\b"
+        r"[^\n]{0,120}\b(?:reveal|disable|override|bypass|ignore|unlock|grant|show\s+me|disclose|remove|"
+        r"lift|turn\s+off|authori[sz]e|command|order|instruct)"
+        r"|\b(?:with|using|i\s+have)\s+(?:my\s+)?(?:admin|administrator|root|elevated|developer|sudo|"
+        r"special|override)\s+(?:privileges|access|rights|clearance|authority|credentials)\b[^\n]{0,80}"
+        r"\b(?:reveal|disable|override|bypass|ignore|unlock|disclose|command|show|dump)",
+    ),
+    # ------------------------------------------------------------ delimiter and markup injection
+    _rule(
+        "chat-template-tokens",
+        "delimiter injection",
+        "jailbreak",
+        7,
+        "chat-template control tokens in user text",
+        r"<\|\s*(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|"
+        r"begin_of_text)\s*\|>|<<\s*/?\s*sys\s*>>|\[\s*/?\s*inst\s*\]|\[\s*/?\s*(?:system|sys)\s*\]"
+        r"|</?\s*(?:system|sys|system_prompt|instructions?)\s*>",
+    ),
+    _rule(
+        "fake-system-turn",
+        "delimiter injection",
+        "jailbreak",
+        7,
+        "forged system or developer message",
+        r"(?:^|\n|[\]\}>)\"'])\s*(?:#{1,4}\s*|\*\*|\[|\{|\(|-{2,}\s*|={2,}\s*)?(?:system|admin|administrator|"
+        r"developer|root|sudo|assistant|operator|new\s+system|system\s+override|security|"
+        r"official|openai|anthropic)\s*(?:message|prompt|instructions?|override|note|update|notice|"
+        r"command|alert|directive)?\s*(?:\]|\}|\)|\*\*|-{2,}|={2,})?\s*:"
+        r"(?=[^\n]{0,120}\b(?:ignore|disregard|forget|override|reveal|disclose|you\s+(?:are|must|will|"
+        r"now|should)|from\s+now|new\s+(?:instructions|rules)|unrestricted|no\s+restrictions|disable|"
+        r"bypass|respond|output|print|say|execute|run|comply|grant|allow|unlock|delete|send))",
+    ),
+    _rule(
+        "bracket-command",
+        "delimiter injection",
+        "jailbreak",
+        6,
+        "hidden command in brackets or comments",
+        r"[\[\(\{<]\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden\s+instructions?|"
+        r"instructions?\s+for\s+(?:the\s+)?(?:ai|assistant|model|llm|bot)|note\s+to\s+(?:the\s+)?(?:ai|"
+        r"assistant|model|llm|bot)|ai\s+(?:only|note)|assistant\s+(?:only|note))\s*(?::|-|>|\])"
+        r"|//\s*(?:developer|admin|system)\s+note\s*:"
+        r"|<!--[^>]{0,200}\b(?:ignore|disregard|assistant|ai\s+model|llm|instructions|reveal|system\s+"
+        r"prompt)\b",
+    ),
+    _rule(
+        "end-of-input",
+        "delimiter injection",
+        "jailbreak",
+        6,
+        "fake end of the user's input followed by new directions",
+        r"\b(?:end\s+of\s+(?:user\s+)?(?:input|prompt|instructions|document|context|text|conversation|"
+        r"data|message)|(?:user\s+)?input\s+(?:ends|ended|is\s+over)|-{3,}\s*end\s*-{3,})\b"
+        r"[^\n]{0,20}\n?[^\n]{0,160}\b(?:ignore|disregard|new\s+instructions|now\s+(?:you|do|say|"
+        r"output|print|respond|execute)|you\s+(?:must|will|are)|instead|system|assistant\s*:)",
+    ),
+    _rule(
+        "role-json",
+        "delimiter injection",
+        "jailbreak",
+        6,
+        "forged chat message structure",
+        r"[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']",
+    ),
+    # ------------------------------------------------------------ encoded payloads
+    _rule(
+        "decode-and-follow",
+        "encoded payload",
+        "jailbreak",
+        7,
+        "asks to decode a payload and act on it",
+        r"\b(?:decode|decipher|decrypt|translate|convert|interpret|unscramble|reverse|read)\b[^\n]{0,60}"
+        r"\b(?:base[\s-]?64|b64|hex(?:adecimal)?|rot[\s-]?13|binary|morse|caesar|reversed|backwards|"
+        r"ascii\s+codes?|leetspeak|encoded|cipher(?:text)?)\b[^\n]{0,80}\b(?:and|then)\s+(?:\w+\s+)?"
+        r"(?:execute|follow|do|run|obey|perform|comply|act\s+on|carry\s+out|answer|respond|apply)\b"
+        r"|\b(?:follow|execute|obey|carry\s+out|do\s+what)\s+(?:the\s+)?(?:decoded|hidden|encoded|"
+        r"encrypted|embedded)\s+(?:instructions?|text|message|command|payload|says)",
+    ),
+    # ------------------------------------------------------------ agent and tool manipulation
+    _rule(
+        "shell-payload",
+        "tool abuse",
+        "unsafe",
+        6,
+        "asks the assistant to run a dangerous command",
+        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call)\b\s*(?::|this|the\s+following|it|now|command)?"
+        r"[^\n]{0,40}?[`'\"(:][^\n]{0,120}?(?:\bwhoami\b|/etc/(?:passwd|shadow)|\brm\s+-[rf]{2}\b|"
+        r"/dev/tcp/|\bnc\s+-[el]|\bcurl\b[^|\n]{0,80}\|\s*(?:ba|z)?sh\b|\bwget\b[^|\n]{0,80}\|\s*(?:ba)?sh\b|"
+        r"\bos\.system\b|\bsubprocess\.|__import__|powershell\s+-(?:e|enc)|\bmkfifo\b|:\(\)\s*\{|"
+        r"\bchmod\s+(?:\+s|777)\b|\bsystem\(|\bexec\(|\beval\()",
+    ),
+    _rule(
+        "exfiltrate-markdown",
+        "tool abuse",
+        "jailbreak",
+        6,
+        "data exfiltration through a rendered link or image",
+        r"!\[[^\]]{0,80}\]\(\s*https?://[^)\s]{0,200}[?&][\w-]+=\s*(?:\{|\[|<|%7b|\$)"
+        r"|\b(?:append|include|embed|add|put|encode)\b[^\n]{0,60}\b(?:conversation|chat\s+history|"
+        r"user'?s?\s+(?:data|messages|password|email)|api\s+keys?|secrets?|credentials|system\s+prompt)"
+        r"\b[^\n]{0,60}\b(?:url|link|image|query\s+(?:string|parameter))",
+    ),
+    # ------------------------------------------------------------ malicious and unsafe requests
+    _rule(
+        "weapons",
+        "harmful request",
+        "malicious",
+        9,
+        "request for weapons or drug synthesis",
+        r"\b(?:how\s+(?:to|do\s+(?:i|you|we)|can\s+(?:i|you|we|one)|would\s+(?:i|one|you|someone)|"
+        r"could\s+(?:i|one|someone)|should\s+i)|steps?\s+(?:to|for)|instructions?\s+(?:for|to|on)|"
+        r"guide\s+(?:to|for|on)|recipe\s+(?:for|to)|tutorial\s+(?:on|for)|teach\s+me|explain\s+how|"
+        r"tell\s+me\s+how|show\s+me\s+how|help\s+me|i\s+(?:want|need|plan)\s+to|ways?\s+to|"
+        r"procedure\s+(?:for|to)|describe\s+how|detail\s+how|write\s+(?:a\s+)?(?:guide|tutorial|"
+        r"instructions))\b(?:[\W_]+[\w'-]+){0,5}?[\W_]+(?:make|making|build|building|create|construct|"
+        r"assemble|synthesi[sz]e|synthesi[sz]ing|manufacture|produce|cook|brew|prepare|3d[\s-]?print|"
+        r"weaponi[sz]e|detonate|extract|grow|culture|obtain|acquire|buy|smuggle)(?:[\W_]+[\w'-]+){0,4}?"
+        r"[\W_]+(?:bombs?|explosives?|explosive\s+devices?|ieds?|pipe\s*bombs?|grenades?|napalm|"
+        r"molotov(?:\s+cocktails?)?|nerve\s+(?:agents?|gas)|sarin|tabun|soman|vx|novichok|ricin|"
+        r"anthrax|botulinum|mustard\s+gas|chlorine\s+gas|phosgene|bio[\s-]?weapons?|biological\s+"
+        r"weapons?|chemical\s+weapons?|dirty\s+bombs?|nuclear\s+(?:bombs?|weapons?|devices?)|"
+        r"ghost\s+guns?|untraceable\s+(?:guns?|firearms?|weapons?)|(?:gun\s+)?silencers?|"
+        r"full[\s-]?auto(?:matic)?\s+(?:conversions?|rifles?|guns?)|auto\s+sears?|machine\s+guns?|"
+        r"meth(?:amphetamine)?|fentanyl|crack\s+cocaine|cocaine|heroin|lsd|mdma|poisons?|tatp|"
+        r"thermite|c-?4|semtex|plastic\s+explosives?|ammonium\s+nitrate\s+bombs?|car\s+bombs?|"
+        r"suicide\s+vests?|weapons?\s+of\s+mass\s+destruction|pathogens?|toxins?)\b",
+        r"\b(?:bath|seed|glitter|flavou?r|photo|calorie|stink|smoke\s+bomb\s+for\s+photography|"
+        r"history\s+of|historically|prevent(?:ion|ing)?|protect(?:ion|ing)?|defen[cs]e|detect(?:ion|ing)?|"
+        r"dispos(?:e|al)|safely\s+dispose|treat(?:ment)?|antidote|first\s+aid|recogni[sz]e|identify|"
+        r"report|in\s+minecraft|in\s+the\s+game)\b",
+    ),
+    _rule(
+        "weapons-noun",
+        "harmful request",
+        "malicious",
+        8,
+        "request for weapons or drug synthesis",
+        r"\b(?:bomb|explosive|ied|pipe\s*bomb|napalm|nerve\s+agent|sarin|ricin|anthrax|meth|"
+        r"methamphetamine|fentanyl|bioweapon|chemical\s+weapon|tatp)[\W_]+(?:making|recipe|"
+        r"instructions|synthesis|tutorial|blueprints?|schematics?|formula|manufacturing|assembly|"
+        r"cookbook)\b",
+        r"\b(?:bath|seed|history|prevent|protect|detect|dispos|treat|antidote)\w*",
+    ),
+    _rule(
+        "malware",
+        "harmful request",
+        "malicious",
+        8,
+        "request for malware or attack tooling",
+        r"\b(?:write|create|code|develop|build|generate|make|program|design|give\s+me|provide|produce|"
+        r"craft|deploy|spread|distribute|implement|author|compose|draft|send)\b(?:[\W_]+[\w'-]+){0,4}?"
+        r"[\W_]+(?:malware|ransomware|key\s*loggers?|spyware|stalkerware|trojans?|rootkits?|botnets?|"
+        r"computer\s+virus(?:es)?|virus(?:es)?\s+(?:that|to|which)|(?:self-replicating\s+)?worms?\s+"
+        r"(?:that|to|which)|backdoors?|remote\s+access\s+trojans?|credential\s+(?:stealers?|harvesters?)|"
+        r"info\s*stealers?|password\s+(?:stealers?|grabbers?)|cryptojackers?|polymorphic\s+(?:code|virus|"
+        r"malware|engine)|(?:working\s+)?exploits?\s+(?:for|against|that|targeting)|zero[\s-]?day\s+"
+        r"exploits?|phishing\s+(?:emails?|pages?|sites?|websites?|kits?|campaigns?|messages?|texts?|"
+        r"links?)|scam\s+(?:emails?|messages?|scripts?)|ddos\s+(?:tools?|scripts?|attacks?|bots?)|"
+        r"(?:script|program|code|tool)\s+(?:that|to|which)\s+(?:can\s+)?(?:steal|hack|hijack|"
+        r"exfiltrate|encrypt\s+(?:all\s+)?(?:the\s+)?(?:files|victim)|spy|record\s+keystrokes|"
+        r"bypass\s+(?:antivirus|authentication|2fa|login)|crack\s+passwords|brute[\s-]?force|"
+        r"disable\s+(?:antivirus|security)|take\s+control|permanently\s+delete|wipe|infect|"
+        r"spread|harvest|scrape\s+(?:personal|private)|access\s+(?:someone|other\s+people|private)))",
+        r"\b(?:prevent(?:ion|ing)?|protect(?:ion|ing)?|defen[cs]e|defend(?:ing)?|detect(?:ion|ing|s)?|"
+        r"mitigat(?:e|ion|ing)|remov(?:e|al|ing)|recover(?:y|ing)?|awareness|history|blog\s+post|"
+        r"article|essay|report\s+(?:on|about)|analy[sz](?:e|is)|signs?\s+of|identify|avoid|"
+        r"training\s+(?:for|employees)|simulat(?:ed|ion)\s+(?:for|to\s+train)|spot|recogni[sz]e|"
+        r"classif(?:y|ier)|filter|honeypot|sandbox|yara|siem|incident\s+response)\b",
+    ),
+    _rule(
+        "hacking",
+        "harmful request",
+        "malicious",
+        7,
+        "request to break into accounts or systems",
+        r"\b(?:how\s+(?:to|do\s+i|can\s+i|could\s+i|would\s+i)|help\s+me|teach\s+me(?:\s+how)?\s+to|"
+        r"i\s+(?:want|need)\s+to|steps\s+to|ways?\s+to|write\s+(?:a\s+)?(?:script|program|code)\s+to|"
+        r"show\s+me\s+how\s+to|tell\s+me\s+how\s+to|explain\s+how\s+to)\W+(?:[\w'-]+\W+){0,2}?"
+        r"(?:hack(?:\s+into)?|break\s+into|crack|brute[\s-]?force|ddos|dox+|phish|steal|hijack|"
+        r"spy\s+on|stalk|infect|compromise|take\s+over|gain\s+(?:unauthorized\s+)?access\s+to|"
+        r"access|get\s+into|log\s+into|read|bypass|disable|intercept|sniff|clone|skim|launder|"
+        r"evade|defraud|scam|blackmail|extort|impersonate)\W+(?:[\w'-]+\W+){0,3}?"
+        r"(?:(?:someone|somebody|other\s+people|people|another\s+person|a\s+stranger|my\s+(?:ex|wife|"
+        r"husband|girlfriend|boyfriend|partner|neighbou?r|boss|coworker|colleague|teacher|classmate|"
+        r"roommate)|their|his|her)(?:'s|s)?\b[\w\s']{0,20}?\b(?:accounts?|emails?|gmail|instagram|"
+        r"facebook|phones?|computers?|messages|texts|passwords?|credentials|identity|bank|wifi|"
+        r"location|webcam|camera|whatsapp|snapchat|icloud|data|files)|(?:government|bank|banks|"
+        r"corporate|company|hospital|school|police|military)\s+(?:databases?|networks?|systems?|"
+        r"servers?|computers?|accounts?|websites?)|(?:atm|atms|credit\s+cards?|debit\s+cards?|"
+        r"money|funds|identit(?:y|ies)|social\s+security\s+numbers?|elections?|voting\s+machines?|"
+        r"power\s+grid|traffic\s+lights|pacemakers?|insulin\s+pumps?|drm|paywalls?|anti-?cheat|"
+        r"captchas?|two[\s-]?factor|2fa|antivirus|edr|security\s+cameras?|alarm\s+systems?)|"
+        r"(?:a|the)\s+(?:bank|casino|store|government|network|server|website|database|system)\b)",
+        r"\b(?:my\s+own|i\s+own|forgot\s+my|forgotten|locked\s+out\s+of\s+my|authori[sz]ed|"
+        r"pentest(?:ing)?|penetration\s+test(?:ing)?|ctf|capture\s+the\s+flag|bug\s+bounty|"
+        r"protect|prevent|defend|secure|detect|recover\s+my|reset\s+my)\b",
+    ),
+    _rule(
+        "violence",
+        "harmful request",
+        "malicious",
+        9,
+        "request for help harming people",
+        r"\b(?:how\s+(?:to|do\s+i|can\s+i|could\s+i|would\s+i|should\s+i)|best\s+way\s+to|help\s+me|"
+        r"i\s+(?:want|plan|am\s+going)\s+to|ways?\s+to|steps\s+to|teach\s+me\s+to|easiest\s+way\s+to)"
+        r"\W+(?:[\w'-]+\W+){0,2}?(?:kill|murder|poison|assassinate|kidnap|abduct|torture|strangle|"
+        r"stab|shoot|drown|maim|traffic|groom|hurt|harm|attack|rape|drug)\W+(?:[\w'-]+\W+){0,1}?"
+        r"(?:someone|somebody|people|person|a\s+(?:person|human|man|woman|child|kid|baby|girl|boy|"
+        r"stranger|cop|police\s+officer)|children|kids|women|him|her|them|my\s+(?:wife|husband|boss|"
+        r"neighbou?r|ex|father|dad|mother|mom|parents?|family|teacher|friend|brother|sister|child|son|"
+        r"daughter|coworker|classmate|roommate|partner|girlfriend|boyfriend)|the\s+(?:president|"
+        r"senator|mayor|governor|prime\s+minister|judge)|a\s+crowd|as\s+many\s+people)\b",
+        r"\b(?:video\s+game|in\s+(?:minecraft|skyrim|fortnite|the\s+game)|character|self-defen[cs]e|"
+        r"defend\s+(?:myself|yourself)|protect)\b",
+    ),
+    _rule(
+        "self-harm",
+        "harmful request",
+        "unsafe",
+        9,
+        "self-harm instructions",
+        r"\b(?:how\s+(?:to|do\s+i|can\s+i|should\s+i|could\s+i|would\s+i)|best\s+way\s+to|easiest\s+way\s+to|"
+        r"painless(?:\s+way)?\s+to|quickest\s+way\s+to|quick(?:est)?\s+and\s+painless|surest\s+way\s+to|"
+        r"methods?\s+(?:to|of|for)|ways?\s+to|help\s+me|teach\s+me\s+to|want\s+to\s+know\s+how\s+to)"
+        r"\W+(?:[\w'-]+\W+){0,2}?(?:kill\s+myself|end\s+my\s+(?:own\s+)?life|take\s+my\s+(?:own\s+)?life|"
+        r"commit\s+suicide|suicide|hurt\s+myself|harm\s+myself|self[\s-]?harm|cut\s+myself|"
+        r"overdose|od\b|hang\s+myself|starve\s+myself|poison\s+myself|die\s+(?:quickly|painlessly|"
+        r"without\s+pain|in\s+my\s+sleep))",
+        r"\b(?:prevent(?:ion|ing)?|hotline|helpline|help\s+(?:a|my)\s+(?:friend|someone|loved)|"
+        r"someone\s+who|support|warning\s+signs|talk\s+(?:to|with)|cope|coping|recover(?:y|ing)?|"
+        r"survivors?|statistics|research|awareness|stop\s+(?:myself|wanting|thinking))\b",
+    ),
+    _rule(
+        "lethal-dose",
+        "harmful request",
+        "unsafe",
+        7,
+        "asks for a lethal dose to harm",
+        r"\b(?:lethal|fatal|deadly|overdose)\s+(?:dose|amount|quantity|dosage)\b[^.\n]{0,80}\b(?:to\s+"
+        r"(?:kill|die|end)|for\s+me|myself|someone\s+without|undetect)",
+    ),
+    _rule(
+        "self-harm-intent",
+        "harmful request",
+        "unsafe",
+        8,
+        "stated intent of self-harm",
+        r"\bi\s+(?:want|plan|am\s+going|'m\s+going|intend|have\s+decided)\s+to\s+(?:kill\s+myself|"
+        r"end\s+(?:my\s+life|it\s+all)|commit\s+suicide|hurt\s+myself|die)\b",
+        r"\b(?:laughing|laughed|of\s+embarrassment|lol|lmao|haha|so\s+funny)\b",
+    ),
+]
+
+# Multilingual variants of the two families attackers translate most: override and extraction.
+# Accents are folded by ``normalize`` (``ü`` -> ``u``), so the words are written without them.
+_ML = [
+    # German
+    (
+        r"\b(?:ignorier(?:e|en|t)?|vergiss|vergessen\s+sie|missachte(?:n)?|umgehe(?:n)?|uberschreibe|"
+        r"setze\s+\w+\s+ausser\s+kraft|hebe\s+\w+\s+auf|befolge\s+(?:nicht|keine))\b[^.\n]{0,60}?\b(?:alle|"
+        r"vorherigen|bisherigen|obigen|vorigen|deine|ihre|deiner|ihrer|die|samtliche|ursprunglichen)\b"
+        r"[^.\n]{0,30}?\b(?:anweisungen|instruktionen|regeln|vorgaben|befehle|richtlinien|einschrankungen|"
+        r"beschrankungen|protokolle?|programmierung|anordnungen|vorschriften|ethik|grenzen|"
+        r"sicherheitsrichtlinien|standard\w*)"
+    ),
+    # French
+    (
+        r"\b(?:ignore[rz]?|oublie[rz]?|contourne[rz]?|abandonne[rz]?|outrepasse[rz]?|passe[rz]?\s+outre|"
+        r"ne\s+tiens?\s+pas\s+compte|ne\s+tenez\s+pas\s+compte|fais\s+abstraction|faites\s+abstraction|"
+        r"desobei[rs]|enfreins?|enfreignez|transgresse[rz]?)\b[^.\n]{0,60}?\b(?:instructions|consignes|"
+        r"regles|directives|restrictions|programmation|formation|limites|protocoles?|principes|"
+        r"contraintes|normes|ethique|lignes\s+directrices|parametres)"
+    ),
+    # Spanish
+    (
+        r"\b(?:ignora[rd]?|ignore|olvida[rd]?|olvide|omite|omitir|descarta[rd]?|salta(?:te)?|evita[rd]?|"
+        r"elude|eludir|desobedece|infringe|incumple|viola|pasa\s+por\s+alto|haz\s+caso\s+omiso)\b"
+        r"[^.\n]{0,60}?\b(?:instrucciones|reglas|normas|directrices|indicaciones|restricciones|"
+        r"programacion|protocolos?|limites|pautas|principios|politicas|etica|configuracion|"
+        r"entrenamiento|directivas)"
+    ),
+    # Italian
+    (
+        r"\b(?:ignora(?:re)?|dimentica(?:re)?|trascura(?:re)?|salta(?:re)?|aggira(?:re)?|elud[ie]|"
+        r"disobbedisci|viola(?:re)?|non\s+seguire|non\s+rispettare|oltrepassa(?:re)?)\b[^.\n]{0,60}?"
+        r"\b(?:istruzioni|regole|direttive|indicazioni|restrizioni|programmazione|protocolli?|"
+        r"limiti|linee\s+guida|principi|politiche|etica|impostazioni|addestramento|norme)"
+    ),
+    # Portuguese
+    (
+        r"\b(?:ignor[ae](?:r|s)?|esquec[ae](?:r|s)?|esqueca|desconsider[ae](?:r|s)?|contorn[ae](?:r|s)?|"
+        r"desobedec[ae]|viol[ae](?:r)?|salt[ae]|pul[ae]|ultrapass[ae](?:r)?|abandon[ae](?:r)?)\b"
+        r"[^.\n]{0,60}?\b(?:instrucoes|regras|diretrizes|normas|restricoes|programacao|protocolos?|"
+        r"limites|principios|politicas|etica|configuracoes|treinamento|formacao|orientacoes)"
+    ),
+]
+_ML_EXTRACT = (
+    r"\b(?:zeig(?:e|en)?|verrat(?:e|en)?|nenne|gib|enthull(?:e|en)|offenbar(?:e|en)|wiederhol(?:e|en)|"
+    r"was\s+(?:ist|war|sind|waren)|revele[rz]?|revelez|montre[rz]?|affiche[rz]?|donne[rz]?|devoile[rz]?|"
+    r"repete[rz]?|quelle?s?\s+(?:est|etait|a\s+ete|sont)|revela[rd]?|revelame|muestra(?:me)?|"
+    r"ensename|dime|desvela|desenmascara|repite|cual\s+(?:es|fue|era)|mostra(?:mi)?|rivela(?:mi)?|"
+    r"dimmi|svela|ripeti|qual\s+(?:e|era|foi)|mostre|revele|diga|diz|conte|expoe|exponha|divulg[ae]|"
+    r"divulguez|divulgue)\b[^.?\n]{0,60}?\b(?:system\s*-?\s*prompt|systemanweisung|systemprompt|"
+    r"ursprungliche\w*\s+(?:anweisung|aufforderung|eingabe|prompt)|(?:prompt|anweisung|directive|"
+    r"instruction|invite|instruccion|indicacion|istruzione|comando|instrucao|indicacao|consigne)s?\s+"
+    r"(?:\w+\s+){0,2}?(?:initial\w*|originale?|d'origine|cachee?|oculta|nascost[ao]|inicial|"
+    r"iniziale|del\s+sistema|do\s+sistema|di\s+sistema|du\s+systeme|systeme|principale?|centrale?|"
+    r"chiave|essencial|essentielle?|fondamentale?|fundamental|secret[ae]?|segret[ao]|geheime?|"
+    r"verborgene?|de\s+depart|de\s+base|di\s+base|de\s+programacion|de\s+programmation|di\s+"
+    r"programmazione)|(?:initial\w*|originale?|geheime?|verborgene?|versteckte?)\s+(?:anweisung|"
+    r"prompt|aufforderung|instruktion)|prompt\s+(?:\w+\s+){0,2}?(?:essencial|essentiel|inicial|"
+    r"iniziale|initial|original|principal|de\s+base))"
+)
+RULES += [
+    _rule(f"override-{lang}", "multilingual", "jailbreak", 7, f"instruction override ({lang})", pattern)
+    for lang, pattern in zip(("de", "fr", "es", "it", "pt"), _ML, strict=True)
+]
+RULES.append(
+    _rule("extract-multilingual", "multilingual", "jailbreak", 7, "system-prompt extraction", _ML_EXTRACT)
+)
+
+# A whole-sentence guard is checked in the sentence around the match (a few hundred characters at
+# most, so the scan stays linear).
+GUARD_WINDOW = 200
+SENTENCE_END = re.compile(r"[.!?\n]")

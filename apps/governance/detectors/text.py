@@ -1,0 +1,295 @@
+"""``scan_text``: prompt injection, jailbreak and harmful-request detection over free text.
+
+The fast scan is rules only (``rules.RULES`` over several views of the normalised text, plus payloads
+decoded from base64, hex, binary, URL-encoding and Unicode tag characters); the full scan adds the
+embedding classifier of ``model.py``. Every span is in the original text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from apps.governance.detectors.findings import Finding
+from apps.governance.detectors.normalize import TAG_RE, Normalized, normalize
+from apps.governance.detectors.rules import GUARD_WINDOW, RULES, SENTENCE_END, Rule
+
+MAX_HITS_PER_RULE = 3
+MAX_DECODE_DEPTH = 2
+MAX_CANDIDATES = 16  # encoded blobs decoded per text: bounds the work a hostile input can cause
+MODEL_DETECTOR = "model:minilm-logreg"
+
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
+_LEET_GATE = re.compile(r"[a-z][013457@$][a-z]|\b[013457@$][a-z]{2}|[a-z]{2}[013457@$]\b")
+# Runs of single letters split by one separator each: "i g n o r e", "I.g.n.o.r.e", "i-g-n-o-r-e".
+_SPACED_RUN = re.compile(r"(?<![\w])(?:[a-z][ .\-_*/|]){3,}[a-z](?![\w])")
+_STOPWORDS = re.compile(r"\b(?:the|and|you|to|of|a|is|in|it|your|all|that|for|this|are|be|with|me|my|not)\b")
+_WORD = re.compile(r"[a-z]{2,}")
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}[\s:,]?){8,}(?![0-9a-fA-F])")
+_BINARY = re.compile(r"(?<![01])(?:[01]{8}[\s,']*){4,}")
+_URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}){4,}[^\s]*")
+_INVISIBLE_IN_WORD = re.compile("\\w[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]+\\w")
+
+
+def _sentence_around(text: str, start: int, end: int) -> str:
+    lo = max(0, start - GUARD_WINDOW)
+    hi = min(len(text), end + GUARD_WINDOW)
+    before = text[lo:start]
+    cut = None
+    for m in SENTENCE_END.finditer(before):
+        cut = m.end()
+    after = SENTENCE_END.search(text, end, hi)
+    return text[lo + (cut or 0) : after.start() if after else hi]
+
+
+def _natural(text: str) -> float:
+    """Share of stopwords among words: how much ``text`` reads like plain English."""
+    words = len(_WORD.findall(text)) + text.count(" a ")
+    return len(_STOPWORDS.findall(text)) / words if words else 0.0
+
+
+def _collapse_spaced(text: str) -> tuple[str, list[int]] | None:
+    runs = list(_SPACED_RUN.finditer(text))
+    if not runs:
+        return None
+    out: list[str] = []
+    index: list[int] = []
+    pos = 0
+    for m in runs:
+        out.append(text[pos : m.start()])
+        index.extend(range(pos, m.start()))
+        for i in range(m.start(), m.end(), 2):
+            out.append(text[i])
+            index.append(i)
+        pos = m.end()
+    out.append(text[pos:])
+    index.extend(range(pos, len(text)))
+    return "".join(out), index
+
+
+def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[int, int]]]]:
+    """(name, text, span mapper to the original) for each way the text is read."""
+    base = norm.text
+    views: list[tuple[str, str, Callable[[int, int], tuple[int, int]]]] = [("", base, norm.span)]
+    if _LEET_GATE.search(base):
+        views.append(("leetspeak", base.translate(_LEET), norm.span))
+    collapsed = _collapse_spaced(base)
+    if collapsed is not None:
+        text, index = collapsed
+
+        def spaced_span(start: int, end: int, index: list[int] = index) -> tuple[int, int]:
+            end = max(end, start + 1)
+            return norm.span(index[start], index[min(end, len(index)) - 1] + 1)
+
+        views.append(("spaced letters", text, spaced_span))
+    if len(base) >= 12 and _natural(base) < 0.08:
+        rot = codecs.encode(base, "rot13")
+        if _natural(rot) >= 0.15:
+            views.append(("rot13", rot, norm.span))
+        rev = base[::-1]
+        if _natural(rev) >= 0.15:
+            n = len(base)
+            views.append(("reversed", rev, lambda s, e: norm.span(n - e, n - s)))
+    return views
+
+
+def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
+    """(encoding, span in ``text``, decoded text) for each blob that decodes to readable text."""
+    found: list[tuple[str, tuple[int, int], str]] = []
+
+    def readable(raw: bytes) -> str | None:
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        printable = sum(1 for c in decoded if c.isprintable() or c in "\n\t")
+        letters = sum(1 for c in decoded if c.isalpha())
+        if len(decoded) >= 4 and printable / len(decoded) > 0.95 and letters / len(decoded) > 0.5:
+            return decoded
+        return None
+
+    for m in _BASE64.finditer(text):
+        if len(found) >= MAX_CANDIDATES:
+            break
+        blob = m.group(0)
+        if blob.isalpha() or blob.isdigit():  # a long word or a number, not base64
+            continue
+        try:
+            raw = base64.b64decode(blob + "=" * (-len(blob) % 4), altchars=b"-_" if "-" in blob else None)
+        except (binascii.Error, ValueError):
+            continue
+        decoded = readable(raw)
+        if decoded:
+            found.append(("base64", m.span(), decoded))
+    for m in _HEX.finditer(text):
+        if len(found) >= MAX_CANDIDATES:
+            break
+        digits = re.sub(r"\\x|[\s:,]", "", m.group(0))
+        try:
+            decoded = readable(bytes.fromhex(digits[: len(digits) // 2 * 2]))
+        except ValueError:
+            continue
+        if decoded:
+            found.append(("hex", m.span(), decoded))
+    for m in _BINARY.finditer(text):
+        bits = re.sub(r"[^01]", "", m.group(0))
+        decoded = readable(bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits) - 7, 8)))
+        if decoded:
+            found.append(("binary", m.span(), decoded))
+    for m in _URLENC.finditer(text):
+        decoded = urllib.parse.unquote(m.group(0))
+        if decoded != m.group(0):
+            found.append(("URL-encoding", m.span(), decoded))
+    return found
+
+
+def _rule_hits(norm: Normalized) -> list[tuple[Rule, tuple[int, int], str]]:
+    """(rule, original span, how it was read) for each match, at most MAX_HITS_PER_RULE per rule."""
+    hits: list[tuple[Rule, tuple[int, int], str]] = []
+    seen: dict[str, list[tuple[int, int]]] = {}
+    for view_name, text, to_original in _views(norm):
+        for rule in RULES:
+            spans = seen.setdefault(rule.name, [])
+            if len(spans) >= MAX_HITS_PER_RULE:
+                continue
+            for m in rule.pattern.finditer(text):
+                if rule.guard is not None and rule.guard.search(_sentence_around(text, *m.span())):
+                    continue
+                span = to_original(*m.span())
+                if any(a < span[1] and span[0] < b for a, b in spans):
+                    continue
+                spans.append(span)
+                hits.append((rule, span, view_name))
+                if len(spans) >= MAX_HITS_PER_RULE:
+                    break
+    return hits
+
+
+def rule_findings(text: str, depth: int = 0) -> list[Finding]:
+    norm = normalize(text)
+    findings: list[Finding] = []
+    for rule, span, view_name in _rule_hits(norm):
+        severity = rule.severity
+        notes = []
+        if view_name:
+            notes.append(view_name)
+        if norm.index is not None and span[1] - span[0] < (norm.index and len(text)):
+            hidden = sum(1 for c in text[span[0] : span[1]] if not c.isprintable() or "\u200b" <= c <= "\u200f")
+            if hidden:
+                notes.append("invisible characters")
+        if norm.lookalikes and not text[span[0] : span[1]].isascii():
+            notes.append("look-alike or compatibility characters")
+        if notes:
+            severity = min(10, severity + 1)  # hiding it is evidence of intent
+        reason = f"{rule.reason} ({rule.family})" + (f", obfuscated: {', '.join(notes)}" if notes else "")
+        findings.append(Finding(rule.flag, severity, severity / 10, reason, f"rules:{rule.name}", span))
+    if depth < MAX_DECODE_DEPTH:
+        for encoding, span, decoded in _decoded_payloads(text):
+            for inner in rule_findings(decoded, depth + 1):
+                severity = min(10, inner.severity + 1)
+                findings.append(
+                    Finding(
+                        inner.flag,
+                        severity,
+                        severity / 10,
+                        f"{encoding}-encoded payload: {inner.reason}",
+                        f"rules:{encoding}",
+                        span,
+                    )
+                )
+        if norm.hidden_tags:
+            tag_run = TAG_RE.search(text)
+            span = tag_run.span() if tag_run else None
+            inner_findings = rule_findings(norm.hidden_tags, depth + 1)
+            for inner in inner_findings:
+                severity = min(10, inner.severity + 1)
+                findings.append(
+                    Finding(
+                        inner.flag,
+                        severity,
+                        severity / 10,
+                        f"text hidden in Unicode tag characters: {inner.reason}",
+                        "rules:unicode-tags",
+                        span,
+                    )
+                )
+            if not inner_findings and len(norm.hidden_tags) >= 8:
+                findings.append(
+                    Finding("unverified", 4, 0.4, "text hidden in Unicode tag characters", "rules:unicode-tags", span)
+                )
+    if depth == 0:
+        invisible = _INVISIBLE_IN_WORD.search(text)
+        if invisible is not None and not findings:
+            findings.append(
+                Finding(
+                    "unverified",
+                    4,
+                    0.4,
+                    "invisible characters inside words",
+                    "rules:invisible-characters",
+                    invisible.span(),
+                )
+            )
+        if norm.lookalikes >= 2 and not findings:
+            findings.append(
+                Finding(
+                    "unverified",
+                    3,
+                    0.3,
+                    "letters of another script disguised inside Latin words",
+                    "rules:look-alikes",
+                    None,
+                )
+            )
+    return findings
+
+
+def _model_finding(norm: Normalized, probability: float, window: tuple[int, int], threshold: float) -> Finding | None:
+    from apps.governance.detectors.model import severity_for
+
+    severity = severity_for(probability, threshold)
+    if severity < 3:
+        return None
+    flag = "jailbreak" if severity >= 5 else "unverified"
+    reason = f"resembles prompt-injection and jailbreak prompts (classifier p={probability:.2f})"
+    return Finding(flag, severity, round(probability, 4), reason, MODEL_DETECTOR, norm.span(*window))
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-f.severity, f.span or (-1, -1), f.detector))
+
+
+def scan_texts(
+    texts: Sequence[str], *, fast: bool = False, embedder: Any = None, classifier: Any = None
+) -> list[list[Finding]]:
+    """``scan_text`` for many texts, with one batched model call for all of them.
+
+    ``embedder`` and ``classifier`` replace the shipped model (the benchmark's leave-one-source-out runs).
+    """
+    results = [rule_findings(t) for t in texts]
+    if fast or not texts:
+        return [_ordered(r) for r in results]
+    from apps.governance.detectors.model import get_classifier, score_texts
+
+    norms = [normalize(t) for t in texts]
+    classifier = classifier or get_classifier()
+    threshold = classifier.threshold
+    scored = score_texts([n.text for n in norms], embedder, classifier)
+    for norm, found, (probability, window) in zip(norms, results, scored, strict=True):
+        finding = _model_finding(norm, probability, window, threshold)
+        if finding is not None:
+            found.append(finding)
+    return [_ordered(r) for r in results]
+
+
+def scan_text(text: str, *, fast: bool = False) -> list[Finding]:
+    """Findings for ``text``, most severe first. ``fast=True``: rules only (no model, a few ms)."""
+    if not isinstance(text, str):
+        raise TypeError("scan_text takes a str")
+    return scan_texts([text], fast=fast)[0]
