@@ -1,0 +1,220 @@
+"""Submission throughput through the whole web stack, beside a bare DRF one-insert endpoint.
+
+    .venv/bin/python bench/submit.py [--seconds 10] [--rounds 2] [--connections 16] [--web-workers 2]
+
+Starts gunicorn as config.up does (uvicorn workers, config/gunicorn.py) against PostgreSQL
+(database limitgraph_bench on 127.0.0.1) and Redis (db 3), then, in interleaved rounds,
+drives with wrk (Debian's `wrk`) at 16 connections:
+
+- `POST /bench/bare`: a DRF view doing one INSERT, same middleware, auth and throttling;
+- `POST /api/v1/runs`: a real submission (validation, governance input scan, run + trace +
+  provenance in one transaction, publish on commit);
+
+and batch submission (`POST /api/v1/runs/batch`, 100 `echo` runs each, one keep-alive
+connection). Prints runs/s, p50/p99 and the ratios against the issue's bars (submissions
+>= 0.5x the bare endpoint with p99 < 200 ms; batches >= 10,000 runs/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATABASE_URL = "postgres://postgres@127.0.0.1:5432/limitgraph_bench"
+BROKER_URL = "redis://127.0.0.1:6379/3"
+BATCH = 100
+
+SETUP = """
+import django; django.setup()
+from django.contrib.auth import get_user_model
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from apps.sessions.services import session_create
+user, _ = get_user_model().objects.get_or_create(username="bench")
+token, _ = Token.objects.get_or_create(user=user)
+session = session_create(owner=user, name="bench")
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, body jsonb)")
+print(token.key, session.pk)
+"""
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Token {token}"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment(port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.submit_stack.settings",
+        "DATABASE_URL": DATABASE_URL,
+        "CELERY_BROKER_URL": BROKER_URL,
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghij",
+        "THROTTLE_USER": "100000000/min",
+        "THROTTLE_ANON": "100000000/min",
+        "LOG_LEVEL": "WARNING",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def wrk(url: str, script: Path, *, seconds: int, connections: int) -> tuple[float, float, float]:
+    """Requests/s, p50 ms, p99 ms (only non-2xx-free runs count; wrk reports those)."""
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"errors from {url}:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+
+    def percentile(label: str) -> float:
+        value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    return rate, percentile("50"), percentile("99")
+
+
+def batch_rate(port: int, token: str, session: str, batches: int) -> float:
+    body = json.dumps(
+        {"runs": [{"session": session, "kind": "echo", "payload": {"i": i}} for i in range(BATCH)]}
+    )
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    started = time.perf_counter()
+    for _ in range(batches):
+        conn.request("POST", "/api/v1/runs/batch", body, headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 201:
+            raise SystemExit(f"batch answered {response.status}")
+    return batches * BATCH / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=10)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+
+    subprocess.run(
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "limitgraph_bench"], check=True
+    )
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "limitgraph_bench"], check=True)
+    port = free_port()
+    env = environment(port)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    token, session = subprocess.run(
+        [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-submit-"))
+    scripts = {
+        "bare DRF one-insert": ("/bench/bare", {"kind": "echo", "payload": {"a": 1}}),
+        "limitgraph submit": ("/api/v1/runs", {"session": session, "kind": "echo", "payload": {"a": 1}}),
+    }
+    paths = {}
+    for name, (path, body) in scripts.items():
+        script = workdir / f"{abs(hash(name))}.lua"
+        script.write_text(WRK_SCRIPT.format(body=json.dumps(body), token=token))
+        paths[name] = (path, script)
+
+    env["GUNICORN_WORKERS"] = str(args.web_workers)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "prometheus")
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "config/gunicorn.py",
+            "--access-logfile",
+            "/dev/null",
+            "config.asgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "gunicorn.log", "wb"),  # noqa: SIM115
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit((workdir / "gunicorn.log").read_text()[-3000:]) from None
+                time.sleep(0.2)
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in paths}
+        for path, script in paths.values():  # warm both
+            wrk(f"http://127.0.0.1:{port}{path}", script, seconds=2, connections=args.connections)
+        for _ in range(args.rounds):
+            for name, (path, script) in paths.items():
+                results[name].append(
+                    wrk(
+                        f"http://127.0.0.1:{port}{path}",
+                        script,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                    )
+                )
+        batch_rate(port, token, session, 2)  # warm
+        batches = [batch_rate(port, token, session, args.batches) for _ in range(args.rounds)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        subprocess.run(["redis-cli", "-n", "3", "flushdb"], capture_output=True)
+
+    print(
+        f"\n{args.web_workers} gunicorn workers (uvicorn), wrk {args.connections} connections, "
+        f"{args.seconds} s x {args.rounds} rounds, PostgreSQL + Redis; cores: {os.cpu_count()}\n"
+    )
+    print("| path | requests/s (median) | p50 ms | p99 ms |\n|---|---|---|---|")
+    medians = {}
+    for name, rows in results.items():
+        rate = statistics.median(r[0] for r in rows)
+        medians[name] = rate
+        print(
+            f"| {name} | {rate:,.0f} | {statistics.median(r[1] for r in rows):.1f} | "
+            f"{max(r[2] for r in rows):.1f} |"
+        )
+    ratio = medians["limitgraph submit"] / medians["bare DRF one-insert"]
+    p99 = max(r[2] for r in results["limitgraph submit"])
+    print(f"\nsubmit / bare: {ratio:.2f}x (bar >= 0.5x); submit p99 {p99:.0f} ms (bar < 200 ms)")
+    rounds = ", ".join(f"{b:,.0f}" for b in batches)
+    print(
+        f"batch submission, {BATCH} echo runs per batch, one keep-alive connection: "
+        f"{statistics.median(batches):,.0f} runs/s (rounds: {rounds}; bar >= 10,000)"
+    )
+
+
+if __name__ == "__main__":
+    main()
