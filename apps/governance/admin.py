@@ -5,6 +5,7 @@ enforce the same rules as the API (reviewer role, not one's own run, a note)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -331,6 +332,9 @@ class TraceReviewAdmin(admin.ModelAdmin):
         outputs = {"result": run.result} if run is not None and run.result is not None else trace.outputs
         for flag in flags:
             flag.matched = matched_text(trace.inputs, flag.span) or matched_text(outputs, flag.span)
+        provenance = list(trace.provenance.order_by("seq"))
+        for entry in provenance:
+            entry.data_json = json.dumps(entry.data, sort_keys=True, ensure_ascii=False)
         return {
             "review": review,
             "trace": trace,
@@ -338,6 +342,6 @@ class TraceReviewAdmin(admin.ModelAdmin):
             "flags": flags,
             "inputs_html": json_with_marks(trace.inputs, spans),
             "outputs_html": json_with_marks(outputs, spans),
-            "provenance": list(trace.provenance.order_by("seq")),
+            "provenance": provenance,
             "verification": trace_verify(trace=trace),
         }
