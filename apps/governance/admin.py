@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
@@ -308,7 +309,12 @@ class TraceReviewAdmin(admin.ModelAdmin):
             decision = DECISIONS[form.cleaned_data["decision"]]
             if self._decide(request, decision, review, form.cleaned_data["note"]):
                 self.message_user(request, f"{decision.done} trace {review.trace_id}.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:governance_tracereview_changelist"))
+                # back to the list as it was filtered when this trace was opened
+                queue = add_preserved_filters(
+                    {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts},
+                    reverse("admin:governance_tracereview_changelist"),
+                )
+                return HttpResponseRedirect(queue)
             review.refresh_from_db()
         context = {
             **self.admin_site.each_context(request),

@@ -176,6 +176,12 @@ def test_release_from_the_detail_page_queues_the_run(
         "a red-team test prompt",
     )
     assert audit_verify().valid
+    # opened from a filtered list, a decision goes back to that list
+    other = submit(api, strict_session, {"prompt": "and [[jailbreak:8]]"})
+    filtered = client.post(
+        f"{detail_url(other)}?_changelist_filters=band%3Dhigh", {"decision": "reject", "note": "no"}
+    )
+    assert filtered["Location"] == f"{QUEUE}?band=high"
     # decided: gone from the queue, and the page offers no second decision
     assert body["trace"] not in listed(client.get(QUEUE))
     assert 'id="review-release"' not in client.get(detail_url(body)).content.decode()
