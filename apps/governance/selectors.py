@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 import statistics
 import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from apps.accounts.roles import is_reviewer
 from apps.audit.models import AuditEntry
@@ -14,6 +15,8 @@ from apps.traces.models import Trace
 from apps.traces.selectors import trace_get_for_user
 
 SEVERITY_BANDS = {"low": (1, 3), "medium": (4, 6), "high": (7, 8), "critical": (9, 10)}
+# A search that could be (the start of) a run or trace id: reviewers paste ids, whole or cut short.
+ID_PREFIX = re.compile(r"[0-9a-fA-F-]{4,36}")
 
 
 def trace_for_governance(*, user: AbstractBaseUser, trace_id: uuid.UUID | str) -> Trace | None:
@@ -62,13 +65,21 @@ def review_queue(
     if detector:
         reviews = reviews.filter(trace__flags__detector=detector)
     if search:
-        text = Q(reason__icontains=search) | Q(trace__flags__reason__icontains=search)
-        try:
-            text |= Q(trace__run_id=uuid.UUID(search)) | Q(trace_id=uuid.UUID(search))
-        except ValueError:
-            pass
-        reviews = reviews.filter(text)
+        reviews = review_search(reviews, search)
     return reviews.distinct()
+
+
+def review_search(reviews: QuerySet[TraceReview], text: str) -> QuerySet[TraceReview]:
+    """Reviews whose run or trace id starts with `text`, or whose reason, flags' reasons or
+    trace inputs contain it (the API's queue and the admin's search box alike)."""
+    text = text.strip()
+    if not text:
+        return reviews
+    flag_reasons = Flag.objects.filter(trace_id=OuterRef("trace_id"), reason__icontains=text)
+    matches = Q(reason__icontains=text) | Q(Exists(flag_reasons)) | Q(trace__inputs__icontains=text)
+    if ID_PREFIX.fullmatch(text):
+        matches |= Q(trace__run__id__istartswith=text) | Q(trace__id__istartswith=text)
+    return reviews.filter(matches)
 
 
 def governance_stats() -> dict[str, Any]:
