@@ -13,6 +13,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # database connection would outlive its thread unclosed (Django's docs: disable
 # persistent connections under ASGI). Workers keep theirs.
 os.environ.setdefault("CONN_MAX_AGE", "0")
+# ... and borrow pooled connections instead (PostgreSQL; SQLite opens a file, which is cheap).
+os.environ.setdefault("DATABASE_POOL", "1")
 
 from django.conf import settings  # noqa: E402 (after the environment it reads)
 from django.core.asgi import get_asgi_application  # noqa: E402

@@ -9,7 +9,8 @@ from apps.sessions.models import Session
 
 
 def session_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Session]:
-    sessions = Session.objects.select_related("owner")
+    # The policy's active version is read by every submission's input checks.
+    sessions = Session.objects.select_related("owner", "policy__active_version")
     return sessions if user.is_staff else sessions.filter(owner=user)
 
 

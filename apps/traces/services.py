@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -45,9 +45,52 @@ def trace_create(
     )
 
 
-def trace_create_for_run(*, run: Any, actor: str, inputs: dict[str, Any], metadata: dict[str, Any]) -> Trace:
-    """The platform's trace of a run (apps.runs), in the run's transaction."""
-    return _trace_create(session=run.session, actor=actor, inputs=inputs, metadata=metadata, run=run)
+def trace_create_for_runs(
+    *, runs: list[Any], actor: str, inputs: list[dict[str, Any]], metadata: list[dict[str, Any]]
+) -> list[Trace]:
+    """The platform's traces of new runs (apps.runs), each with its first provenance entry,
+    in two bulk inserts inside the runs' transaction. A new trace has no chain to lock: its
+    first entry is computed here, and the row is written with its head already in place."""
+    created_at = timezone.now()
+    traces, entries = [], []
+    for run, run_inputs, run_metadata in zip(runs, inputs, metadata, strict=True):
+        trace = Trace(
+            id=uuid4(),
+            session_id=run.session_id,
+            run=run,
+            inputs=_normalised(run_inputs),
+            outputs={},
+            metadata=_normalised(run_metadata),
+        )
+        data = _normalised({**_trace_digests(trace), "session": str(run.session_id), "run": str(run.pk)})
+        digest = entry_hash(
+            prev_hash=GENESIS_HASH,
+            chain_id=str(trace.pk),
+            seq=1,
+            actor=actor,
+            action="trace.created",
+            data=data,
+            created_at=created_at,
+        )
+        trace.head_hash, trace.entry_count = digest, 1
+        traces.append(trace)
+        entries.append(
+            ProvenanceEntry(
+                trace=trace,
+                seq=1,
+                actor=actor,
+                action="trace.created",
+                data=data,
+                created_at=created_at,
+                prev_hash=GENESIS_HASH,
+                hash=digest,
+            )
+        )
+    Trace.objects.bulk_create(traces)
+    ProvenanceEntry.objects.bulk_create(entries)
+    for run, trace in zip(runs, traces, strict=True):
+        run.trace = trace
+    return traces
 
 
 def _trace_create(

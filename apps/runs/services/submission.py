@@ -27,7 +27,7 @@ from apps.runs.pipeline import Decision, InputSubject, Verdict, check_inputs
 from apps.runs.services._transitions import chain, transition
 from apps.sessions.models import Session
 from apps.sessions.selectors import session_get_for_user
-from apps.traces.services import trace_create_for_run
+from apps.traces.services import trace_create_for_runs
 
 logger = logging.getLogger(__name__)
 
@@ -99,41 +99,54 @@ _STATUS_OF_DECISION = {
 
 
 def _store(
-    *, user: AbstractBaseUser, prepared: _Prepared, idempotency_key: str | None, batch: RunBatch | None
-) -> Run:
-    """Inside the caller's transaction: the run, its trace, its checks; enqueue on commit."""
-    verdict = prepared.verdict
-    status = _STATUS_OF_DECISION[verdict.decision]
-    run = Run.objects.create(
-        owner=user,
-        session=prepared.session,
-        kind=prepared.request.kind,
-        payload=prepared.payload,
-        queue=prepared.queue,
-        priority=prepared.request.priority,
-        idempotency_key=idempotency_key,
-        status=status,
-        hold_reason=verdict.reason,
-        batch=batch,
-    )
-    trace_create_for_run(
-        run=run,
-        actor=user.get_username(),
-        inputs={"kind": run.kind, "payload": run.payload},
-        metadata={"queue": run.queue, "priority": run.priority},
-    )
-    if verdict.results:
-        chain(
-            run,
-            actor=PLATFORM_ACTOR,
-            action="run.checked",
-            data={"decision": status.value, "checks": verdict.as_json()},
+    *, user: AbstractBaseUser, prepared: list[_Prepared], idempotency_key: str | None, batch: RunBatch | None
+) -> list[Run]:
+    """Inside the caller's transaction: the runs, their traces and first provenance entries
+    (bulk inserts), their checks; the cleared ones are stored `queued` and sent on commit
+    (a process that dies between the commit and the publish leaves them queued without a
+    message: the reconciler sees the broker hold fewer messages than queued runs and sends them)."""
+    now = timezone.now()
+    runs = []
+    for item in prepared:
+        status = _STATUS_OF_DECISION[item.verdict.decision]
+        cleared = status == RunStatus.PENDING
+        runs.append(
+            Run(
+                id=uuid.uuid4(),
+                owner=user,
+                session=item.session,
+                kind=item.request.kind,
+                payload=item.payload,
+                queue=item.queue,
+                priority=item.request.priority,
+                idempotency_key=idempotency_key,
+                status=RunStatus.QUEUED if cleared else status,
+                queued_at=now if cleared else None,
+                task_id=str(uuid.uuid4()) if cleared else "",
+                hold_reason=item.verdict.reason,
+                batch=batch,
+            )
         )
-        verdict.record(run)
-    if status == RunStatus.PENDING:
-        run_id = run.pk
-        transaction.on_commit(lambda: run_enqueue(run_id=run_id))
-    return run
+    Run.objects.bulk_create(runs)
+    trace_create_for_runs(
+        runs=runs,
+        actor=user.get_username(),
+        inputs=[{"kind": run.kind, "payload": run.payload} for run in runs],
+        metadata=[{"queue": run.queue, "priority": run.priority} for run in runs],
+    )
+    for run, item in zip(runs, prepared, strict=True):
+        if item.verdict.results:
+            chain(
+                run,
+                actor=PLATFORM_ACTOR,
+                action="run.checked",
+                data={"decision": run.status, "checks": item.verdict.as_json()},
+            )
+            item.verdict.record(run)
+    queued = [run for run in runs if run.status == RunStatus.QUEUED]
+    if queued:
+        transaction.on_commit(lambda: send_runs(queued))
+    return runs
 
 
 def run_submit(
@@ -159,7 +172,8 @@ def run_submit(
     prepared = _prepare(user, request)
     try:
         with transaction.atomic():
-            return _store(user=user, prepared=prepared, idempotency_key=idempotency_key, batch=None), True
+            (run,) = _store(user=user, prepared=[prepared], idempotency_key=idempotency_key, batch=None)
+            return run, True
     except IntegrityError:
         # A concurrent request with the same key won the insert.
         existing = Run.objects.filter(owner=user, idempotency_key=idempotency_key).first()
@@ -225,7 +239,7 @@ def run_submit_batch(
             batch = RunBatch.objects.create(
                 owner=user, idempotency_key=idempotency_key, request_sha256=fingerprint
             )
-            runs = [_store(user=user, prepared=p, idempotency_key=None, batch=batch) for p in prepared]
+            runs = _store(user=user, prepared=prepared, idempotency_key=None, batch=batch)
     except IntegrityError:
         existing = RunBatch.objects.filter(owner=user, idempotency_key=idempotency_key).first()
         if idempotency_key is None or existing is None:
@@ -257,7 +271,19 @@ def run_enqueue(*, run_id: uuid.UUID | str) -> bool:
     return send_run(run)
 
 
-def send_run(run: Run) -> bool:
+def send_runs(runs: list[Run]) -> int:
+    """Publish queued runs' messages over one pooled producer; returns how many went out."""
+    try:
+        with current_app.producer_or_acquire() as producer:
+            return sum(send_run(run, producer=producer) for run in runs)
+    except Exception:
+        # Broker down: back to pending; the reconciler sends them again later.
+        logger.exception("could not reach the broker to enqueue runs")
+        Run.objects.filter(pk__in=[run.pk for run in runs], status=RunStatus.QUEUED).update(status=RunStatus.PENDING)
+        return 0
+
+
+def send_run(run: Run, producer: Any = None) -> bool:
     """Publish a queued run's message by task name (the web process imports no worker code)."""
     kind = get_kind(run.kind)
     time_limit = kind.time_limit_seconds if kind else None
@@ -270,6 +296,7 @@ def send_run(run: Run) -> bool:
             priority=broker_priority(run.priority, settings.CELERY_BROKER_URL),
             soft_time_limit=time_limit,
             time_limit=time_limit + 30 if time_limit else None,
+            producer=producer,
         )
     except Exception:
         # Broker down: back to pending; the reconciler sends it again later.

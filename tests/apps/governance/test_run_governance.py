@@ -21,7 +21,7 @@ RUNS = "/api/v1/runs"
 def sent(monkeypatch):
     messages = []
 
-    def send(run):
+    def send(run, producer=None):
         messages.append(run.pk)
         return True
 

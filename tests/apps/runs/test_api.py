@@ -70,7 +70,7 @@ def test_submit_returns_201_with_run_and_trace(api, session):
 
 def test_submit_enqueues_only_after_commit(api, session, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr("apps.runs.services.submission.send_run", lambda run: sent.append(run.pk) or True)
+    monkeypatch.setattr("apps.runs.services.submission.send_run", lambda run, producer=None: sent.append(run.pk) or True)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = submit(api, session)
     assert len(callbacks) == 1
@@ -219,19 +219,17 @@ def test_batch_submit_fails_whole_when_a_write_fails(api, session, monkeypatch):
     # A failure in the middle of the writes (not only validation) must roll everything back.
     from apps.runs.services import submission
 
-    real_store, calls = submission._store, []
+    real_record = submission.trace_create_for_runs
 
     def flaky(**kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("disk full")
-        return real_store(**kwargs)
+        real_record(**kwargs)  # the runs and traces are written, then the disk fills
+        raise RuntimeError("disk full")
 
-    monkeypatch.setattr(submission, "_store", flaky)
+    monkeypatch.setattr(submission, "trace_create_for_runs", flaky)
     runs = [{"session": str(session.pk), "kind": "echo", "payload": {}}] * 4
     with pytest.raises(RuntimeError):
         api.post(f"{RUNS}/batch", {"runs": runs}, format="json")
-    assert Run.objects.count() == 0
+    assert Run.objects.count() == 0 and Trace.objects.count() == 0
 
 
 @override_settings(MAX_BATCH_RUNS=3)

@@ -28,7 +28,7 @@ def actions(run: Run) -> list[str]:
 def sent(monkeypatch):
     messages = []
 
-    def send(run):
+    def send(run, producer=None):
         messages.append(run.pk)
         return True
 

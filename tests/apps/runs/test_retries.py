@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch):
     messages = []
 
-    def send(run):
+    def send(run, producer=None):
         messages.append(run.pk)
         return True
 

@@ -21,7 +21,7 @@ def sent(monkeypatch):
     """Messages the services would send to the broker (the broker itself is tested in tests/workers)."""
     messages = []
 
-    def send(run):
+    def send(run, producer=None):
         messages.append(run.pk)
         return True
 
@@ -123,7 +123,10 @@ def test_reconciler_finishes_an_orphaned_cancel(session, sent):
 
 def test_reconciler_sends_runs_whose_message_was_never_sent_or_was_lost(session, sent):
     never_sent, _ = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={})
-    Run.objects.filter(pk=never_sent.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    # the broker was down when it was published: back to pending
+    Run.objects.filter(pk=never_sent.pk).update(
+        status=RunStatus.PENDING, created_at=timezone.now() - timedelta(minutes=5)
+    )
     lost = queued_run(session)
     Run.objects.filter(pk=lost.pk).update(queued_at=timezone.now() - timedelta(hours=1))
     fresh = queued_run(session)
