@@ -279,7 +279,8 @@ def send_runs(runs: list[Run]) -> int:
     except Exception:
         # Broker down: back to pending; the reconciler sends them again later.
         logger.exception("could not reach the broker to enqueue runs")
-        Run.objects.filter(pk__in=[run.pk for run in runs], status=RunStatus.QUEUED).update(status=RunStatus.PENDING)
+        unsent = Run.objects.filter(pk__in=[run.pk for run in runs], status=RunStatus.QUEUED)
+        unsent.update(status=RunStatus.PENDING)
         return 0
 
 

@@ -70,7 +70,9 @@ def test_submit_returns_201_with_run_and_trace(api, session):
 
 def test_submit_enqueues_only_after_commit(api, session, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr("apps.runs.services.submission.send_run", lambda run, producer=None: sent.append(run.pk) or True)
+    monkeypatch.setattr(
+        "apps.runs.services.submission.send_run", lambda run, producer=None: sent.append(run.pk) or True
+    )
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = submit(api, session)
     assert len(callbacks) == 1
