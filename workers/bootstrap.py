@@ -79,7 +79,12 @@ def worker_capabilities() -> dict[str, Any]:
         gpus = _count_cuda_devices()
         if gpus:
             backends.append("cupy")
-    return {"queues": queues, "backends": backends, "gpus": gpus}
+    capabilities: dict[str, Any] = {"queues": queues, "backends": backends, "gpus": gpus}
+    if Queue.SANDBOX.value in queues:
+        from workers.sandbox import sandbox_health
+
+        capabilities["sandbox"] = sandbox_health()
+    return capabilities
 
 
 GRAPH_RUN_MODULES = ("kernels.fgw", "kernels.warmup", "ot.lp")
@@ -124,6 +129,14 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     worker_capabilities.cache_clear()
     capabilities = {key: value for key, value in worker_capabilities().items() if key != "queues"}
     logger.info("worker capabilities: %s", json.dumps(capabilities))
+    sandbox = capabilities.get("sandbox")
+    if sandbox is not None and not sandbox["available"]:
+        # The sandbox runner refuses to start: its queue's runs wait for a worker that can
+        # isolate them (and submissions are refused while no live worker can).
+        logger.error("not serving the sandbox queue: %s", sandbox["reason"])
+        sender.cancel_task_queue(Queue.SANDBOX.value)
+    elif sandbox is not None and sandbox["mode"] != "bwrap":
+        logger.warning("the sandbox queue runs WITHOUT isolation (SANDBOX_ALLOW_UNSANDBOXED is set)")
 
     def beat() -> None:
         try:

@@ -16,3 +16,15 @@ class SessionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Session
         fields = ["id", "name", "policy", "owner", "created_at"]
+
+
+class WorkspaceFileOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    modified_at = serializers.DateTimeField()
+
+
+class WorkspaceOutputSerializer(serializers.Serializer):
+    files = WorkspaceFileOutputSerializer(many=True)
+    total_bytes = serializers.IntegerField()
+    truncated = serializers.BooleanField()
