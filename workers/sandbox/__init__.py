@@ -141,7 +141,8 @@ def _bwrap_version(bwrap: str) -> str:
 
 def _probe(sandbox: Sandbox, interpreter: str) -> str | None:
     """None when `print(1)` runs in the sandbox with this interpreter, else why not."""
-    probe_dir = sandbox.state_dir / "health"
+    # beside the sessions' workspaces (the state directory is closed to the sandbox's uid)
+    probe_dir = Path(settings.RUN_WORKSPACE_ROOT) / ".health"
     probe_dir.mkdir(exist_ok=True, mode=0o700)
     try:
         layout = interpreter_layout(sandbox.interpreters[interpreter])

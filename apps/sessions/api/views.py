@@ -30,11 +30,6 @@ def _session_or_404(request: Request, session_id: UUID) -> Session:
     return session
 
 
-def _without_trailing_slash(name: str) -> str:
-    # Every URL answers with or without its trailing slash (config.urls); a file's too.
-    return name[:-1] if name.endswith("/") else name
-
-
 class SessionListCreateApi(ListAPIView):
     serializer_class = SessionOutputSerializer
 
@@ -92,7 +87,6 @@ class SessionWorkspaceFileApi(APIView):
     )
     def get(self, request: Request, session_id: UUID, name: str) -> HttpResponse:
         session = _session_or_404(request, session_id)
-        name = _without_trailing_slash(name)
         opened, size = workspace.workspace_open_file(session_id=session.pk, name=name)
         response = FileResponse(
             opened,
@@ -107,5 +101,5 @@ class SessionWorkspaceFileApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, session_id: UUID, name: str) -> Response:
         session = _session_or_404(request, session_id)
-        workspace.workspace_delete_file(session_id=session.pk, name=_without_trailing_slash(name))
+        workspace.workspace_delete_file(session_id=session.pk, name=name)
         return Response(status=status.HTTP_204_NO_CONTENT)
