@@ -394,15 +394,16 @@ class Sandbox:
             raise UnknownInterpreter(f"no interpreter named {interpreter!r}") from None
         layout = interpreter_layout(path)
         with self._identity(on_tick and (lambda: on_tick(0.0))) as identity:
+            weak = self.mode == "unsandboxed"
             if identity is not None:
-                workspace.hand_over(workspace_dir, *identity)
+                workspace.hand_over(workspace_dir, *identity, skip_hard_links=weak)
             try:
                 return self._run(code, workspace_dir, limits, layout, dict(env or {}), identity, on_tick)
             finally:
                 if identity is not None:
-                    if self.mode == "unsandboxed":
+                    if weak:
                         _kill_all_of(identity[0])
-                    workspace.hand_over(workspace_dir, os.getuid(), os.getgid())
+                    workspace.hand_over(workspace_dir, os.getuid(), os.getgid(), skip_hard_links=weak)
 
     def _environment(self, layout: InterpreterLayout, env: dict[str, str], home: str) -> dict[str, str]:
         base = {

@@ -54,17 +54,28 @@ def usage(path: Path, *, stop_above_files: int | None = None) -> Usage:
     return Usage(bytes=total, files=entries)
 
 
-def hand_over(path: Path, uid: int, gid: int) -> None:
-    """Give the tree at `path` to uid:gid (links themselves, never their targets); nothing
-    if it is gone (its session was deleted meanwhile)."""
+def hand_over(path: Path, uid: int, gid: int, *, skip_hard_links: bool = False) -> None:
+    """Give the tree at `path` to uid:gid (links themselves, never their targets), its top
+    closed to others again; nothing if it is gone (its session was deleted meanwhile).
+
+    `skip_hard_links`: leave files with more than one name alone. Without namespaces a
+    program can hard-link into its workspace a host file it may write; chowning that would
+    give a host file away.
+    """
     try:
         os.lchown(path, uid, gid)
+        os.chmod(path, 0o700)
     except FileNotFoundError:
         return
     for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
         for name in dirnames + filenames:
+            entry = os.path.join(dirpath, name)
             try:
-                os.lchown(os.path.join(dirpath, name), uid, gid)
+                if skip_hard_links:
+                    info = os.lstat(entry)
+                    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                        continue
+                os.lchown(entry, uid, gid)
             except FileNotFoundError:
                 pass
 
