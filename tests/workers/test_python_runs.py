@@ -22,6 +22,13 @@ from tests.workers.conftest import WorkerProcess, process_env, wait_for_run
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 RESULT_KEYS = {"stdout", "stderr", "exit_code", "duration_s", "peak_memory_mb", "limit", "files"}
+# Small enough that each limit is quick to reach through the API.
+WORKER_LIMITS = {
+    "SANDBOX_MAX_CPU_SECONDS": "2",
+    "SANDBOX_MAX_OPEN_FILES": "64",
+    "SANDBOX_MAX_FILE_BYTES": str(4 * 2**20),
+    "SANDBOX_WORKSPACE_MAX_BYTES": str(8 * 2**20),
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,7 @@ def sandbox_worker(
             "sandbox",
             "sandbox,control",
             tmp_path_factory.mktemp("sandbox-worker") / "worker.log",
-            process_env(RUN_WORKSPACE_ROOT=str(workspace_root)),
+            process_env(RUN_WORKSPACE_ROOT=str(workspace_root), **WORKER_LIMITS),
         )
         try:
             worker.wait_ready()
@@ -175,14 +182,16 @@ while True:
     assert beat.stat().st_size == size  # nothing writes any more
 
 
-def test_limits_are_results_and_bombs_leave_the_worker_serving(sandbox_worker, api, session):
+def test_every_limit_is_a_result_and_bombs_leave_the_worker_serving(sandbox_worker, api, user, session):
     fork_bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
     cases = {
         "processes": submit(api, session, fork_bomb),
         "memory": submit(api, session, "x = []\nwhile True: x.append(bytearray(2**20))", memory_mb=64),
-        "timeout": submit(api, session, "while True: pass", timeout_s=1),
+        "timeout": submit(api, session, "import time\ntime.sleep(60)", timeout_s=1),
+        "cpu_time": submit(api, session, "while True: pass", timeout_s=30),
         "output": submit(api, session, "print('x' * 3_000_000)"),
-        "file_size": submit(api, session, "open('big', 'wb').write(b'x' * (2**20 * 100))"),
+        "file_size": submit(api, session, "open('big', 'wb').write(b'x' * 2**23)"),
+        "open_files": submit(api, session, "files = [open('/dev/null') for _ in range(100)]"),
     }
     after = submit(api, session, "print(1)")
 
@@ -192,6 +201,20 @@ def test_limits_are_results_and_bombs_leave_the_worker_serving(sandbox_worker, a
     assert result_of(api, after)["stdout"] == "1\n"
     assert sandbox_worker.process.poll() is None
     assert Run.objects.filter(status="failed").count() == 0
+
+
+def test_a_workspace_over_its_quota_ends_runs_until_files_are_deleted(sandbox_worker, api, user):
+    session = session_create(owner=user, name="quota")
+    writer = "for i in range(4):\n    open(f'f{i}', 'wb').write(b'x' * 3 * 2**20)"
+    assert result_of(api, submit(api, session, writer))["limit"] == "workspace"
+
+    refused = result_of(api, submit(api, session, "print(1)"))
+    assert refused["limit"] == "workspace" and refused["stdout"] == "" and refused["exit_code"] is None
+    assert "SANDBOX_WORKSPACE_MAX_BYTES" in refused["stderr"]
+
+    for listed in api.get(f"/api/v1/sessions/{session.pk}/workspace").json()["files"]:
+        assert api.delete(f"/api/v1/sessions/{session.pk}/workspace/{listed['name']}").status_code == 204
+    assert result_of(api, submit(api, session, "print(1)"))["stdout"] == "1\n"
 
 
 def test_ready_reports_the_sandbox(sandbox_worker):
