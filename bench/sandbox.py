@@ -9,14 +9,17 @@ flushed)::
     CELERY_BROKER_URL=redis://127.0.0.1:6379/15 .venv/bin/python bench/sandbox.py
 
 Part 1 times, in turn and `--repeats` times each, `subprocess.run([python, "-c",
-"print(1)"])`, the same with `-I -S`, and `Sandbox.run(code="print(1)")` (bubblewrap, the
-limits of a default run, the in-sandbox init, a workspace handed to the run's uid and
-back); it prints the median and the 90th percentile of each and the sandbox's overhead
-against both bare forms. Part 2 starts one worker on the `sandbox` queue with
-`--concurrency` pool processes, submits `--runs` print(1) runs through the run service
-(what POST /api/v1/runs calls) into one session, then as many into one session each,
-and prints runs per second from the first submission to the last success: one session's
-runs go one at a time (the session's lock), separate sessions' runs in parallel.
+"print(1)"])`, the same with `-I -S`, bwrap alone running `true`, the runner without bwrap
+(mode "unsandboxed": rlimits, the init that measures the program, the supervisor), and
+`Sandbox.run(code="print(1)")` (bubblewrap, the limits of a default run, the in-sandbox
+init, a workspace handed to the run's uid and back); it prints the median and the 90th
+percentile of each and the sandbox's overhead against both bare forms.
+
+Part 2 starts one worker on the `sandbox` queue with `--concurrency` pool processes,
+submits `--runs` print(1) runs through the run service (what POST /api/v1/runs calls)
+into one session, then as many into one session each, and prints runs per second from
+the first submission to the last success: one session's runs go one at a time (the
+session's lock), separate sessions' runs in parallel.
 """
 
 from __future__ import annotations
@@ -55,6 +58,17 @@ def _summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
 
 
+def _links() -> list[str]:
+    """/bin, /lib* as the host has them (links into /usr on a merged-/usr system)."""
+    args: list[str] = []
+    for name in ("/bin", "/lib", "/lib64"):
+        if os.path.islink(name):
+            args += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            args += ["--ro-bind", name, name]
+    return args
+
+
 def overhead(repeats: int, interpreter: str) -> None:
     from workers.sandbox import Sandbox, limits_from_settings
 
@@ -68,6 +82,7 @@ def overhead(repeats: int, interpreter: str) -> None:
         interpreters={"python3": interpreter},
         state_dir=root / ".state",
     )
+    weak = Sandbox(mode="unsandboxed", interpreters={"python3": interpreter}, state_dir=root / ".state-weak")
     limits = limits_from_settings(timeout_seconds=10.0, memory_mb=256)
     cases: dict[str, Callable[[], object]] = {
         "bare `python -c`": lambda: subprocess.run(
@@ -75,6 +90,13 @@ def overhead(repeats: int, interpreter: str) -> None:
         ),
         "bare `python -I -S -c`": lambda: subprocess.run(
             [interpreter, "-I", "-S", "-c", "print(1)"], capture_output=True, check=True
+        ),
+        "bwrap alone (`true`, no Python)": lambda: subprocess.run(
+            [sandbox.bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr", *_links(), "--", "/usr/bin/true"],
+            check=True,
+        ),
+        "limits, init and supervision without bwrap (unsandboxed mode)": lambda: weak.run(
+            code="print(1)", workspace_dir=workspace, limits=limits
         ),
         "sandbox": lambda: sandbox.run(code="print(1)", workspace_dir=workspace, limits=limits),
     }
@@ -185,8 +207,10 @@ def main() -> None:
     parser.add_argument("--interpreter", default="/usr/bin/python3")
     args = parser.parse_args()
     print(f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}, bwrap {shutil.which('bwrap')}")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     overhead(args.repeats, args.interpreter)
     throughput(args.runs, args.concurrency)
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
