@@ -156,6 +156,16 @@ open("outbox/summary.txt", "w").write(f"{len(rows)} rows")
     names = [f["name"] for f in api.get(f"/api/v1/sessions/{session.pk}/workspace").json()["files"]]
     assert names == ["table.csv"]  # kept files leave the outbox
 
+    # an artifact id that is not the user's fails the run, naming it, and runs nothing
+    foreign = "00000000-0000-4000-8000-000000000000"
+    run = wait_for_run(submit(api, session, "open('ran', 'w')", files=[foreign]), {"succeeded", "failed"})
+    assert (
+        run.status == "failed" and run.error["type"] == "InputFileMissing" and foreign in run.error["message"]
+    )
+    assert "ran" not in [
+        f["name"] for f in api.get(f"/api/v1/sessions/{session.pk}/workspace").json()["files"]
+    ]
+
 
 def test_cancel_kills_the_run_within_a_second(sandbox_worker, api, session, workspace_root):
     code = """
