@@ -79,12 +79,7 @@ def worker_capabilities() -> dict[str, Any]:
         gpus = _count_cuda_devices()
         if gpus:
             backends.append("cupy")
-    capabilities: dict[str, Any] = {"queues": queues, "backends": backends, "gpus": gpus}
-    if Queue.SANDBOX.value in queues:
-        from workers.sandbox import sandbox_health
-
-        capabilities["sandbox"] = sandbox_health()
-    return capabilities
+    return {"queues": queues, "backends": backends, "gpus": gpus}
 
 
 GRAPH_RUN_MODULES = ("kernels.fgw", "kernels.warmup", "ot.lp")
@@ -128,8 +123,14 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     os.environ[WORKER_QUEUES_ENV] = ",".join(sorted(queues))
     worker_capabilities.cache_clear()
     capabilities = {key: value for key, value in worker_capabilities().items() if key != "queues"}
+    sandbox = None
+    if Queue.SANDBOX.value in queues:
+        # Checked here, once, not in worker_capabilities(): pool children call that for
+        # their first graph run, which should not pay for a sandbox probe.
+        from workers.sandbox import sandbox_health
+
+        sandbox = capabilities["sandbox"] = sandbox_health()
     logger.info("worker capabilities: %s", json.dumps(capabilities))
-    sandbox = capabilities.get("sandbox")
     if sandbox is not None and not sandbox["available"]:
         # The sandbox runner refuses to start: its queue's runs wait for a worker that can
         # isolate them (and submissions are refused while no live worker can).
