@@ -414,6 +414,12 @@ class Sandbox:
         }
         return {**base, **env}
 
+    def _setenv_args(self, layout: InterpreterLayout, env: dict[str, str]) -> bytes:
+        pairs = self._environment(layout, env, SANDBOX_WORKSPACE).items()
+        if any("\0" in name + value or "=" in name for name, value in pairs):
+            raise ValueError("environment names and values cannot hold NUL, names not '='")
+        return b"".join(b"--setenv\0%s\0%s\0" % (name.encode(), value.encode()) for name, value in pairs)
+
     def _command(
         self,
         layout: InterpreterLayout,
@@ -441,9 +447,11 @@ class Sandbox:
             "--hostname",
             "sandbox",
             "--clearenv",
+            # the environment's values from a descriptor, not the command line that
+            # every user of the host can read in /proc
+            "--args",
+            str(fds["args"]),
         ]
-        for name, value in self._environment(layout, env, SANDBOX_WORKSPACE).items():
-            command += ["--setenv", name, value]
         command += _system_binds()
         for prefix in layout.prefixes:
             command += ["--ro-bind", prefix, prefix]
@@ -468,13 +476,12 @@ class Sandbox:
         ours: list[int] = []  # the read ends, kept
         theirs: list[int] = []  # what the child inherits, closed here once it started
         try:
-            code_fd = os.memfd_create("main.py")
+            code_fd = _memfd("main.py", code.encode("utf-8", errors="surrogatepass"))
             theirs.append(code_fd)
-            view = memoryview(code.encode("utf-8", errors="surrogatepass"))
-            while view:
-                view = view[os.write(code_fd, view) :]
-            os.lseek(code_fd, 0, os.SEEK_SET)
             fds = {"code": code_fd}
+            if self.mode == "bwrap":
+                fds["args"] = _memfd("args", self._setenv_args(layout, env))
+                theirs.append(fds["args"])
             for name in ("report", "status") if self.mode == "bwrap" else ("report",):
                 read_end, write_end = os.pipe()
                 ours.append(read_end)
@@ -518,6 +525,16 @@ class Sandbox:
             return supervisor.watch(on_tick)
         finally:
             supervisor.close()
+
+
+def _memfd(name: str, data: bytes) -> int:
+    """An anonymous file holding `data`, read from its start (never on a disk)."""
+    fd = os.memfd_create(name)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _apply_limits(limits: Limits, nproc: int, nice: int) -> None:

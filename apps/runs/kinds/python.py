@@ -13,6 +13,7 @@ validation time.
 from __future__ import annotations
 
 import fnmatch
+import re
 import uuid
 from typing import Any
 
@@ -26,6 +27,7 @@ from apps.runs.kinds import DEFAULT_TIME_LIMIT_SECONDS, RunKind, register
 from apps.runs.kinds._strict import StrictFloatField, StrictIntegerField, StrictPayloadSerializer
 
 CODE_FIELD = "code"
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_ENV_VARS = 64
 MAX_ENV_VALUE_CHARS = 4096
 MIN_MEMORY_MB = 32
@@ -76,7 +78,9 @@ class PythonPayloadSerializer(StrictPayloadSerializer):
             raise serializers.ValidationError(f"At most {MAX_ENV_VARS} variables.")
         problems = []
         for name, text in value.items():
-            if not _env_name_allowed(name):
+            if not ENV_NAME.fullmatch(name):
+                problems.append(f"{name!r} is not a variable name (letters, digits, _).")
+            elif not _env_name_allowed(name):
                 allowed = ", ".join(settings.SANDBOX_ENV_ALLOWLIST) or "none"
                 problems.append(f"{name!r} is not allowed (SANDBOX_ENV_ALLOWLIST: {allowed}).")
             elif not isinstance(text, str) or "\x00" in text or len(text) > MAX_ENV_VALUE_CHARS:

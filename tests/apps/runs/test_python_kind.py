@@ -60,6 +60,8 @@ def test_defaults_are_stored_with_the_run(api, session):
         ({"code": "x", "env": []}, "env"),
         ({"code": "x", "env": {"DATABASE_URL": "postgres://me"}}, "env"),
         ({"code": "x", "env": {"APP_X": 1}}, "env"),
+        ({"code": "x", "env": {"APP-X": "1"}}, "env"),
+        ({"code": "x", "env": {"APP_X=Y": "1"}}, "env"),
         ({"code": "x", "interpreter": "perl"}, "interpreter"),
         ({"code": "x", "files": "abc"}, "files"),
         ({"code": "x", "files": ["not-a-uuid"]}, "files"),

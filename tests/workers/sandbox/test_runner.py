@@ -101,6 +101,25 @@ def test_the_environment_is_built_from_nothing(sandbox, make_workspace, monkeypa
     assert eval(seen)["APP_MODE"] == "x" and eval(seen)["HOME"] == "/workspace"
 
 
+def test_environment_values_stay_off_the_hosts_command_lines(sandbox, make_workspace):
+    seen: list[int] = []
+
+    def tick(elapsed: float) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                if b"marker-4711" in Path(f"/proc/{entry.name}/cmdline").read_bytes():
+                    seen.append(int(entry.name))
+            except OSError:
+                continue
+
+    code = "import os, time\nprint(os.environ['APP_TOKEN'])\ntime.sleep(0.5)"
+    env = {"APP_TOKEN": "marker-4711"}
+    outcome = sandbox.run(code=code, workspace_dir=make_workspace(), limits=SMALL, env=env, on_tick=tick)
+    assert outcome.stdout == "marker-4711\n" and seen == []
+
+
 def test_the_network_is_closed(sandbox, make_workspace):
     # PostgreSQL and Redis do listen on the host, so a failure inside means isolation
     for port in (5432, 6379):
