@@ -175,6 +175,16 @@ def test_the_filesystem_is_read_only_but_for_the_workspace_and_a_private_tmp(san
     assert sum(line.startswith("absent") for line in lines) == 6
 
 
+def test_no_user_namespace_can_be_made_inside(sandbox, make_workspace):
+    code = """
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    print(libc.unshare(0x10000000), os.getpid(), os.getuid() != 0)
+    """
+    outcome = run(sandbox, make_workspace(), code)
+    assert outcome.stdout == "-1 2 True\n", outcome.stderr  # refused; the program is pid 2, after the init
+
+
 def test_files_persist_in_the_workspace_and_are_the_workers_between_runs(sandbox, make_workspace):
     workspace = make_workspace()
     first = run(sandbox, workspace, "open('kept.txt', 'w').write('from run 1'); import os; os.mkdir('d')")
