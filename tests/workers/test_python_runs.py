@@ -92,8 +92,8 @@ def test_stdout_exit_code_and_a_workspace_kept_for_its_session_only(
     assert first["files"] == [] and first["duration_s"] > 0 and first["peak_memory_mb"] > 0
 
     # then the session's next run reads it
-    second = result_of(api, submit(api, session, "print(open('notes.txt').read())"))
-    assert second["stdout"] == "hello\n" and second["exit_code"] == 0
+    second = result_of(api, submit(api, session, "print(open('notes.txt').read(), 'caf\u00e9', '\\x00')"))
+    assert second["stdout"] == "hello café \ufffd\n" and second["exit_code"] == 0
 
     # and another session of the same user sees nothing, by any path
     other_session = session_create(owner=user, name="other")

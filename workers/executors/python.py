@@ -117,11 +117,16 @@ def _keep_outbox(ctx: RunContext, workspace_dir: Path, notes: list[str]) -> list
     return kept
 
 
+def _text(output: str) -> str:
+    # PostgreSQL's JSON cannot hold U+0000; a program may well print one.
+    return output.replace("\x00", "\ufffd")
+
+
 def _result(outcome: Outcome, kept: list[str], notes: list[str]) -> dict[str, Any]:
     stderr = outcome.stderr + "".join(f"[sandbox] {note}\n" for note in notes)
     return {
-        "stdout": outcome.stdout,
-        "stderr": stderr,
+        "stdout": _text(outcome.stdout),
+        "stderr": _text(stderr),
         "exit_code": outcome.exit_code,
         "duration_s": outcome.duration_seconds,
         "peak_memory_mb": outcome.peak_memory_mb,
