@@ -128,7 +128,7 @@ def workspace_list(*, session_id: UUID | str) -> WorkspaceListing:
             total += info.st_size
             files.append(
                 WorkspaceFile(
-                    name=os.path.relpath(path, root),
+                    name=_display(os.path.relpath(path, root)),
                     size=info.st_size,
                     modified_at=datetime.fromtimestamp(info.st_mtime, tz=UTC),
                 )
@@ -167,6 +167,29 @@ def workspace_delete_file(*, session_id: UUID | str, name: str) -> None:
             shutil.rmtree(last, dir_fd=dir_fd)
         else:
             os.unlink(last, dir_fd=dir_fd)
+
+
+def _display(name: str) -> str:
+    # A name that is not UTF-8 (the code may make one) shows its bytes escaped: JSON has no
+    # other way to carry it. Such a file is removed with its directory or the whole workspace.
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def workspace_clear(*, session_id: UUID | str) -> None:
+    """Delete everything in a session's workspace; the workspace itself stays."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(workspace_dir(session_id), flags)
+    except FileNotFoundError:
+        return
+    try:
+        for entry in os.scandir(fd):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.name, dir_fd=fd)
+            else:
+                os.unlink(entry.name, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def workspace_delete(*, session_id: UUID | str) -> None:

@@ -148,13 +148,15 @@ import os
 rows = open("table.csv").read().splitlines()
 os.makedirs("outbox", exist_ok=True)
 open("outbox/summary.txt", "w").write(f"{len(rows)} rows")
+open("outbox/bad\\nname", "w").write("a name no artifact may have")
 """
     result = result_of(api, submit(api, session, code, files=[uploaded.json()["id"]]))
     assert len(result["files"]) == 1 and result["exit_code"] == 0
+    assert "[sandbox] outbox/bad\\nname was not kept: Control and format characters" in result["stderr"]
     download = api.get(f"/api/v1/artifacts/{result['files'][0]}/download")
     assert b"".join(download.streaming_content) == b"2 rows"
     names = [f["name"] for f in api.get(f"/api/v1/sessions/{session.pk}/workspace").json()["files"]]
-    assert names == ["table.csv"]  # kept files leave the outbox
+    assert names == ["outbox/bad\nname", "table.csv"]  # kept files leave the outbox
 
     # an artifact id that is not the user's fails the run, naming it, and runs nothing
     foreign = "00000000-0000-4000-8000-000000000000"

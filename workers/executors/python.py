@@ -29,6 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
+from apps.artifacts.exceptions import ArtifactError
 from apps.artifacts.models import Artifact
 from apps.artifacts.services import artifact_open, safe_filename
 from apps.runs.models import Run, RunStatus
@@ -109,11 +110,15 @@ def _keep_outbox(ctx: RunContext, workspace_dir: Path, notes: list[str]) -> list
         notes.append(f"{len(names) - limit} files left in {files.OUTBOX}/: at most {limit} are kept per run")
     kept = []
     for name in names[:limit]:
-        with files.open_kept(workspace_dir, name) as opened:
-            if opened is None:
-                continue
-            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            kept.append(ctx.artifacts.put(name, opened, content_type)["artifact"])
+        try:
+            with files.open_kept(workspace_dir, name) as opened:
+                if opened is None:
+                    continue
+                content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                kept.append(ctx.artifacts.put(name, opened, content_type)["artifact"])
+        except ArtifactError as exc:  # a name the artifacts refuse (control characters, not UTF-8)
+            shown = os.fsencode(name).decode("utf-8", errors="backslashreplace").encode("unicode_escape")
+            notes.append(f"{files.OUTBOX}/{shown.decode()} was not kept: {exc.message}")
     return kept
 
 

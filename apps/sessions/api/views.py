@@ -62,6 +62,12 @@ class SessionWorkspaceApi(APIView):
         listing = workspace.workspace_list(session_id=session.pk)
         return Response(WorkspaceOutputSerializer(listing).data)
 
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, session_id: UUID) -> Response:
+        session = _session_or_404(request, session_id)
+        workspace.workspace_clear(session_id=session.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class RawFileNegotiation(BaseContentNegotiation):
     """A file answers with its bytes whatever Accept says; errors in JSON."""

@@ -90,6 +90,14 @@ def test_links_are_never_followed(api, session, files, tmp_path):
     assert outside.exists()
 
 
+def test_a_name_that_is_not_utf8_is_listed_escaped_and_cleared_with_the_workspace(api, session, files):
+    (files / os.fsdecode(b"bad-\xff")).write_bytes(b"x")
+    names = [f["name"] for f in api.get(url(session)).json()["files"]]
+    assert names == ["a.txt", "bad-\\xff", "data/b.bin"]
+    assert api.delete(url(session)).status_code == 204
+    assert api.get(url(session)).json()["files"] == [] and files.is_dir()
+
+
 def test_a_fifo_is_not_read(api, session, files):
     os.mkfifo(files / "pipe")
     assert api.get(url(session, "pipe")).status_code == 400
