@@ -8,6 +8,7 @@ process refuses to start without a real SECRET_KEY.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import environ
@@ -215,6 +216,47 @@ GOVERNANCE_METRIC_CHECKER = env.str(
 # One directory per session for runners that keep files between a session's runs
 # (RunContext.workspace); on workers' local disk, or a shared volume for many hosts.
 RUN_WORKSPACE_ROOT = env.path("RUN_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces"))
+
+
+def _default_sandbox_interpreter() -> str:
+    # The system's Python where there is one: the sandbox's own uid can read it, while the
+    # worker's (a virtualenv or pyenv under /root) may sit in a directory closed to others.
+    if Path("/usr/bin/python3").exists():
+        return "/usr/bin/python3"
+    return getattr(sys, "_base_executable", "") or sys.executable
+
+
+# Sandboxed Python runs (the `python` kind, workers/sandbox): bubblewrap, per-run limits.
+# Interpreters a payload may name (name=path,...); a virtualenv's python keeps its packages.
+SANDBOX_INTERPRETERS = env.dict("SANDBOX_INTERPRETERS", default={"python3": _default_sandbox_interpreter()})
+# Payload `env` names allowed into the child (shell-style patterns); others are a 400.
+SANDBOX_ENV_ALLOWLIST = env.list("SANDBOX_ENV_ALLOWLIST", default=["LANG", "LC_*", "TZ", "APP_*"])
+SANDBOX_DEFAULT_TIMEOUT_SECONDS = env.float("SANDBOX_DEFAULT_TIMEOUT_SECONDS", default=10.0)
+SANDBOX_MAX_TIMEOUT_SECONDS = env.float("SANDBOX_MAX_TIMEOUT_SECONDS", default=300.0)
+SANDBOX_DEFAULT_MEMORY_MB = env.int("SANDBOX_DEFAULT_MEMORY_MB", default=256)
+SANDBOX_MAX_MEMORY_MB = env.int("SANDBOX_MAX_MEMORY_MB", default=4096)
+# CPU seconds per process: min(timeout_s, this).
+SANDBOX_MAX_CPU_SECONDS = env.int("SANDBOX_MAX_CPU_SECONDS", default=300)
+SANDBOX_MAX_PROCESSES = env.int("SANDBOX_MAX_PROCESSES", default=32)
+SANDBOX_MAX_OUTPUT_BYTES = env.int("SANDBOX_MAX_OUTPUT_BYTES", default=1024 * 1024)  # stdout, stderr each
+SANDBOX_MAX_FILE_BYTES = env.int("SANDBOX_MAX_FILE_BYTES", default=64 * 1024 * 1024)
+SANDBOX_MAX_OPEN_FILES = env.int("SANDBOX_MAX_OPEN_FILES", default=256)
+SANDBOX_TMP_BYTES = env.int("SANDBOX_TMP_BYTES", default=64 * 1024 * 1024)  # /tmp and /dev/shm each
+SANDBOX_WORKSPACE_MAX_BYTES = env.int("SANDBOX_WORKSPACE_MAX_BYTES", default=256 * 1024 * 1024)
+SANDBOX_WORKSPACE_MAX_FILES = env.int("SANDBOX_WORKSPACE_MAX_FILES", default=10_000)
+SANDBOX_MAX_INPUT_FILES = env.int("SANDBOX_MAX_INPUT_FILES", default=32)
+SANDBOX_MAX_KEPT_FILES = env.int("SANDBOX_MAX_KEPT_FILES", default=32)
+SANDBOX_BWRAP = env.str("SANDBOX_BWRAP", default="bwrap")
+# Without bubblewrap the sandbox queue is refused unless this allows a weaker mode (README).
+SANDBOX_ALLOW_UNSANDBOXED = env.bool("SANDBOX_ALLOW_UNSANDBOXED", default=False)
+# /ready is 503 without a live worker able to run python; else it only reports the sandbox.
+SANDBOX_REQUIRED = env.bool("SANDBOX_REQUIRED", default=False)
+# A worker running as root runs each sandbox under its own uid from this range.
+SANDBOX_UID_BASE = env.int("SANDBOX_UID_BASE", default=200_000)
+SANDBOX_UID_SLOTS = env.int("SANDBOX_UID_SLOTS", default=64)
+SANDBOX_NICE = env.int("SANDBOX_NICE", default=10)
+# How long a run waits for an older run of its session that is queued but not yet claimed.
+SANDBOX_ORDER_GRACE_SECONDS = env.float("SANDBOX_ORDER_GRACE_SECONDS", default=5.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -123,7 +123,21 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     os.environ[WORKER_QUEUES_ENV] = ",".join(sorted(queues))
     worker_capabilities.cache_clear()
     capabilities = {key: value for key, value in worker_capabilities().items() if key != "queues"}
+    sandbox = None
+    if Queue.SANDBOX.value in queues:
+        # Checked here, once, not in worker_capabilities(): pool children call that for
+        # their first graph run, which should not pay for a sandbox probe.
+        from workers.sandbox import sandbox_health
+
+        sandbox = capabilities["sandbox"] = sandbox_health()
     logger.info("worker capabilities: %s", json.dumps(capabilities))
+    if sandbox is not None and not sandbox["available"]:
+        # The sandbox runner refuses to start: its queue's runs wait for a worker that can
+        # isolate them (and submissions are refused while no live worker can).
+        logger.error("not serving the sandbox queue: %s", sandbox["reason"])
+        sender.cancel_task_queue(Queue.SANDBOX.value)
+    elif sandbox is not None and sandbox["mode"] != "bwrap":
+        logger.warning("the sandbox queue runs WITHOUT isolation (SANDBOX_ALLOW_UNSANDBOXED is set)")
 
     def beat() -> None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import current_app
 from django.conf import settings
 from django.db import connection
@@ -9,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from apps.core.metrics import render_latest
+from apps.core.queues import Queue
 from apps.core.selectors import worker_live_list
 
 BROKER_CHECK_TIMEOUT_SECONDS = 2.0
@@ -47,6 +50,33 @@ def _check_workers() -> str | None:
     return None
 
 
+def _sandbox_details() -> dict[str, Any]:
+    """The python sandbox as the live workers on its queue report it (each checks its own
+    at start: bubblewrap present, a trivial program runs)."""
+    try:
+        workers = worker_live_list(queue=Queue.SANDBOX.value)
+    except Exception as exc:
+        return {"status": "unknown", "message": f"cannot read worker heartbeats: {type(exc).__name__}"}
+    reports = {worker.hostname: (worker.capabilities or {}).get("sandbox") or {} for worker in workers}
+    if not reports:
+        return {"status": "no_worker", "message": "no live worker serves the sandbox queue", "workers": {}}
+    usable = {host: report for host, report in reports.items() if report.get("available")}
+    if any(report.get("mode") == "bwrap" for report in usable.values()):
+        status, message = "ok", "python runs are sandboxed (bubblewrap)"
+    elif usable:
+        status, message = "unsandboxed", "python runs WITHOUT isolation (SANDBOX_ALLOW_UNSANDBOXED)"
+    else:
+        status = "unavailable"
+        message = "; ".join(
+            f"{host}: {report.get('reason') or 'no sandbox reported'}" for host, report in reports.items()
+        )
+    workers_detail = {
+        host: {key: report.get(key) for key in ("available", "mode", "reason", "bwrap", "checked_at")}
+        for host, report in reports.items()
+    }
+    return {"status": status, "message": message, "workers": workers_detail}
+
+
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
     checks = {
@@ -54,10 +84,17 @@ def ready(request: HttpRequest) -> JsonResponse:
         "broker": _check_broker(),
     }
     checks["workers"] = _check_workers() if checks["database"] is None else "database down"
+    sandbox = _sandbox_details() if checks["database"] is None else {"status": "unknown"}
+    if settings.SANDBOX_REQUIRED:
+        # Only where python runs are the point of the deployment: elsewhere a platform
+        # without sandbox workers still serves every other kind, so /ready only reports it.
+        usable = sandbox["status"] in ("ok", "unsandboxed")
+        checks["sandbox"] = None if usable else f"sandbox {sandbox['status']}: {sandbox.get('message', '')}"
     failing = {name: reason for name, reason in checks.items() if reason}
-    body = {
+    body: dict[str, Any] = {
         "status": "ready" if not failing else "not_ready",
         "checks": {name: (reason or "ok") for name, reason in checks.items()},
+        "details": {"sandbox": sandbox},
     }
     if failing:
         body["error"] = {

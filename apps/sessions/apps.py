@@ -8,3 +8,6 @@ class ComputeSessionsConfig(AppConfig):
     # django.contrib.sessions already owns the label "sessions".
     label = "compute_sessions"
     verbose_name = "Sessions"
+
+    def ready(self) -> None:
+        from apps.sessions import receivers  # noqa: F401  (a session's workspace goes with it)

@@ -13,7 +13,14 @@ from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
 
-SAMPLE_VALUES = {"uuid": str(uuid.UUID(int=7)), "int": "7", "str": "abc", "slug": "abc", "path": "a/b"}
+SAMPLE_VALUES = {
+    "uuid": str(uuid.UUID(int=7)),
+    "int": "7",
+    "str": "abc",
+    "slug": "abc",
+    "path": "a/b",
+    "workspace_path": "a/b",
+}
 
 
 def _routes(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[str]:

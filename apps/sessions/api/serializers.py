@@ -26,3 +26,15 @@ class SessionOutputSerializer(serializers.ModelSerializer):
         policy = session.policy
         version = policy.active_version
         return {"id": str(policy.pk), "name": policy.name, "version": version.number if version else None}
+
+
+class WorkspaceFileOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    modified_at = serializers.DateTimeField()
+
+
+class WorkspaceOutputSerializer(serializers.Serializer):
+    files = WorkspaceFileOutputSerializer(many=True)
+    total_bytes = serializers.IntegerField()
+    truncated = serializers.BooleanField()

@@ -71,3 +71,34 @@ def test_scrapes_within_the_ttl_reuse_the_database_figures(django_assert_num_que
     with django_assert_num_queries(0):
         payload, _ = render_latest()
     assert b"limitgraph_workers_alive" in payload
+
+
+def test_ready_reports_a_missing_sandbox_without_failing():
+    worker_heartbeat_record(hostname="w1@host", queues=["cpu"], pid=1)
+    body = Client().get("/ready").json()
+    assert body["status"] == "ready" and "sandbox" not in body["checks"]
+    assert body["details"]["sandbox"]["status"] == "no_worker"
+
+
+def test_ready_names_why_the_sandbox_is_unavailable():
+    report = {"available": False, "mode": None, "reason": "bubblewrap (bwrap) is not installed: install it"}
+    worker_heartbeat_record(hostname="w1@host", queues=["sandbox"], pid=1, capabilities={"sandbox": report})
+    response = Client().get("/ready")
+    assert response.status_code == 200
+    sandbox = response.json()["details"]["sandbox"]
+    assert sandbox["status"] == "unavailable"
+    assert sandbox["message"] == "w1@host: bubblewrap (bwrap) is not installed: install it"
+    assert sandbox["workers"]["w1@host"]["available"] is False
+
+
+@override_settings(SANDBOX_REQUIRED=True)
+def test_ready_is_503_without_a_usable_sandbox_when_it_is_required():
+    worker_heartbeat_record(hostname="w1@host", queues=["cpu"], pid=1)
+    response = Client().get("/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["sandbox"].startswith("sandbox no_worker")
+    report = {"available": True, "mode": "bwrap", "reason": ""}
+    worker_heartbeat_record(hostname="w2@host", queues=["sandbox"], pid=2, capabilities={"sandbox": report})
+    response = Client().get("/ready")
+    assert response.status_code == 200 and response.json()["checks"]["sandbox"] == "ok"
+    assert response.json()["details"]["sandbox"]["status"] == "ok"
