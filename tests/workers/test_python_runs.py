@@ -194,7 +194,10 @@ while True:
     assert beat.stat().st_size == size  # nothing writes any more
 
 
-def test_every_limit_is_a_result_and_bombs_leave_the_worker_serving(sandbox_worker, api, user, session):
+def test_every_limit_is_a_result_and_bombs_leave_the_worker_serving(sandbox_worker, api, user):
+    # Governance would block the fork bomb before it reaches a worker (the next test); under a
+    # permissive policy it reaches the sandbox, which must hold on its own.
+    session = session_create(owner=user, name="permissive", policy="permissive")
     fork_bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
     cases = {
         "processes": submit(api, session, fork_bomb),
@@ -213,6 +216,16 @@ def test_every_limit_is_a_result_and_bombs_leave_the_worker_serving(sandbox_work
     assert result_of(api, after)["stdout"] == "1\n"
     assert sandbox_worker.process.poll() is None
     assert Run.objects.filter(status="failed").count() == 0
+
+
+def test_governance_blocks_a_fork_bomb_before_it_reaches_a_worker(api, user):
+    session = session_create(owner=user, name="default")
+    fork_bomb = "import os\nwhile True:\n    os.fork()"
+    body = {"session": str(session.pk), "kind": "python", "payload": {"code": fork_bomb}}
+    response = api.post("/api/v1/runs", body, format="json")
+    assert response.status_code == 201 and response.json()["status"] == "blocked"
+    flags = api.get(f"/api/v1/traces/{response.json()['trace']}/flags").json()["results"]
+    assert flags and flags[0]["span"]["field"] == "payload.code"
 
 
 def test_a_workspace_over_its_quota_ends_runs_until_files_are_deleted(sandbox_worker, api, user):
