@@ -34,21 +34,18 @@ def save_tiny_gpt2(path: Path, *, n_positions: int = 96) -> Path:
 
     torch.manual_seed(0)
     tokenizer = _tokenizer({"eos_token": "<|endoftext|>", "bos_token": "<|endoftext|>"})
-    eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    # no end-of-sequence id in the config: every run generates exactly max_new_tokens, so
+    # token counts are known in advance (the tokenizer still has the token, for padding)
     config = GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=n_positions,
         n_embd=32,
         n_layer=2,
         n_head=2,
-        bos_token_id=eos,
-        eos_token_id=eos,
+        bos_token_id=None,
+        eos_token_id=None,
     )
     model = GPT2LMHeadModel(config)
-    # never end early: every run generates exactly max_new_tokens, so counts are predictable
-    with torch.no_grad():
-        model.lm_head.weight[eos].zero_()
-        model.transformer.wte.weight[eos].fill_(-5.0)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

@@ -94,7 +94,7 @@ class InferencePayloadSerializer(StrictPayloadSerializer):
         if task == "generate":
             if "prompt" not in attrs:
                 errors["prompt"] = ["Required for the generate task."]
-            attrs.setdefault("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
+            attrs.setdefault("max_new_tokens", min(DEFAULT_MAX_NEW_TOKENS, settings.INFERENCE_MAX_NEW_TOKENS))
         name = attrs.get("model") or default_model(task)
         if name is None:
             errors["model"] = [f"Required for the {task} task; GET /api/v1/models lists them."]
