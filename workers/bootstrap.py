@@ -55,6 +55,12 @@ def _pin_gpu(options: dict[str, Any] | None = None, **_: Any) -> None:
 
 def _count_cuda_devices() -> int:
     """GPUs CuPy (or else torch) can use, counted in a child process (this one never touches CUDA)."""
+    try:
+        # NVML answers in milliseconds and touches no CUDA context: a host without an NVIDIA
+        # driver or card needs no child process importing torch (seconds) to learn it
+        gpu_pool.discover_gpus()
+    except gpu_pool.NoGpu:
+        return 0
     probe = (
         "try:\n    import cupy; print(cupy.cuda.runtime.getDeviceCount())\n"
         "except ImportError:\n    import torch; print(torch.cuda.device_count())"
