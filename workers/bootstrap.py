@@ -26,6 +26,7 @@ from typing import Any
 from celery.signals import celeryd_after_setup, celeryd_init, worker_ready, worker_shutdown
 
 from apps.core.queues import Queue
+from workers import gpu as gpu_pool  # runs in flight, device figures, recycling limits
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,17 @@ def _pin_gpu(options: dict[str, Any] | None = None, **_: Any) -> None:
 
 
 def _count_cuda_devices() -> int:
-    """GPUs CuPy can use, counted in a child process (this one never touches CUDA)."""
-    probe = "import cupy; print(cupy.cuda.runtime.getDeviceCount())"
+    """GPUs CuPy (or else torch) can use, counted in a child process (this one never touches CUDA)."""
+    try:
+        # NVML answers in milliseconds and touches no CUDA context: a host without an NVIDIA
+        # driver or card needs no child process importing torch (seconds) to learn it
+        gpu_pool.discover_gpus()
+    except gpu_pool.NoGpu:
+        return 0
+    probe = (
+        "try:\n    import cupy; print(cupy.cuda.runtime.getDeviceCount())\n"
+        "except ImportError:\n    import torch; print(torch.cuda.device_count())"
+    )
     try:
         done = subprocess.run(
             [sys.executable, "-c", probe],
@@ -67,19 +77,36 @@ def _count_cuda_devices() -> int:
         return 0
 
 
+MODEL_QUEUES = {Queue.INFERENCE.value, Queue.GPU.value}
+
+
+def _serves_models(queues: list[str]) -> bool:
+    return any(q in MODEL_QUEUES or q.startswith(f"{Queue.GPU.value}.") for q in queues)
+
+
 @functools.cache
 def worker_capabilities() -> dict[str, Any]:
-    """What this worker can run: {"queues", "backends", "gpus"}; probed once per process."""
+    """What this worker can run: {"queues", "backends", "gpus", "models"}; probed once per process.
+
+    "models": the registered inference models whose files this host has (/api/v1/models and
+    the device policy read them from the heartbeat), for workers on model queues."""
     queues = [q for q in os.environ.get(WORKER_QUEUES_ENV, "").split(",") if q]
     backends = ["numpy"]
-    if importlib.util.find_spec("torch") is not None:
+    has_torch = importlib.util.find_spec("torch") is not None
+    if has_torch:
         backends.append("torch")
     gpus = 0
-    if Queue.GPU.value in queues and importlib.util.find_spec("cupy") is not None:
+    has_cupy = importlib.util.find_spec("cupy") is not None
+    if Queue.GPU.value in queues and (has_cupy or has_torch):
         gpus = _count_cuda_devices()
-        if gpus:
+        if gpus and has_cupy:
             backends.append("cupy")
-    return {"queues": queues, "backends": backends, "gpus": gpus}
+    models: list[str] = []
+    if _serves_models(queues):
+        from workers.inference import servable_models
+
+        models = servable_models()
+    return {"queues": queues, "backends": backends, "gpus": gpus, "models": models}
 
 
 GRAPH_RUN_MODULES = ("kernels.fgw", "kernels.warmup", "ot.lp")
@@ -138,13 +165,21 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         sender.cancel_task_queue(Queue.SANDBOX.value)
     elif sandbox is not None and sandbox["mode"] != "bwrap":
         logger.warning("the sandbox queue runs WITHOUT isolation (SANDBOX_ALLOW_UNSANDBOXED is set)")
+    # tasks run in this process (so its counter sees them) unless the pool forks children
+    in_process = "prefork" not in type(getattr(sender, "pool", None)).__module__
 
     def beat() -> None:
         try:
             while True:
                 try:
                     worker_heartbeat_record(
-                        hostname=hostname, queues=queues, pid=os.getpid(), capabilities=capabilities
+                        hostname=hostname,
+                        queues=queues,
+                        pid=os.getpid(),
+                        capabilities=capabilities,
+                        stats=gpu_pool.worker_stats(
+                            gpus=bool(capabilities["gpus"]), counts_in_process=in_process
+                        ),
                     )
                 except Exception:
                     logger.warning("worker heartbeat failed", exc_info=True)
@@ -157,6 +192,11 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 
     from workers.control import reconcile_runs_task
 
+    if in_process and _serves_models(queues):
+        # (never beside a prefork pool, which may fork while an import holds its lock)
+        # transformers and sentence-transformers take seconds to import: now, not in the first run
+        threading.Thread(target=_preload_inference, name="inference-preload", daemon=True).start()
+
     if {Queue.CPU.value, Queue.GPU.value} & set(queues):
         # the FGW kernels' compiled code into numba's disk cache now, beside the start-up
         # work, not inside the first graph run a user waits for
@@ -166,6 +206,17 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         reconcile_runs_task.apply_async(queue=Queue.CONTROL.value)
     except Exception:
         logger.warning("could not schedule the start-up reconcile", exc_info=True)
+
+
+INFERENCE_MODULES = ("kernels.inference", "transformers", "sentence_transformers")
+
+
+def _preload_inference() -> None:
+    for name in INFERENCE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            logger.warning("could not preload %s", name, exc_info=True)
 
 
 def _warm_up_kernels() -> None:

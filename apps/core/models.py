@@ -14,6 +14,8 @@ class WorkerHeartbeat(models.Model):
     queues = models.JSONField(default=list)
     # What it can run, probed once at start (workers.bootstrap): {"backends": [...], "gpus": n}.
     capabilities = models.JSONField(default=dict, blank=True)
+    # What it measures of itself at each beat (workers.gpu): {"runs_in_flight", "gpus": [...]}.
+    stats = models.JSONField(default=dict, blank=True)
     pid = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField(db_index=True)

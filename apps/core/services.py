@@ -9,10 +9,15 @@ from apps.core.models import WorkerHeartbeat
 
 
 def worker_heartbeat_record(
-    *, hostname: str, queues: list[str], pid: int, capabilities: dict[str, Any] | None = None
+    *,
+    hostname: str,
+    queues: list[str],
+    pid: int,
+    capabilities: dict[str, Any] | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> None:
     # last_seen in database time, like the cutoff it is compared with: hosts' clocks may disagree.
-    values = {"queues": sorted(queues), "pid": pid, "capabilities": capabilities or {}}
+    values = {"queues": sorted(queues), "pid": pid, "capabilities": capabilities or {}, "stats": stats or {}}
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,
         defaults={**values, "last_seen": Now()},

@@ -50,3 +50,31 @@ def queue_for_device(*, backend: str, device: str, default: Queue) -> str:
             f"(is {backend} installed on the workers?); submit with backend numpy or auto."
         )
     return default.value
+
+
+def _model_offered(*, queue: str, model: str) -> bool:
+    for worker in worker_live_list(queue=queue):
+        capabilities = worker.capabilities or {}
+        if capabilities.get("gpus") and model in capabilities.get("models", ()):
+            return True
+    return False
+
+
+def queue_for_model_device(*, device: str, model: str, cpu_queue: Queue) -> str:
+    """The queue for a model run asking for `device` ("cpu", "gpu", "gpu.<index>" or "auto").
+
+    "cpu" waits on `cpu_queue`. "gpu" and "gpu.<index>" need a live GPU worker on that queue
+    that serves `model` (NoCapableWorker otherwise). "auto" takes a GPU pool when one is alive
+    and serves the model, else `cpu_queue`: never refused.
+    """
+    if device == "cpu":
+        return cpu_queue.value
+    if device == "auto":
+        return Queue.GPU.value if _model_offered(queue=Queue.GPU.value, model=model) else cpu_queue.value
+    if not _model_offered(queue=device, model=model):
+        where = "a GPU" if device == Queue.GPU.value else f"GPU {device.split('.', 1)[1]}"
+        raise NoCapableWorker(
+            f"No live worker on {where} serves model {model!r}: start the GPU pool (`python -m "
+            f"workers.gpu`) on a host that has the model's files, or submit with device cpu or auto."
+        )
+    return device

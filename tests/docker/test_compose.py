@@ -12,7 +12,17 @@ import yaml
 from apps.core.queues import ALL_QUEUES
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
-REQUIRED_SERVICES = {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "beat", "flower", "prometheus"}
+REQUIRED_SERVICES = {
+    "postgres",
+    "redis",
+    "web",
+    "worker-cpu",
+    "worker-inference",
+    "worker-gpu",
+    "beat",
+    "flower",
+    "prometheus",
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +53,10 @@ def test_app_services_use_the_project_entry_points(compose):
     assert (DOCKER.parent / "config" / "gunicorn.py").is_file()
     dockerfile = (DOCKER / "Dockerfile").read_text()
     assert 'CMD ["gunicorn", "-c", "config/gunicorn.py", "config.asgi"]' in dockerfile
-    for name in ("worker-cpu", "worker-gpu", "beat", "flower"):
+    for name in ("worker-cpu", "worker-inference", "beat", "flower"):
         assert _command(services[name]).startswith("celery -A config"), name
+    # the GPU pool launcher starts the celery workers itself, one per card
+    assert _command(services["worker-gpu"]).startswith("python -m workers.gpu")
     for name in ("web", "worker-cpu", "worker-gpu", "beat"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
@@ -58,14 +70,18 @@ def test_every_queue_has_a_consumer(compose):
         match = re.search(r"--queues (\S+)", _command(service))
         if match:
             consumed |= set(match.group(1).split(","))
+        if _command(service).startswith("python -m workers.gpu"):
+            consumed.add("gpu")  # and gpu.<index> per card (workers.gpu.worker_command)
     assert consumed == set(ALL_QUEUES)
 
 
-def test_gpu_worker_reserves_a_gpu_and_runs_solo(compose):
+def test_gpu_workers_reserve_the_gpus_and_never_fork(compose):
     worker = compose["services"]["worker-gpu"]
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
-    assert "--pool solo" in _command(worker) and "--queues gpu" in _command(worker)
+    assert "--pool threads" in _command(worker) or "--pool solo" in _command(worker)
+    inference = _command(compose["services"]["worker-inference"])
+    assert "--queues inference" in inference and "--pool threads" in inference
     assert worker["build"]["dockerfile"] == "docker/Dockerfile.gpu"
     assert (DOCKER / "Dockerfile.gpu").read_text().startswith("#") and "nvidia/cuda:12" in (
         DOCKER / "Dockerfile.gpu"
@@ -82,5 +98,8 @@ def test_prometheus_scrapes_the_web_metrics(compose):
         "limitgraph_http_requests_total",
         "limitgraph_runs_finished_total",
         "limitgraph_queue_depth",
+        "limitgraph_gpu_memory_used_bytes",
+        "limitgraph_gpu_utilization_ratio",
+        "limitgraph_worker_runs_in_flight",
     ):
         assert metric in exprs

@@ -41,7 +41,9 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 class WorkerProcess:
-    def __init__(self, name: str, queues: str, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, queues: str, log_path: Path, env: dict[str, str], args: tuple[str, ...] = ()
+    ) -> None:
         self.hostname = f"{name}-{uuid.uuid4().hex[:6]}@test"
         self.log_path = log_path
         self.process = subprocess.Popen(
@@ -62,6 +64,7 @@ class WorkerProcess:
                 "--without-mingle",
                 "--loglevel",
                 "INFO",
+                *args,  # later options win: ("--pool", "threads", "--concurrency", "8")
             ],
             cwd=ROOT,
             env=env,
@@ -100,9 +103,14 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     workers: list[WorkerProcess] = []
 
     def start(
-        name: str = "worker", queues: str = "cpu,control", wait: bool = True, **env: str
+        name: str = "worker",
+        queues: str = "cpu,control",
+        wait: bool = True,
+        args: tuple[str, ...] = (),
+        **env: str,
     ) -> WorkerProcess:
-        worker = WorkerProcess(name, queues, tmp_path / f"{name}-{len(workers)}.log", process_env(**env))
+        log_path = tmp_path / f"{name}-{len(workers)}.log"
+        worker = WorkerProcess(name, queues, log_path, process_env(**env), args)
         workers.append(worker)
         if wait:
             worker.wait_ready()
