@@ -34,8 +34,16 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-dev-key-only-used-with-debug-on"  # noqa: S105
 
+# Never "*": Host is the client's to choose, and absolute links (the API index) are built from it.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "apps.core.handlers.csrf_failure"
+
+# /metrics: scraped from these addresses (networks allowed: 10.0.0.0/8), or by any client
+# sending `Authorization: Bearer <METRICS_BEARER_TOKEN>`. Loopback by default, so a local
+# Prometheus works out of the box; empty it to require the token from everyone.
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -3,10 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.urls.resolvers import RoutePattern
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from apps.core import health
-from apps.core.api.views import ApiIndexApi
+from apps.core.api.views import ApiIndexApi, SwaggerUiApi
 
 
 class SlashOptionalRoutePattern(RoutePattern):
@@ -54,7 +54,7 @@ api_v1 = [
     path("", include("apps.governance.api.urls")),
     path("", include("apps.artifacts.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", SwaggerUiApi.as_view(url_name="schema"), name="docs"),
 ]
 
 api_index = ApiIndexApi.as_view(

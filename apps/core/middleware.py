@@ -62,8 +62,19 @@ class RequestBodyLimitMiddleware:
         return None
 
 
+# Label values come from closed sets: a client picks the method and the path, and every
+# distinct label value is a new time series in every scrape from then on.
+METRIC_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+OTHER_METHOD = "other"
+UNRESOLVED_VIEW = "<unresolved>"
+
+
 class PrometheusMiddleware:
-    """Counts requests and their latency by view name, method and status."""
+    """Counts requests and their latency by view name, method and status.
+
+    `view` is a URL name of the project (or UNRESOLVED_VIEW), `method` one of
+    METRIC_METHODS or OTHER_METHOD.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -72,10 +83,11 @@ class PrometheusMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        view = (match.view_name or match.url_name) if match else "<unresolved>"
+        view = (match.view_name or match.url_name) if match else UNRESOLVED_VIEW
+        method = request.method if request.method in METRIC_METHODS else OTHER_METHOD
         metrics.observe_http_request(
             view=view or "<unnamed>",
-            method=request.method or "",
+            method=method,
             status=response.status_code,
             seconds=time.perf_counter() - started,
         )
