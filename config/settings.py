@@ -213,6 +213,11 @@ GOVERNANCE_METRIC_CHECKER = env.str(
 # (RunContext.workspace); on workers' local disk, or a shared volume for many hosts.
 RUN_WORKSPACE_ROOT = env.path("RUN_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces"))
 
+# API keys (apps.accounts): active keys a user may hold, and the longest overlap a rotation
+# may give the key it replaces.
+API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=20)
+API_KEY_MAX_ROTATION_OVERLAP_SECONDS = env.int("API_KEY_MAX_ROTATION_OVERLAP_SECONDS", default=7 * 24 * 3600)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First class decides the WWW-Authenticate header, hence 401 (not 403).

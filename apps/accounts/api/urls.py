@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.accounts.api.views import ApiKeyDetailApi, ApiKeyListCreateApi, ApiKeyRevokeApi
+from apps.accounts.api.views import ApiKeyDetailApi, ApiKeyListCreateApi, ApiKeyRevokeApi, ApiKeyRotateApi
 
 urlpatterns = [
     path("api-keys", ApiKeyListCreateApi.as_view(), name="api-key-list"),
     path("api-keys/<int:key_id>", ApiKeyDetailApi.as_view(), name="api-key-detail"),
     path("api-keys/<int:key_id>/revoke", ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
+    path("api-keys/<int:key_id>/rotate", ApiKeyRotateApi.as_view(), name="api-key-rotate"),
 ]
