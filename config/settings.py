@@ -235,15 +235,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("THROTTLE_ANON", default="60/min"),
-        "user": env.str("THROTTLE_USER", default="600/min"),
-    },
+    # Token buckets per client on the cache (apps.accounts.throttling, RATE_LIMITS below).
+    "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.throttling.ClientRateThrottle"],
+    # Proxies in front that append to X-Forwarded-For; 0: the address is the connection's own.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0) or None,
 }
+
+# Rate limits, shared by every web process through the cache (CACHE_URL: Redis). Written
+# "N/period[:burst]", comma-separated: by default 60 a minute in bursts of at most 10, and
+# 1,000 an hour, per API key, token or (without credentials) address. THROTTLE_USER and
+# THROTTLE_ANON replace them; RATE_LIMITS (JSON) adds per role and per endpoint limits,
+# e.g. {"role:admin": "600/min:50", "view:run-batch": "10/min:2", "view:auth-token": "5/min"}
+# (apps/accounts/throttling.py has the rules). 429 with Retry-After beyond.
+THROTTLE_USER = env.str("THROTTLE_USER", default="60/min:10,1000/hour")
+THROTTLE_ANON = env.str("THROTTLE_ANON", default="60/min:10,1000/hour")
+RATE_LIMITS = {"user": THROTTLE_USER, "anon": THROTTLE_ANON, **env.json("RATE_LIMITS", default={})}
 # JWT (djangorestframework-simplejwt), beside tokens and API keys: POST /api/v1/auth/token with a
 # username and password gives an access and a refresh token; each refresh gives a new pair and
 # blacklists the refresh token it used, so a stolen one works at most once.

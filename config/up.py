@@ -52,6 +52,10 @@ def _prepare_environment() -> None:
         _private_file(local_env, f"SECRET_KEY={secrets.token_urlsafe(50)}\n")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("ALLOWED_HOSTS", f"localhost,127.0.0.1,{HOST}")
+    if "CELERY_BROKER_URL" not in os.environ:
+        # The web workers count rate limits in the cache: in the embedded broker (its own
+        # database), one budget per client across them, not one per process.
+        os.environ.setdefault("CACHE_URL", f"redis://127.0.0.1:{BROKER_PORT}/1")
 
 
 def _demo_credentials() -> tuple[str, str, str]:
