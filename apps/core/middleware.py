@@ -92,3 +92,22 @@ class PrometheusMiddleware:
             seconds=time.perf_counter() - started,
         )
         return response
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every answer to a request that carried credentials.
+
+    What one user's credentials fetched must not be kept by a browser, a proxy or a shared
+    cache for the next person. DRF authenticates inside the view and sets the user on the
+    Django request, so this looks after the response: at the header as well as the user.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if "HTTP_AUTHORIZATION" in request.META or (user is not None and user.is_authenticated):
+            response["Cache-Control"] = "no-store"
+        return response

@@ -27,7 +27,7 @@ def _get(url: str, token: str) -> tuple[int, dict[str, str], bytes]:
         return error.code, dict(error.headers), error.read()
 
 
-def test_two_processes_share_one_budget_through_redis(user, start_server: Callable[..., int]):
+def test_two_processes_share_one_budget_through_redis(user, start_server: Callable[..., int]):  # noqa: F811
     token = Token.objects.create(user=user).key
     cache_url = f"{os.environ['CELERY_BROKER_URL']}?key_prefix=ratelimit-{uuid.uuid4().hex}"
     ports = [start_server(CACHE_URL=cache_url, THROTTLE_USER="4/hour") for _ in range(2)]
