@@ -278,6 +278,12 @@ SPECTACULAR_SETTINGS = {
     # Only /health, /ready and /metrics answer anonymously; log in to the admin to browse the docs.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # every operation lists the errors it can answer, in the error shape (apps/core/schema.py)
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.document_errors",
+        "config.schema.declare_run_limits",
+    ],
     # Swagger UI's files from drf_spectacular_sidecar (collected into STATIC_ROOT), so the
     # docs page works offline and loads nothing from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -4,10 +4,11 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.accounts.models import ApiKey
+from apps.core.validators import NameField
 
 
 class ApiKeyCreateInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = NameField(max_length=100)
     expires_at = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="In the future; never expires when absent."
     )
