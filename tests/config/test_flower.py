@@ -126,3 +126,31 @@ def test_flower_refuses_to_start_open_or_with_credentials_in_its_arguments(argv_
 
     assert done.returncode != 0
     assert "flowerconfig.py" in done.stderr + done.stdout
+
+
+def test_flower_reads_its_login_from_a_file(tmp_path: Path):
+    secret = tmp_path / "flower-login"
+    secret.write_text("filed:from-a-file-only\n")
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
+    process = subprocess.Popen(
+        [*_celery(), "flower", "--address=127.0.0.1", f"--port={port}"],
+        cwd=ROOT,
+        env={**environment, "FLOWER_BASIC_AUTH_FILE": str(secret)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                status = _status(f"http://127.0.0.1:{port}/healthcheck")
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "flower did not answer"
+                time.sleep(0.3)
+        assert status == 401
+        assert _status(f"http://127.0.0.1:{port}/healthcheck", ("filed", "from-a-file-only")) == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
