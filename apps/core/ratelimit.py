@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.commands.core import Script
 
 logger = logging.getLogger(__name__)
 
@@ -86,18 +87,20 @@ return 0
 """
 
 _local_lock = threading.Lock()
-_scripts: dict[int, object] = {}
+_script: Script | None = None
 
 
 def _take_on_redis(backend: RedisCache, keys: list[str], buckets: list[Bucket]) -> float:
+    global _script
+    # Django's Redis cache hands out a new client on its pool each time; the script (sent by
+    # its SHA, loaded again if Redis restarted) is one object for them all.
     client = backend._cache.get_client(None, write=True)
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_GCRA_LUA)
+    if _script is None:
+        _script = Script(client, _GCRA_LUA)
     args: list[float | int] = []
     for bucket in buckets:
         args += [bucket.interval_us, bucket.burst]
-    return float(script(keys=[backend.make_and_validate_key(key) for key in keys], args=args))
+    return float(_script(keys=[backend.make_and_validate_key(key) for key in keys], args=args, client=client))
 
 
 def _take_locally(keys: list[str], buckets: list[Bucket]) -> float:
