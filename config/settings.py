@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -35,8 +36,16 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-dev-key-only-used-with-debug-on"  # noqa: S105
 
+# Never "*": Host is the client's to choose, and absolute links (the API index) are built from it.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "apps.core.handlers.csrf_failure"
+
+# /metrics: scraped from these addresses (networks allowed: 10.0.0.0/8), or by any client
+# sending `Authorization: Bearer <METRICS_BEARER_TOKEN>`. Loopback by default, so a local
+# Prometheus works out of the box; empty it to require the token from everyone.
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -47,8 +56,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's and Redoc's files, served from here, not a CDN
+    "corsheaders",
     "apps.core",
     "apps.accounts",
     "apps.audit",
@@ -66,6 +77,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.PrometheusMiddleware",
+    "apps.core.middleware.NoStoreMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestBodyLimitMiddleware",
@@ -280,11 +293,17 @@ INFERENCE_MODEL_CACHE_SIZE = env.int("INFERENCE_MODEL_CACHE_SIZE", default=4)
 # A session's `generate` conversation keeps its newest turns within this many tokens.
 CONVERSATION_MAX_TOKENS = env.int("CONVERSATION_MAX_TOKENS", default=2048)
 
+# API keys (apps.accounts): active keys a user may hold, and the longest overlap a rotation
+# may give the key it replaces.
+API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=20)
+API_KEY_MAX_ROTATION_OVERLAP_SECONDS = env.int("API_KEY_MAX_ROTATION_OVERLAP_SECONDS", default=7 * 24 * 3600)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First class decides the WWW-Authenticate header, hence 401 (not 403).
         "apps.accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -294,15 +313,35 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("THROTTLE_ANON", default="60/min"),
-        "user": env.str("THROTTLE_USER", default="600/min"),
-    },
+    # Token buckets per client on the cache (apps.accounts.throttling, RATE_LIMITS below).
+    "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.throttling.ClientRateThrottle"],
+    # Proxies in front that append to X-Forwarded-For; 0: the address is the connection's own.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0) or None,
 }
+
+# Rate limits, shared by every web process through the cache (CACHE_URL: Redis). Written
+# "N/period[:burst]", comma-separated: by default 60 a minute in bursts of at most 10, and
+# 1,000 an hour, per API key, token or (without credentials) address. THROTTLE_USER and
+# THROTTLE_ANON replace them; RATE_LIMITS (JSON) adds per role and per endpoint limits,
+# e.g. {"role:admin": "600/min:50", "view:run-batch": "10/min:2", "view:auth-token": "5/min"}
+# (apps/accounts/throttling.py has the rules). 429 with Retry-After beyond.
+THROTTLE_USER = env.str("THROTTLE_USER", default="60/min:10,1000/hour")
+THROTTLE_ANON = env.str("THROTTLE_ANON", default="60/min:10,1000/hour")
+RATE_LIMITS = {"user": THROTTLE_USER, "anon": THROTTLE_ANON, **env.json("RATE_LIMITS", default={})}
+# JWT (djangorestframework-simplejwt), beside tokens and API keys: POST /api/v1/auth/token with a
+# username and password gives an access and a refresh token; each refresh gives a new pair and
+# blacklists the refresh token it used, so a stolen one works at most once.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_SECONDS", default=15 * 60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_SECONDS", default=24 * 3600)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 
@@ -314,6 +353,12 @@ SPECTACULAR_SETTINGS = {
     # Only /health, /ready and /metrics answer anonymously; log in to the admin to browse the docs.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # every operation lists the errors it can answer, in the error shape (apps/core/schema.py)
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.document_errors",
+        "config.schema.declare_run_limits",
+    ],
     # Swagger UI's files from drf_spectacular_sidecar (collected into STATIC_ROOT), so the
     # docs page works offline and loads nothing from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -387,7 +432,36 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# --- Behind HTTPS (production) --------------------------------------------------
+# All off by default (a laptop serves plain HTTP); turn them on by variable:
+#   SECURE_HSTS_SECONDS=31536000  browsers use HTTPS only, for a year (start small: it sticks)
+#   SECURE_COOKIES=1              session and CSRF cookies only over HTTPS
+#   SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https  the proxy's word that the request was
+#                                 HTTPS (only behind a proxy that always sets or strips it)
+#   SECURE_SSL_REDIRECT=1         plain HTTP redirected to HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# /health, /ready and /metrics stay reachable over plain HTTP from probes inside the network
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
+_secure_cookies = env.bool("SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_secure_cookies)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_secure_cookies)
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER is a header and a value: HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+
+# CORS (django-cors-headers): closed unless origins are named. The API authenticates with
+# headers, not cookies, so credentials are never allowed cross-origin.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = False
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "idempotency-key", "x-request-id"]
+CORS_EXPOSE_HEADERS = ["retry-after", "x-request-id", "etag", "content-disposition"]

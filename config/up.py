@@ -30,6 +30,7 @@ FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
 BROKER_PORT = int(os.environ.get("EMBEDDED_BROKER_PORT", "6390"))
 WORKER_CONCURRENCY = os.environ.get("WORKER_CONCURRENCY", "2")
 DEMO_USERNAME = "admin"
+FLOWER_USERNAME = "flower"
 STARTUP_TIMEOUT_SECONDS = 60
 # A warm-up that loads numba's disk cache ends within this; one that runs longer is compiling.
 WARM_UP_QUIET_SECONDS = 4.0
@@ -52,6 +53,10 @@ def _prepare_environment() -> None:
         _private_file(local_env, f"SECRET_KEY={secrets.token_urlsafe(50)}\n")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("ALLOWED_HOSTS", f"localhost,127.0.0.1,{HOST}")
+    if "CELERY_BROKER_URL" not in os.environ:
+        # The web workers count rate limits in the cache: in the embedded broker (its own
+        # database), one budget per client across them, not one per process.
+        os.environ.setdefault("CACHE_URL", f"redis://127.0.0.1:{BROKER_PORT}/1")
 
 
 def _demo_credentials() -> tuple[str, str, str]:
@@ -72,6 +77,29 @@ def _demo_credentials() -> tuple[str, str, str]:
     token, _ = Token.objects.get_or_create(user=user)
     _private_file(store, json.dumps({"username": DEMO_USERNAME, "password": password}))
     return DEMO_USERNAME, password, token.key
+
+
+def _flower_credentials(store: Path) -> tuple[str, str]:
+    """Flower's own login (not the admin's), generated once and kept in `store` (mode 600)."""
+    saved = json.loads(store.read_text()) if store.exists() else {}
+    username = saved.get("username") or FLOWER_USERNAME
+    password = saved.get("password") or secrets.token_urlsafe(16)
+    _private_file(store, json.dumps({"username": username, "password": password}))
+    return username, password
+
+
+def _flower_process(celery: list[str], credentials: tuple[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Flower's command line and environment: the credentials travel in the environment
+    (readable by its user only), never in the arguments `ps` shows to everyone; flowerconfig.py
+    also puts Flower's /metrics and /healthcheck behind them."""
+    argv = [
+        *celery,
+        "flower",
+        f"--conf={BASE_DIR / 'flowerconfig.py'}",
+        f"--address={HOST}",
+        f"--port={FLOWER_PORT}",
+    ]
+    return argv, {"FLOWER_BASIC_AUTH": ":".join(credentials)}
 
 
 def _wait_for_http(url: str, timeout: float) -> bool:
@@ -160,16 +188,9 @@ def main() -> int:
         ],
     )
     start("beat", [*celery, "beat", "--schedule", str(VAR_DIR / "celerybeat-schedule"), "--loglevel", "INFO"])
-    start(
-        "flower",
-        [
-            *celery,
-            "flower",
-            f"--address={HOST}",
-            f"--port={FLOWER_PORT}",
-            f"--basic-auth={username}:{password}",
-        ],
-    )
+    flower_login = _flower_credentials(VAR_DIR / "flower.json")
+    flower_argv, flower_env = _flower_process(celery, flower_login)
+    start("flower", flower_argv, **flower_env)
 
     stopping = False
 
@@ -182,7 +203,7 @@ def main() -> int:
 
     base = f"http://{HOST}:{WEB_PORT}"
     if _wait_for_http(f"{base}/health", STARTUP_TIMEOUT_SECONDS):
-        _print_banner(base, username, password, token, settings.CELERY_BROKER_URL)
+        _print_banner(base, username, password, token, settings.CELERY_BROKER_URL, flower_login)
     else:
         _say(f"the web server did not answer within {STARTUP_TIMEOUT_SECONDS}s; see var/logs/web.log")
         stopping = True
@@ -242,13 +263,15 @@ def _all_queues() -> list[str]:
     return list(ALL_QUEUES)
 
 
-def _print_banner(base: str, username: str, password: str, token: str, broker: str) -> None:
+def _print_banner(
+    base: str, username: str, password: str, token: str, broker: str, flower: tuple[str, str]
+) -> None:
     print(
         f"""
 limitgraph is up.
   API          {base}/api/v1/            (Swagger UI: {base}/api/v1/docs/)
   Admin        {base}/admin/             login: {username} / {password}
-  Flower       http://{HOST}:{FLOWER_PORT}/          same login
+  Flower       http://{HOST}:{FLOWER_PORT}/          login: {flower[0]} / {flower[1]} (var/flower.json)
   Health       {base}/health  {base}/ready  {base}/metrics
   Broker       {broker}
   Logs         var/logs/

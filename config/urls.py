@@ -3,10 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.urls.resolvers import RoutePattern
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from apps.core import health
-from apps.core.api.views import ApiIndexApi
+from apps.core.api.views import ApiIndexApi, SwaggerUiApi
 
 
 class SlashOptionalRoutePattern(RoutePattern):
@@ -56,7 +56,7 @@ api_v1 = [
     path("", include("apps.inference.api.urls")),
     path("", include("apps.conversations.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", SwaggerUiApi.as_view(url_name="schema"), name="docs"),
 ]
 
 api_index = ApiIndexApi.as_view(
@@ -67,6 +67,9 @@ api_index = ApiIndexApi.as_view(
         "runs_batch": "run-batch",
         "traces": "trace-list",
         "api_keys": "api-key-list",
+        "auth_token": "auth-token",
+        "auth_token_refresh": "auth-token-refresh",
+        "auth_token_blacklist": "auth-token-blacklist",
         "rd_curve": "rd-curve",
         "rd_knee": "rd-knee",
         "artifacts": "artifact-list",

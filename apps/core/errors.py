@@ -73,8 +73,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = f"Invalid input. {_first_message(fields)}"
     else:
         fields = {}
-        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
-        code = codes if isinstance(codes, str) else "error"
-        message = _first_message(_flatten_detail(detail))
+        if isinstance(detail, dict) and "detail" in detail:
+            # {"detail", "code", "messages"}: simplejwt's refusals, whose `code` says which
+            code = str(detail.get("code") or "error")
+            message = str(detail["detail"])
+        else:
+            codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+            code = codes if isinstance(codes, str) else "error"
+            message = _first_message(_flatten_detail(detail))
     response.data = error_body(code, message, fields)
     return response

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf
 
 from apps.core.errors import json_error
 
@@ -12,6 +14,9 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    if isinstance(exception, DisallowedHost):
+        # A Host header not in ALLOWED_HOSTS never reaches a view, so no link is built from it.
+        return json_error(400, "disallowed_host", "The Host header names no host this server serves.")
     return json_error(400, "bad_request", "Bad request.")
 
 
@@ -21,3 +26,10 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 def server_error(request: HttpRequest) -> JsonResponse:
     return json_error(500, "server_error", "Internal server error.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the error shape, but for the admin, which keeps Django's page."""
+    if request.path.startswith("/admin/"):
+        return csrf.csrf_failure(request, reason)
+    return json_error(403, "csrf_failed", f"CSRF check failed: {reason}")

@@ -1,23 +1,56 @@
-"""Liveness, readiness and the Prometheus scrape: plain Django views, no auth."""
+"""Liveness, readiness and the Prometheus scrape: plain Django views.
+
+/health and /ready need no credentials; /metrics answers the addresses in
+METRICS_ALLOWED_IPS (loopback by default, so a Prometheus on the same host works as
+it is) and any client with `Authorization: Bearer <METRICS_BEARER_TOKEN>`.
+"""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.errors import json_error
 from apps.core.metrics import render_latest
 from apps.core.queues import Queue
 from apps.core.selectors import worker_live_list
 
+# Set by a reverse proxy: a request that carries one came through it, so its REMOTE_ADDR
+# (the proxy's, often loopback) says nothing about the client.
+FORWARDING_HEADERS = ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")
+
+
+def read_only_json_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """GET and HEAD only; another method is a JSON 405 naming them.
+
+    CSRF-exempt: these views change nothing, and CsrfViewMiddleware would otherwise
+    answer a POST with Django's HTML page before the method is even looked at.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = json_error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)
+
+
 BROKER_CHECK_TIMEOUT_SECONDS = 2.0
 
 
-@require_GET
+@read_only_json_view
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
@@ -77,7 +110,7 @@ def _sandbox_details() -> dict[str, Any]:
     return {"status": status, "message": message, "workers": workers_detail}
 
 
-@require_GET
+@read_only_json_view
 def ready(request: HttpRequest) -> JsonResponse:
     checks = {
         "database": _check_database(),
@@ -105,7 +138,31 @@ def ready(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=503 if failing else 200)
 
 
-@require_GET
+def _metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_BEARER_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+    if any(request.META.get(header) for header in FORWARDING_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(allowed, strict=False) for allowed in settings.METRICS_ALLOWED_IPS
+    )
+
+
+@read_only_json_view
 def metrics(request: HttpRequest) -> HttpResponse:
+    if not _metrics_allowed(request):
+        return json_error(
+            403,
+            "metrics_forbidden",
+            "Send 'Authorization: Bearer <METRICS_BEARER_TOKEN>', or scrape from an address in "
+            "METRICS_ALLOWED_IPS.",
+        )
     payload, content_type = render_latest()
     return HttpResponse(payload, content_type=content_type)

@@ -62,8 +62,19 @@ class RequestBodyLimitMiddleware:
         return None
 
 
+# Label values come from closed sets: a client picks the method and the path, and every
+# distinct label value is a new time series in every scrape from then on.
+METRIC_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+OTHER_METHOD = "other"
+UNRESOLVED_VIEW = "<unresolved>"
+
+
 class PrometheusMiddleware:
-    """Counts requests and their latency by view name, method and status."""
+    """Counts requests and their latency by view name, method and status.
+
+    `view` is a URL name of the project (or UNRESOLVED_VIEW), `method` one of
+    METRIC_METHODS or OTHER_METHOD.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -72,11 +83,31 @@ class PrometheusMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        view = (match.view_name or match.url_name) if match else "<unresolved>"
+        view = (match.view_name or match.url_name) if match else UNRESOLVED_VIEW
+        method = request.method if request.method in METRIC_METHODS else OTHER_METHOD
         metrics.observe_http_request(
             view=view or "<unnamed>",
-            method=request.method or "",
+            method=method,
             status=response.status_code,
             seconds=time.perf_counter() - started,
         )
+        return response
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every answer to a request that carried credentials.
+
+    What one user's credentials fetched must not be kept by a browser, a proxy or a shared
+    cache for the next person. DRF authenticates inside the view and sets the user on the
+    Django request, so this looks after the response: at the header as well as the user.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if "HTTP_AUTHORIZATION" in request.META or (user is not None and user.is_authenticated):
+            response["Cache-Control"] = "no-store"
         return response

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from apps.core.hashchain import canonical_json
@@ -82,3 +84,43 @@ def validate_each(
     if errors:
         raise serializers.ValidationError(errors)
     return cleaned
+
+
+# At least one character that is not whitespace, and no NUL (PostgreSQL text cannot hold
+# U+0000). As a RegexValidator the schema declares it too (drf-spectacular's `pattern`).
+NAME_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
+class NameField(serializers.CharField):
+    """A name: stored without surrounding whitespace, its length limit counting what was sent.
+
+    DRF's CharField trims first and measures after, so `max_length` + spaces passed although
+    the schema's maxLength said otherwise; here the schema and the validation agree.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(
+            RegexValidator(NAME_PATTERN, "Needs a character other than whitespace, and no NUL (U+0000).")
+        )
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID in its canonical 8-4-4-4-12 form: the schema's `format: uuid`.
+
+    DRF's UUIDField takes whatever uuid.UUID() parses (32 bare hex digits, braces,
+    `urn:uuid:`), so input the schema calls invalid was accepted.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and not CANONICAL_UUID.match(data):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)

@@ -92,6 +92,15 @@ def test_prometheus_scrapes_the_web_metrics(compose):
     config = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
     job = config["scrape_configs"][0]
     assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["web:8000"]
+    # /metrics is not public: Prometheus sends the web's METRICS_BEARER_TOKEN, from a secret
+    assert job["authorization"]["type"] == "Bearer"
+    secret = job["authorization"]["credentials_file"]
+    assert (
+        secret == "/run/secrets/metrics_token"
+        and "metrics_token" in compose["services"]["prometheus"]["secrets"]
+    )
+    assert compose["secrets"]["metrics_token"] == {"environment": "METRICS_BEARER_TOKEN"}
+    assert "METRICS_BEARER_TOKEN" in compose["services"]["web"]["environment"]["METRICS_BEARER_TOKEN"]
     dashboard = json.loads((DOCKER / "grafana" / "dashboards" / "limitgraph.json").read_text())
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for metric in (
@@ -103,3 +112,12 @@ def test_prometheus_scrapes_the_web_metrics(compose):
         "limitgraph_worker_runs_in_flight",
     ):
         assert metric in exprs
+
+
+def test_flower_takes_its_login_from_the_environment_not_its_arguments(compose):
+    flower = compose["services"]["flower"]
+    assert "basic-auth" not in _command(flower) and "basic_auth" not in _command(flower)
+    assert "FLOWER_BASIC_AUTH" in flower["environment"]["FLOWER_BASIC_AUTH"]
+    # the image's working directory holds flowerconfig.py, which Flower loads by default
+    assert "WORKDIR /app" in (DOCKER / "Dockerfile").read_text()
+    assert (DOCKER.parent / "flowerconfig.py").is_file()

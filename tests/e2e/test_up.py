@@ -165,7 +165,13 @@ def test_one_command_brings_the_platform_up_and_down(tmp_path):
 
         assert _request(f"{base}/ready")[0] == 200
         assert _request(f"{base}/api/v1/runs")[0] == 401
-        assert _request(f"http://127.0.0.1:{flower}/")[0] == 401  # Flower asks for the admin login
+        # Flower asks for its own login, on every page, and it is not on Flower's command line
+        for path in ("/", "/metrics", "/healthcheck"):
+            assert _request(f"http://127.0.0.1:{flower}{path}")[0] == 401, path
+        flower_password = json.loads((tmp_path / "var" / "flower.json").read_text())["password"]
+        assert f"login: flower / {flower_password}" in "".join(lines)
+        commands = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert "flower" in commands and flower_password not in commands
         assert (tmp_path / "var" / "limitgraph.sqlite3").exists()
     finally:
         launcher.send_signal(signal.SIGINT)

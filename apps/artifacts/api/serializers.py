@@ -6,18 +6,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.artifacts.models import NAME_MAX_LENGTH, Artifact
+from apps.core.validators import StrictUUIDField
 
 
 class ArtifactUploadInputSerializer(serializers.Serializer):
     """The query string of an upload; the body is the file itself."""
 
-    session = serializers.UUIDField()
+    session = StrictUUIDField()
     name = serializers.CharField(max_length=NAME_MAX_LENGTH, trim_whitespace=False)
 
 
 class ArtifactListFilterSerializer(serializers.Serializer):
-    session = serializers.UUIDField(required=False)
-    run = serializers.UUIDField(required=False)
+    session = StrictUUIDField(required=False)
+    run = StrictUUIDField(required=False)
 
 
 class ArtifactOutputSerializer(serializers.ModelSerializer):

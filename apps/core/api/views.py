@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,3 +49,17 @@ class ApiIndexApi(APIView):
                 "documentation": absolute(self.documentation),
             }
         )
+
+
+class SwaggerUiApi(SpectacularSwaggerView):
+    """The Swagger UI page, whose refusals (401 before a login, 405) are JSON like the API's:
+    its HTML renderer would answer them with a bare text page."""
+
+    # OPTIONS would render DRF's metadata through the HTML template renderer: a 500.
+    http_method_names = ["get", "head"]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response

@@ -4,14 +4,15 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.validators import StrictUUIDField
 from apps.governance.models import Flag, TraceReview
 from apps.policies.models import Policy, PolicyVersion
 from apps.policies.presets import FLAG_TYPES, SETTING_NAMES
 
 
 class PolicyVersionOutputSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None)
-    approved_by = serializers.CharField(source="approved_by.username", default=None)
+    author = serializers.CharField(source="author.username", default=None, allow_null=True)
+    approved_by = serializers.CharField(source="approved_by.username", default=None, allow_null=True)
 
     class Meta:
         model = PolicyVersion
@@ -53,7 +54,7 @@ class PolicyCreateInputSerializer(serializers.Serializer):
 
 
 class FlagInputSerializer(serializers.Serializer):
-    trace = serializers.UUIDField()
+    trace = StrictUUIDField()
     flag = serializers.ChoiceField(choices=FLAG_TYPES)
     severity = serializers.IntegerField(min_value=1, max_value=10)
     reason = serializers.CharField(max_length=2000)
@@ -61,7 +62,7 @@ class FlagInputSerializer(serializers.Serializer):
 
 class FlagOutputSerializer(serializers.ModelSerializer):
     policy_version = serializers.CharField(source="policy_version.label")
-    raised_by = serializers.CharField(source="raised_by.username", default=None)
+    raised_by = serializers.CharField(source="raised_by.username", default=None, allow_null=True)
     flag = serializers.CharField(source="type")
 
     class Meta:
@@ -86,7 +87,7 @@ class FlagOutputSerializer(serializers.ModelSerializer):
 
 class ScanInputSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=100_000, trim_whitespace=False)
-    session = serializers.UUIDField(
+    session = StrictUUIDField(
         required=False, help_text="Judge with this session's policy (default: the default policy)."
     )
 
@@ -98,9 +99,9 @@ class ReviewDecisionInputSerializer(serializers.Serializer):
 class ReviewOutputSerializer(serializers.ModelSerializer):
     session = serializers.UUIDField(source="trace.session_id")
     run = serializers.UUIDField(source="trace.run_id", allow_null=True)
-    run_status = serializers.CharField(source="trace.run.status", default=None)
+    run_status = serializers.CharField(source="trace.run.status", default=None, allow_null=True)
     policy_version = serializers.CharField(source="policy_version.label")
-    decided_by = serializers.CharField(source="decided_by.username", default=None)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, allow_null=True)
 
     class Meta:
         model = TraceReview
@@ -126,8 +127,8 @@ class QueueFilterSerializer(serializers.Serializer):
     )
     flag = serializers.ChoiceField(choices=FLAG_TYPES, required=False)
     band = serializers.ChoiceField(choices=["low", "medium", "high", "critical"], required=False)
-    session = serializers.UUIDField(required=False)
-    policy = serializers.UUIDField(required=False)
+    session = StrictUUIDField(required=False)
+    policy = StrictUUIDField(required=False)
     detector = serializers.CharField(max_length=100, required=False)
     q = serializers.CharField(max_length=200, required=False)
 

@@ -4,12 +4,13 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.validators import StrictUUIDField
 from apps.rd.models import RDCurve, RDPoint
 
 
 class RDQuerySerializer(serializers.Serializer):
-    run = serializers.UUIDField(required=False, help_text="One sweep's curve.")
-    session = serializers.UUIDField(required=False, help_text="Every sweep of the session, one curve each.")
+    run = StrictUUIDField(required=False, help_text="One sweep's curve.")
+    session = StrictUUIDField(required=False, help_text="Every sweep of the session, one curve each.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("run" in attrs) == ("session" in attrs):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework.request import Request
@@ -19,8 +20,8 @@ from apps.rd.models import RDCurve
 from apps.sessions.selectors import session_get_for_user
 
 RD_PARAMETERS = [
-    OpenApiParameter("run", str, description="an rd_sweep run id: that sweep's curve"),
-    OpenApiParameter("session", str, description="a session id: one curve per sweep, newest first"),
+    OpenApiParameter("run", UUID, description="An rd_sweep run's id: that sweep. Give `run` or `session`."),
+    OpenApiParameter("session", UUID, description="A session's id: each of its sweeps, newest first."),
 ]
 
 
@@ -64,9 +65,20 @@ class RDCurveApi(APIView):
 
 
 class RDKneeApi(APIView):
-    @extend_schema(parameters=RD_PARAMETERS, responses={200: RDKneeOfRunOutputSerializer(many=True)})
+    @extend_schema(
+        parameters=RD_PARAMETERS,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="RDKneeResponse",
+                serializers=[RDKneeOfRunOutputSerializer, RDKneeOfRunOutputSerializer(many=True)],
+                resource_type_field_name=None,
+                many=False,
+            )
+        },
+    )
     def get(self, request: Request) -> Response:
-        """The knee of one sweep (`run`), or of each sweep of a session that has one (`session`)."""
+        """The knee of one sweep (`run`: an object), or of each sweep of a session that has one
+        (`session`: a list)."""
         query = _query(request)
         if "run" in query:
             curve = _curve_of_run(request, query["run"])

@@ -5,12 +5,12 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from apps.core.validators import BoundedJSONField, validate_each
+from apps.core.validators import BoundedJSONField, StrictUUIDField, validate_each
 from apps.runs.models import MAX_PRIORITY, Run, RunStatus
 
 
 class RunSubmitInputSerializer(serializers.Serializer):
-    session = serializers.UUIDField()
+    session = StrictUUIDField()
     kind = serializers.CharField(max_length=64)
     payload = BoundedJSONField(required=False, default=dict)
     priority = serializers.IntegerField(
@@ -29,7 +29,7 @@ class RunBatchSubmitInputSerializer(serializers.Serializer):
 
 
 class RunListFilterSerializer(serializers.Serializer):
-    session = serializers.UUIDField(required=False)
+    session = StrictUUIDField(required=False)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     kind = serializers.CharField(max_length=64, required=False)
 

@@ -4,11 +4,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.validators import NameField
 from apps.sessions.models import Session
 
 
 class SessionCreateInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = NameField(max_length=200)
     policy = serializers.CharField(
         max_length=100, required=False, help_text="A policy id, or a preset: permissive, default, strict."
     )

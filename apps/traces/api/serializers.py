@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.validators import BoundedJSONField
+from apps.core.validators import BoundedJSONField, StrictUUIDField
 from apps.traces.models import ProvenanceEntry, Trace
 
 MAX_PROVENANCE_DATA_BYTES = 64 * 1024
 
 
 class TraceCreateInputSerializer(serializers.Serializer):
-    session = serializers.UUIDField()
+    session = StrictUUIDField()
     inputs = BoundedJSONField(required=False, default=dict)
     outputs = BoundedJSONField(required=False, default=dict)
     metadata = BoundedJSONField(required=False, default=dict)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.exceptions import NotFound
+from apps.core.validators import StrictUUIDField
 from apps.traces import selectors, services
 from apps.traces.api.serializers import (
     ProvenanceAppendInputSerializer,
@@ -23,7 +24,7 @@ from apps.traces.models import Trace
 
 
 class TraceFilterSerializer(serializers.Serializer):
-    session = serializers.UUIDField(required=False)
+    session = StrictUUIDField(required=False)
 
 
 def _trace_or_404(request: Request, trace_id: UUID) -> Trace:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -102,3 +104,69 @@ def test_ready_is_503_without_a_usable_sandbox_when_it_is_required():
     response = Client().get("/ready")
     assert response.status_code == 200 and response.json()["checks"]["sandbox"] == "ok"
     assert response.json()["details"]["sandbox"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready", "/metrics"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_other_methods_are_a_json_405_not_a_csrf_page(path, method):
+    # CsrfViewMiddleware used to answer these with Django's HTML 403 page
+    response = Client(enforce_csrf_checks=True).generic(method, path)
+
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response["Allow"] == "GET, HEAD"
+
+
+def test_metrics_refuse_an_address_outside_the_allow_list():
+    response = Client(REMOTE_ADDR="203.0.113.9").get("/metrics")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "metrics_forbidden"
+
+
+def test_metrics_answer_loopback_by_default():
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 200
+    assert Client(REMOTE_ADDR="::1").get("/metrics").status_code == 200
+
+
+def test_metrics_refuse_a_proxied_request_even_from_loopback():
+    # a reverse proxy on the same host connects from 127.0.0.1 on everyone's behalf
+    client = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+
+    assert client.get("/metrics").status_code == 403
+
+
+@override_settings(METRICS_BEARER_TOKEN="s3cret-scrape-token", METRICS_ALLOWED_IPS=[])
+def test_metrics_with_a_bearer_token_from_anywhere():
+    client = Client(REMOTE_ADDR="203.0.113.9")
+
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token").status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert client.get("/metrics").status_code == 403
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 403
+
+
+@override_settings(METRICS_ALLOWED_IPS=["10.0.0.0/8"])
+def test_metrics_allow_list_takes_networks():
+    assert Client(REMOTE_ADDR="10.20.30.40").get("/metrics").status_code == 200
+    assert Client(REMOTE_ADDR="11.0.0.1").get("/metrics").status_code == 403
+
+
+def test_metric_labels_come_from_closed_sets():
+    # given requests with methods and paths a client made up
+    client = Client()
+    for index in range(20):
+        client.generic(f"RANDOM{index}", f"/no-such-path-{index}")
+        client.generic(f"BREW{index}", "/health")
+
+    text = client.get("/metrics").content.decode()
+    methods = set(re.findall(r'limitgraph_http_requests_total\{method="([^"]*)"', text))
+    views = set(re.findall(r'limitgraph_http_requests_total\{[^}]*view="([^"]*)"', text))
+
+    # then they fold into one value each
+    assert methods <= {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"}
+    assert "other" in methods
+    assert not any(view.startswith("/no-such-path") for view in views)
+    assert 'method="other",status="404",view="<unresolved>"' in text
+    assert 'method="other",status="405",view="health"' in text
