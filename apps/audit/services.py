@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.models import AUDIT_CHAIN_ID, AuditEntry, AuditHead
-from apps.core.hashchain import GENESIS_HASH, ChainVerification, canonical_json, entry_hash
+from apps.core.hashchain import GENESIS_HASH, ChainVerification, canonical_json, entry_hash, verify_chain
 
 
 def _head() -> AuditHead:
@@ -52,28 +52,9 @@ def audit_append(*, actor: str, action: str, data: dict[str, Any]) -> AuditEntry
 def audit_verify() -> ChainVerification:
     """Recompute the chain; name the first entry (by seq) that does not hold."""
     head = AuditHead.objects.filter(pk=1).first()
-    prev_hash, count = GENESIS_HASH, 0
-    for expected_seq, entry in enumerate(AuditEntry.objects.order_by("seq", "id").iterator(), start=1):
-        count = expected_seq
-        if entry.seq != expected_seq:
-            reason = f"entry {expected_seq} is missing or renumbered"
-            return ChainVerification(False, expected_seq, reason, count)
-        if entry.prev_hash != prev_hash:
-            return ChainVerification(False, entry.seq, "prev_hash does not match the previous entry", count)
-        recomputed = entry_hash(
-            prev_hash=entry.prev_hash,
-            chain_id=AUDIT_CHAIN_ID,
-            seq=entry.seq,
-            actor=entry.actor,
-            action=entry.action,
-            data=entry.data,
-            created_at=entry.created_at,
-        )
-        if recomputed != entry.hash:
-            return ChainVerification(False, entry.seq, "hash does not match the entry's content", count)
-        prev_hash = entry.hash
-    expected_count = head.entry_count if head else 0
-    expected_head = head.head_hash if head else GENESIS_HASH
-    if count != expected_count or prev_hash != expected_head:
-        return ChainVerification(False, count + 1, "entries after this point were removed", count)
-    return ChainVerification(True, None, None, count)
+    return verify_chain(
+        AuditEntry.objects.order_by("seq", "id").iterator(),
+        chain_id=AUDIT_CHAIN_ID,
+        head_hash=head.head_hash if head else GENESIS_HASH,
+        entry_count=head.entry_count if head else 0,
+    )

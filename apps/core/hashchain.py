@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,3 +71,42 @@ class ChainVerification:
     broken_at: int | None
     reason: str | None
     entries: int
+
+
+def verify_chain(
+    entries: Iterable[Any],
+    *,
+    chain_id: str,
+    head_hash: str,
+    entry_count: int,
+    visit: Callable[[Any], None] | None = None,
+) -> ChainVerification:
+    """Recompute a chain from its entries (in seq order: objects with seq, actor, action,
+    data, created_at, prev_hash, hash) and check its end against the recorded head; name
+    the first entry that does not hold. `visit` sees each entry that does."""
+    prev_hash, count = GENESIS_HASH, 0
+    for expected_seq, entry in enumerate(entries, start=1):
+        count = expected_seq
+        if entry.seq != expected_seq:
+            return ChainVerification(
+                False, expected_seq, f"entry {expected_seq} is missing or renumbered", count
+            )
+        if entry.prev_hash != prev_hash:
+            return ChainVerification(False, entry.seq, "prev_hash does not match the previous entry", count)
+        recomputed = entry_hash(
+            prev_hash=entry.prev_hash,
+            chain_id=chain_id,
+            seq=entry.seq,
+            actor=entry.actor,
+            action=entry.action,
+            data=entry.data,
+            created_at=entry.created_at,
+        )
+        if recomputed != entry.hash:
+            return ChainVerification(False, entry.seq, "hash does not match the entry's content", count)
+        prev_hash = entry.hash
+        if visit is not None:
+            visit(entry)
+    if count != entry_count or prev_hash != head_hash:
+        return ChainVerification(False, count + 1, "entries after this point were removed", count)
+    return ChainVerification(True, None, None, count)

@@ -15,6 +15,7 @@ from apps.core.hashchain import (
     canonical_json,
     entry_hash,
     sha256_hex,
+    verify_chain,
 )
 from apps.sessions.models import Session
 from apps.sessions.selectors import session_get_for_user
@@ -221,43 +222,31 @@ def trace_outputs_record(*, trace: Trace, actor: str, outputs: dict[str, Any]) -
 
 
 def trace_verify(*, trace: Trace) -> ChainVerification:
-    """Recompute the chain; name the first entry (by seq) that does not hold."""
+    """Recompute the chain; name the first entry (by seq) that does not hold, or the entry
+    after which the trace row itself changed."""
     trace = Trace.objects.get(pk=trace.pk)
-    prev_hash = GENESIS_HASH
-    count = 0
     recorded: dict[str, tuple[Any, int]] = {}  # field -> (last value the chain holds, its seq)
-    for expected_seq, entry in enumerate(trace.provenance.order_by("seq", "id").iterator(), start=1):
-        count = expected_seq
-        if entry.seq != expected_seq:
-            return ChainVerification(
-                False, expected_seq, f"entry {expected_seq} is missing or renumbered", count
-            )
-        if entry.prev_hash != prev_hash:
-            return ChainVerification(False, entry.seq, "prev_hash does not match the previous entry", count)
-        recomputed = entry_hash(
-            prev_hash=entry.prev_hash,
-            chain_id=str(entry.trace_id),
-            seq=entry.seq,
-            actor=entry.actor,
-            action=entry.action,
-            data=entry.data,
-            created_at=entry.created_at,
-        )
-        if recomputed != entry.hash:
-            return ChainVerification(False, entry.seq, "hash does not match the entry's content", count)
-        prev_hash = entry.hash
+
+    def remember(entry: ProvenanceEntry) -> None:
         if entry.action in SYSTEM_TRACE_ACTIONS and isinstance(entry.data, dict):
             recorded.update(
                 {field: (entry.data[field], entry.seq) for field in TRACE_FIELDS if field in entry.data}
             )
-    if count != trace.entry_count or prev_hash != trace.head_hash:
-        return ChainVerification(False, count + 1, "entries after this point were removed", count)
+
+    verification = verify_chain(
+        trace.provenance.order_by("seq", "id").iterator(),
+        chain_id=str(trace.pk),
+        head_hash=trace.head_hash,
+        entry_count=trace.entry_count,
+        visit=remember,
+    )
+    if not verification.valid:
+        return verification
     # The trace row itself must still match what its chain last recorded of it.
     current = {**_trace_digests(trace), "session": str(trace.session_id), "run": _run_id(trace)}
     for field, value in current.items():
         if field in recorded and recorded[field][0] != value:
             name = field.removesuffix("_sha256")
-            return ChainVerification(
-                False, recorded[field][1], f"the trace's {name} changed after this entry", count
-            )
-    return ChainVerification(True, None, None, count)
+            reason = f"the trace's {name} changed after this entry"
+            return ChainVerification(False, recorded[field][1], reason, verification.entries)
+    return verification
