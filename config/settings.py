@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "apps.rd",
     "apps.governance",
     "apps.artifacts",
+    "apps.reports",
+    "apps.bookmarks",
 ]
 
 MIDDLEWARE = [

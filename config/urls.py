@@ -53,6 +53,8 @@ api_v1 = [
     path("", include("apps.rd.api.urls")),
     path("", include("apps.governance.api.urls")),
     path("", include("apps.artifacts.api.urls")),
+    path("", include("apps.reports.api.urls")),
+    path("", include("apps.bookmarks.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -68,6 +70,9 @@ api_index = ApiIndexApi.as_view(
         "rd_curve": "rd-curve",
         "rd_knee": "rd-knee",
         "artifacts": "artifact-list",
+        "artifacts_export": "export",
+        "runs_compare": "run-compare",
+        "saved_runs": "saved-run-list",
         "governance_policies": "policy-list",
         "governance_queue": "governance-queue",
         "governance_scan": "governance-scan",
