@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.hashchain import canonical_json, sha256_hex
-from apps.runs.models import Run
+from apps.runs.models import Run, RunStatus
 from apps.runs.selectors import run_list_for_user
 
 MAX_COMPARE_RUNS = 50
@@ -69,7 +69,10 @@ _KIND_EXTRACTORS: dict[tuple[str, str], Callable[[Run], float | None]] = {
 
 
 def metric_value(run: Run, metric: str) -> float | None:
-    """`metric` of `run`, or None where the run has none (not finished, not that kind, withheld)."""
+    """`metric` of `run`, or None where it has none: only succeeded runs count (a cancelled run's
+    short duration is no achievement), and a withheld result shows nothing."""
+    if run.status != RunStatus.SUCCEEDED:
+        return None
     if metric == "duration_seconds":
         return _number(run.duration_seconds)
     extractor = _KIND_EXTRACTORS.get((run.kind, metric))

@@ -64,15 +64,19 @@ def test_the_kind_chooses_the_default_metric(api, user, session):
     assert mixed["metric"] == "duration_seconds" and mixed["best"] is not None
 
 
-def test_runs_without_the_metric_are_listed_and_withheld_results_stay_hidden(api, user, session):
+def test_only_succeeded_runs_compete_and_withheld_results_stay_hidden(api, user, session):
     done = finished(user, session, "echo", {"k": 1}, {"secret": "kept back", "distance": 1.0})
-    waiting = submitted(user, session, "sleep", {"seconds": 1})
+    stopped = submitted(user, session, "sleep", {"seconds": 1})
     Run.objects.filter(pk=done.pk).update(result_withheld=True)
+    Run.objects.filter(pk=stopped.pk).update(status="cancelled", duration_seconds=0.001)
 
-    body = compare(api, [done, waiting], metric="distance").json()
+    by_distance = compare(api, [done, stopped], metric="distance").json()
+    by_duration = compare(api, [done, stopped]).json()
 
-    assert body["best"] is None and body["without_metric"] == [str(done.pk), str(waiting.pk)]
-    assert "kept back" not in str(body)
+    assert by_distance["best"] is None and by_distance["without_metric"] == [str(done.pk), str(stopped.pk)]
+    assert "kept back" not in str(by_distance)
+    assert by_duration["metric"] == "duration_seconds" and by_duration["best"]["run"] == str(done.pk)
+    assert by_duration["summary"]["duration_seconds"]["count"] == 1
 
 
 def test_foreign_or_unknown_runs_are_404_and_input_is_checked(api, other_api, user, session):
