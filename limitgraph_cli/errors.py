@@ -8,7 +8,7 @@ from typing import Any
 
 class ExitCode(IntEnum):
     OK = 0
-    USAGE = 2  # a bad command line, or a payload file that cannot be read or parsed
+    USAGE = 2  # a bad command line, or a file (payload, bundle) that cannot be read or parsed
     AUTH = 3  # no credentials, a key the server refuses (401), or a role the action needs (403)
     NOT_FOUND = 4  # no such run, trace, session or artifact (or not yours)
     REFUSED = 5  # the API refused the request (400, 409, 413, 422, 429...): its message says why

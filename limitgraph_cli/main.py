@@ -38,7 +38,7 @@ from limitgraph_cli.follow import FINAL_STATUSES, follow_run
 
 EXIT_CODES_HELP = """exit codes:
   0    ok
-  2    usage: a bad command line, or a payload that cannot be read or parsed
+  2    usage: a bad command line, or a file (payload, bundle) that cannot be read or parsed
   3    auth: not logged in, key refused (401), or the role is missing (403)
   4    not found: no such run, trace, session or artifact (or not yours)
   5    refused: the API said no (invalid input, conflict, too large, rate limited)
