@@ -104,10 +104,10 @@ class _ScopeExportApi(APIView):
         ],
         responses=EXPORT_RESPONSES,
     )
-    def get(self, request: Request, object_id: UUID) -> StreamingHttpResponse:
+    def get(self, request: Request, **ids: UUID) -> StreamingHttpResponse:
         options = ExportOptionsSerializer(data=request.query_params)
         options.is_valid(raise_exception=True)
-        return _export(request, self.scope_type, object_id, options.validated_data)
+        return _export(request, self.scope_type, ids[f"{self.scope_type}_id"], options.validated_data)
 
 
 class RunExportApi(_ScopeExportApi):
