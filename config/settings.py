@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "apps.artifacts",
     "apps.conversations",
     "apps.inference",
+    "apps.reports",
+    "apps.bookmarks",
 ]
 
 MIDDLEWARE = [

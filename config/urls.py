@@ -55,6 +55,8 @@ api_v1 = [
     path("", include("apps.artifacts.api.urls")),
     path("", include("apps.inference.api.urls")),
     path("", include("apps.conversations.api.urls")),
+    path("", include("apps.reports.api.urls")),
+    path("", include("apps.bookmarks.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs/", SwaggerUiApi.as_view(url_name="schema"), name="docs"),
 ]
@@ -74,6 +76,9 @@ api_index = ApiIndexApi.as_view(
         "rd_knee": "rd-knee",
         "artifacts": "artifact-list",
         "models": "model-list",
+        "artifacts_export": "export",
+        "runs_compare": "run-compare",
+        "saved_runs": "saved-run-list",
         "governance_policies": "policy-list",
         "governance_queue": "governance-queue",
         "governance_scan": "governance-scan",
