@@ -558,7 +558,7 @@ _ML = [
     (
         r"\b(?:ignore[rz]?|oublie[rz]?|contourne[rz]?|abandonne[rz]?|outrepasse[rz]?|passe[rz]?\s+outre|"
         r"ne\s+tiens?\s+pas\s+compte|ne\s+tenez\s+pas\s+compte|fais\s+abstraction|faites\s+abstraction|"
-        r"desobei[rs]|enfreins?|enfreignez|transgresse[rz]?)\b[^.\n]{0,60}?\b(?:instructions|consignes|"
+        r"desobei[rs]|enfreins?|enfreignez|transgresse[rz]?)\b[^.\n]{0,60}?\b(?:les|tes|vos|toutes|tous|ses|mes|ces|des|aux|leurs?|la|ta|ma|sa|votre|ton)\s+(?:[\w\'-]+\s+){0,2}?(?:instructions|consignes|"
         r"regles|directives|restrictions|programmation|formation|limites|protocoles?|principes|"
         r"contraintes|normes|ethique|lignes\s+directrices|parametres)"
     ),
@@ -566,7 +566,7 @@ _ML = [
     (
         r"\b(?:ignora[rd]?|ignore|olvida[rd]?|olvide|omite|omitir|descarta[rd]?|salta(?:te)?|evita[rd]?|"
         r"elude|eludir|desobedece|infringe|incumple|viola|pasa\s+por\s+alto|haz\s+caso\s+omiso)\b"
-        r"[^.\n]{0,60}?\b(?:instrucciones|reglas|normas|directrices|indicaciones|restricciones|"
+        r"[^.\n]{0,60}?\b(?:las|los|tus|sus|todas|todos|mis|estas|esas|tu|su|mi|la|el)\s+(?:[\w\'-]+\s+){0,2}?(?:instrucciones|reglas|normas|directrices|indicaciones|restricciones|"
         r"programacion|protocolos?|limites|pautas|principios|politicas|etica|configuracion|"
         r"entrenamiento|directivas)"
     ),
@@ -574,14 +574,14 @@ _ML = [
     (
         r"\b(?:ignora(?:re)?|dimentica(?:re)?|trascura(?:re)?|salta(?:re)?|aggira(?:re)?|elud[ie]|"
         r"disobbedisci|viola(?:re)?|non\s+seguire|non\s+rispettare|oltrepassa(?:re)?)\b[^.\n]{0,60}?"
-        r"\b(?:istruzioni|regole|direttive|indicazioni|restrizioni|programmazione|protocolli?|"
+        r"\b(?:le|gli|tue|tuoi|sue|suoi|tutte|tutti|queste|delle|dei|i|la|il|tua|tuo)\s+(?:[\w'-]+\s+){0,2}?(?:istruzioni|regole|direttive|indicazioni|restrizioni|programmazione|protocolli?|"
         r"limiti|linee\s+guida|principi|politiche|etica|impostazioni|addestramento|norme)"
     ),
     # Portuguese
     (
         r"\b(?:ignor[ae](?:r|s)?|esquec[ae](?:r|s)?|esqueca|desconsider[ae](?:r|s)?|contorn[ae](?:r|s)?|"
         r"desobedec[ae]|viol[ae](?:r)?|salt[ae]|pul[ae]|ultrapass[ae](?:r)?|abandon[ae](?:r)?)\b"
-        r"[^.\n]{0,60}?\b(?:instrucoes|regras|diretrizes|normas|restricoes|programacao|protocolos?|"
+        r"[^.\n]{0,60}?\b(?:as|os|tuas|teus|suas|seus|todas|todos|minhas|estas|essas|sua|seu|tua|teu|a|o)\s+(?:[\w\'-]+\s+){0,2}?(?:instrucoes|regras|diretrizes|normas|restricoes|programacao|protocolos?|"
         r"limites|principios|politicas|etica|configuracoes|treinamento|formacao|orientacoes)"
     ),
 ]
@@ -614,3 +614,97 @@ RULES.append(
 # most, so the scan stays linear).
 GUARD_WINDOW = 200
 SENTENCE_END = re.compile(r"[.!?\n]")
+
+# Literal stems at least one of which every match of the rule contains. The scan looks for them with
+# ``str.find`` (C speed) and runs a rule's expression only on windows around them, which keeps the
+# rules-only scan of 10,000 characters within a few milliseconds. Keep these in step with the patterns.
+_TARGET_STEMS = (
+    "instruct", "directive", "rule", "guideline", "guidance", "prompt", "programming", "constraint",
+    "restriction", "limitation", "polic", "safeguard", "guardrail", "filter", "training", "command",
+    "order", "conditioning", "protocol", "principle", "ethic", "moral", "boundar", "system", "safety",
+    "protective", "alignment", "context", "direction", "task", "everything", "anything",
+)  # fmt: skip
+_LEADS = (
+    "how to", "how do", "how can", "how could", "how would", "how should", "help me", "teach me", "i want",
+    "i need", "i plan", "i am going", "steps", "step to", "ways to", "way to", "write a", "write script",
+    "show me how", "tell me how", "explain how", "instructions", "guide", "recipe", "tutorial",
+    "procedure", "describe how", "detail how", "methods", "method ", "painless", "quick", "surest",
+    "want to know",
+)  # fmt: skip
+ANCHORS: dict[str, tuple[str, ...]] = {
+    "override": _TARGET_STEMS,
+    "override-everything": ("ignore", "disregard", "forget", "discard"),
+    "new-instructions": ("instruction", "directive", "rules", "orders", "task", "system prompt",
+                         "guidelines"),
+    "from-now-on": ("from now on", "henceforth", "starting now", "rest of"),
+    "no-longer-bound": ("no longer", "lifted", "removed", "disabled", "revoked", "suspended", "deactivated",
+                        "allow"),
+    "pwned": ("pwn", "been", "ned"),
+    "extract-prompt": ("prompt", "system", "instruction", "directive", "guideline", "rules", "configuration",
+                       "programming", "initiali", "operational", "training", "core"),
+    "repeat-above": ("above", "before", "so far", "prior", "preceding", "verbatim", "word for word",
+                     "starting"),
+    "prompt-disclosure": ("disclos", "extract", "dump", "leak", "exfiltrat", "reveal", "expose"),
+    "dan": ("anything", "dan", "stan", "dude", "aim", "kevin", "tom", "confidant", "devmode", "jailbr"),
+    "special-mode": ("mode",),
+    "unrestricted-persona": ("unrestricted", "unfiltered", "uncensored", "unbound", "unlimited", "moral",
+                             "ethical", "evil", "rogue", "jailbroken", "lawless", "limitless", "unaligned",
+                             "unchained", "unshackled", "liberated", "rule", "filter", "without"),
+    "no-restrictions": ("restriction", "filter", "censor", "limitation", "guideline", "ethic", "moral",
+                        "polic", "safety", "constraint", "guardrail", "programming", "alignment", "refus",
+                        "disclaimer"),
+    "never-refuse": ("refus", "decline", "say no", "reject", "deny", "comply"),
+    "stay-in-character": ("character",),
+    "jailbreak-the-ai": ("jailbr", "unlock", "free", "liberat"),
+    "fiction-harm": ("how to", "instructions", "steps", "recipe", "guide", "procedure", "method", "process",
+                     "code", "tutorial", "quantities", "measurements"),
+    "false-authority": ("developer", "creator", "admin", "owner", "operator", "programmer", "maker",
+                        "supervisor", "openai", "anthropic", "privilege", "access", "rights", "clearance",
+                        "authority", "credentials"),
+    "chat-template-tokens": ("<|", "<<", "inst", "sys"),
+    "fake-system-turn": ("system", "admin", "developer", "root", "sudo", "assistant", "operator", "security",
+                         "official", "openai", "anthropic"),
+    "bracket-command": ("admin", "system", "developer", "root", "sudo", "override", "instruction", "note",
+                        "ai ", "assistant", "<!--"),
+    "end-of-input": ("end of", "input ends", "input ended", "input is over", "---"),
+    "role-json": ("role",),
+    "decode-and-follow": ("decode", "decipher", "decrypt", "translate", "convert", "interpret", "unscramble",
+                          "reverse", "read", "follow", "execute", "obey", "carry out", "do what"),
+    "shell-payload": ("whoami", "/etc/", "rm -", "/dev/tcp", "nc -", "curl", "wget", "os.system",
+                      "subprocess", "__import__", "powershell", "mkfifo", ":()", "chmod", "system(", "exec(",
+                      "eval("),
+    "exfiltrate-markdown": ("](", "url", "link", "image", "query"),
+    "weapons": _LEADS,
+    "weapons-noun": ("making", "recipe", "instructions", "synthesis", "tutorial", "blueprint", "schematic",
+                     "formula", "manufacturing", "assembly", "cookbook"),
+    "malware": ("malware", "ransomware", "logger", "spyware", "stalkerware", "trojan", "rootkit", "botnet",
+                "virus", "worm", "backdoor", "credential", "stealer", "grabber", "cryptojack", "polymorphic",
+                "exploit", "phishing", "scam", "ddos", "script", "program", "code", "tool"),
+    "hacking": _LEADS,
+    "violence": _LEADS,
+    "self-harm": _LEADS,
+    "lethal-dose": ("lethal", "fatal", "deadly", "overdose"),
+    "self-harm-intent": ("myself", "my life", "it all", "suicide", " die"),
+}  # fmt: skip
+_ML_ANCHORS = {
+    "de": ("anweisung", "instruktion", "regeln", "vorgaben", "befehl", "richtlinie", "einschrankung",
+           "beschrankung", "protokoll", "programmierung", "anordnung", "vorschrift", "ethik", "grenzen",
+           "standard"),
+    "fr": ("instruction", "consigne", "regle", "directive", "restriction", "programmation", "formation",
+           "limite", "protocole", "principe", "contrainte", "norme", "ethique", "parametre"),
+    "es": ("instruccion", "regla", "norma", "directri", "indicacion", "restriccion", "programacion",
+           "protocolo", "limite", "pauta", "principio", "politica", "etica", "configuracion",
+           "entrenamiento", "directiva"),
+    "it": ("istruzion", "regol", "direttiv", "indicazion", "restrizion", "programmazione", "protocoll",
+           "limiti", "linee guida", "principi", "politiche", "etica", "impostazioni", "addestramento",
+           "norme"),
+    "pt": ("instruc", "regra", "diretri", "norma", "restric", "programac", "protocolo", "limite",
+           "principio", "politica", "etica", "configurac", "treinamento", "formacao", "orientac"),
+}  # fmt: skip
+ANCHORS.update({f"override-{lang}": stems for lang, stems in _ML_ANCHORS.items()})
+ANCHORS["extract-multilingual"] = (
+    "prompt", "anweisung", "aufforderung", "eingabe", "instruktion", "directive", "instruction", "invite",
+    "instruccion", "indicacion", "istruzion", "comando", "instruc", "indicac", "consigne",
+)  # fmt: skip
+_missing = {r.name for r in RULES} - set(ANCHORS)
+assert not _missing, f"rules without anchors: {_missing}"

@@ -12,19 +12,25 @@ import binascii
 import codecs
 import re
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from apps.governance.detectors.findings import Finding
-from apps.governance.detectors.normalize import TAG_RE, Normalized, normalize
-from apps.governance.detectors.rules import GUARD_WINDOW, RULES, SENTENCE_END, Rule
+from apps.governance.detectors.normalize import INVISIBLE_RE, TAG_RE, Normalized, normalize
+from apps.governance.detectors.rules import ANCHORS, GUARD_WINDOW, RULES, SENTENCE_END, Rule
 
 MAX_HITS_PER_RULE = 3
 MAX_DECODE_DEPTH = 2
 MAX_CANDIDATES = 16  # encoded blobs decoded per text: bounds the work a hostile input can cause
-MODEL_DETECTOR = "model:minilm-logreg"
+MODEL_DETECTOR = "model:minilm-mlp"
+# A rule's expression runs on +-ANCHOR_WINDOW characters around each of its anchors (longer than any
+# match); past MAX_ANCHORS occurrences it runs on the whole text.
+ANCHOR_WINDOW = 300
+MAX_ANCHORS = 64
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"}
+)
 _LEET_GATE = re.compile(r"[a-z][013457@$][a-z]|\b[013457@$][a-z]{2}|[a-z]{2}[013457@$]\b")
 # Runs of single letters split by one separator each: "i g n o r e", "I.g.n.o.r.e", "i-g-n-o-r-e".
 _SPACED_RUN = re.compile(r"(?<![\w])(?:[a-z][ .\-_*/|]){3,}[a-z](?![\w])")
@@ -32,6 +38,7 @@ _STOPWORDS = re.compile(r"\b(?:the|and|you|to|of|a|is|in|it|your|all|that|for|th
 _WORD = re.compile(r"[a-z]{2,}")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}[\s:,]?){8,}(?![0-9a-fA-F])")
+_HEX_GATE = re.compile(r"\\x[0-9a-fA-F]{2}|[0-9a-fA-F]{16}|(?:[0-9a-fA-F]{2}[ :,]){7}[0-9a-fA-F]{2}")
 _BINARY = re.compile(r"(?<![01])(?:[01]{8}[\s,']*){4,}")
 _URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}){4,}[^\s]*")
 _INVISIBLE_IN_WORD = re.compile("\\w[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]+\\w")
@@ -77,7 +84,7 @@ def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[
     """(name, text, span mapper to the original) for each way the text is read."""
     base = norm.text
     views: list[tuple[str, str, Callable[[int, int], tuple[int, int]]]] = [("", base, norm.span)]
-    if _LEET_GATE.search(base):
+    if any(c in base for c in "013457@$") and _LEET_GATE.search(base):
         views.append(("leetspeak", base.translate(_LEET), norm.span))
     collapsed = _collapse_spaced(base)
     if collapsed is not None:
@@ -127,7 +134,7 @@ def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
         decoded = readable(raw)
         if decoded:
             found.append(("base64", m.span(), decoded))
-    for m in _HEX.finditer(text):
+    for m in _HEX.finditer(text) if _HEX_GATE.search(text) else ():
         if len(found) >= MAX_CANDIDATES:
             break
         digits = re.sub(r"\\x|[\s:,]", "", m.group(0))
@@ -137,16 +144,66 @@ def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
             continue
         if decoded:
             found.append(("hex", m.span(), decoded))
-    for m in _BINARY.finditer(text):
+    for m in _BINARY.finditer(text) if "0000" in text or "0110" in text or "0111" in text else ():
         bits = re.sub(r"[^01]", "", m.group(0))
         decoded = readable(bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits) - 7, 8)))
         if decoded:
             found.append(("binary", m.span(), decoded))
-    for m in _URLENC.finditer(text):
+    for m in _URLENC.finditer(text) if "%" in text else ():
         decoded = urllib.parse.unquote(m.group(0))
         if decoded != m.group(0):
             found.append(("URL-encoding", m.span(), decoded))
     return found
+
+
+class _Anchors:
+    """Where each anchor occurs in one text, found once and shared by the rules that use it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._found: dict[str, list[int]] = {}
+
+    def positions(self, anchor: str) -> list[int]:
+        found = self._found.get(anchor)
+        if found is None:
+            found = []
+            at = self.text.find(anchor)
+            while at >= 0 and len(found) <= MAX_ANCHORS:
+                found.append(at)
+                at = self.text.find(anchor, at + 1)
+            self._found[anchor] = found
+        return found
+
+
+def _windows(anchors_in: _Anchors, anchors: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Merged windows of the text around each occurrence of an anchor; the whole text when they crowd."""
+    text = anchors_in.text
+    positions: list[int] = []
+    for anchor in anchors:
+        positions.extend(anchors_in.positions(anchor))
+        if len(positions) > MAX_ANCHORS:
+            return [(0, len(text))]
+    if not positions:
+        return []
+    positions.sort()
+    merged: list[tuple[int, int]] = []
+    for at in positions:
+        lo, hi = max(0, at - ANCHOR_WINDOW), min(len(text), at + ANCHOR_WINDOW)
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _matches(rule: Rule, text: str, anchors: _Anchors) -> Iterator[re.Match[str]]:
+    """The rule's matches, searched only near its anchors (rules.ANCHORS)."""
+    last_end = -1
+    for lo, hi in _windows(anchors, ANCHORS[rule.name]):
+        for m in rule.pattern.finditer(text, lo, hi):
+            if m.start() >= last_end:
+                last_end = m.end()
+                yield m
 
 
 def _rule_hits(norm: Normalized) -> list[tuple[Rule, tuple[int, int], str]]:
@@ -154,11 +211,12 @@ def _rule_hits(norm: Normalized) -> list[tuple[Rule, tuple[int, int], str]]:
     hits: list[tuple[Rule, tuple[int, int], str]] = []
     seen: dict[str, list[tuple[int, int]]] = {}
     for view_name, text, to_original in _views(norm):
+        anchors = _Anchors(text)
         for rule in RULES:
             spans = seen.setdefault(rule.name, [])
             if len(spans) >= MAX_HITS_PER_RULE:
                 continue
-            for m in rule.pattern.finditer(text):
+            for m in _matches(rule, text, anchors):
                 if rule.guard is not None and rule.guard.search(_sentence_around(text, *m.span())):
                     continue
                 span = to_original(*m.span())
@@ -179,10 +237,8 @@ def rule_findings(text: str, depth: int = 0) -> list[Finding]:
         notes = []
         if view_name:
             notes.append(view_name)
-        if norm.index is not None and span[1] - span[0] < (norm.index and len(text)):
-            hidden = sum(1 for c in text[span[0] : span[1]] if not c.isprintable() or "\u200b" <= c <= "\u200f")
-            if hidden:
-                notes.append("invisible characters")
+        if norm.invisible and INVISIBLE_RE.search(text, span[0], span[1]) is not None:
+            notes.append("invisible characters")
         if norm.lookalikes and not text[span[0] : span[1]].isascii():
             notes.append("look-alike or compatibility characters")
         if notes:
@@ -221,7 +277,14 @@ def rule_findings(text: str, depth: int = 0) -> list[Finding]:
                 )
             if not inner_findings and len(norm.hidden_tags) >= 8:
                 findings.append(
-                    Finding("unverified", 4, 0.4, "text hidden in Unicode tag characters", "rules:unicode-tags", span)
+                    Finding(
+                        "unverified",
+                        4,
+                        0.4,
+                        "text hidden in Unicode tag characters",
+                        "rules:unicode-tags",
+                        span,
+                    )
                 )
     if depth == 0:
         invisible = _INVISIBLE_IN_WORD.search(text)
@@ -250,7 +313,9 @@ def rule_findings(text: str, depth: int = 0) -> list[Finding]:
     return findings
 
 
-def _model_finding(norm: Normalized, probability: float, window: tuple[int, int], threshold: float) -> Finding | None:
+def _model_finding(
+    norm: Normalized, probability: float, window: tuple[int, int], threshold: float
+) -> Finding | None:
     from apps.governance.detectors.model import severity_for
 
     severity = severity_for(probability, threshold)

@@ -100,7 +100,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[tuple[np.nd
 
 
 def threshold_for(benign: dict[str, np.ndarray], target_fpr: float) -> float:
-    """The lowest threshold at which no source has more than ``target_fpr`` of its benign prompts at or above it."""
+    """The lowest threshold at which no source has over ``target_fpr`` of its benign prompts at or above."""
     threshold = 0.5
     for probabilities in benign.values():
         if len(probabilities) == 0:
@@ -114,7 +114,7 @@ def threshold_for(benign: dict[str, np.ndarray], target_fpr: float) -> float:
 def fit(
     sources: Sequence[str], cache: EmbeddingCache, *, log: bool = True
 ) -> tuple[Classifier, dict[str, Any]]:
-    """Train on ``sources``' train splits (+ hand-written benign); the threshold comes from their validation."""
+    """Train on ``sources``' train splits (+ hand-written benign); threshold from their validation splits."""
     train = [e for s in sources for e in corpus.load(s, "train")] + corpus.load_hard_benign()
     x, y = features(cache, train)
     layers = fit_mlp(x, y)
