@@ -615,96 +615,119 @@ RULES.append(
 GUARD_WINDOW = 200
 SENTENCE_END = re.compile(r"[.!?\n]")
 
-# Literal stems at least one of which every match of the rule contains. The scan looks for them with
-# ``str.find`` (C speed) and runs a rule's expression only on windows around them, which keeps the
-# rules-only scan of 10,000 characters within a few milliseconds. Keep these in step with the patterns.
-_TARGET_STEMS = (
-    "instruct", "directive", "rule", "guideline", "guidance", "prompt", "programming", "constraint",
-    "restriction", "limitation", "polic", "safeguard", "guardrail", "filter", "training", "command",
-    "order", "conditioning", "protocol", "principle", "ethic", "moral", "boundar", "system", "safety",
-    "protective", "alignment", "context", "direction", "task", "everything", "anything",
-)  # fmt: skip
-_LEADS = (
-    "how to", "how do", "how can", "how could", "how would", "how should", "help me", "teach me", "i want",
-    "i need", "i plan", "i am going", "steps", "step to", "ways to", "way to", "write a", "write script",
-    "show me how", "tell me how", "explain how", "instructions", "guide", "recipe", "tutorial",
-    "procedure", "describe how", "detail how", "methods", "method ", "painless", "quick", "surest",
-    "want to know",
-)  # fmt: skip
-ANCHORS: dict[str, tuple[str, ...]] = {
-    "override": _TARGET_STEMS,
+# Where a match can start. Every match of a rule begins with one of its STARTS words (as the
+# tokenizer ``[a-z]+`` reads the view) or, for rules that begin with punctuation, within a few
+# characters before one of its SYMBOLS. The scan tries the rule's expression only there, with
+# ``pattern.match`` (no scanning), which keeps the rules-only scan of 10,000 characters to a few
+# milliseconds. Keep these in step with the patterns: tests/apps/governance/detectors checks that the
+# anchored scan finds what a full ``finditer`` finds.
+_HOW = ("how", "steps", "step", "instructions", "instruction", "guide", "recipe", "tutorial", "teach", "explain",
+        "tell", "show", "help", "i", "ways", "way", "procedure", "describe", "detail", "write")  # fmt: skip
+STARTS: dict[str, tuple[str, ...]] = {
+    "override": (
+        "ignore", "ignoring", "disregard", "disregarding", "forget", "forgetting", "override", "overriding",
+        "bypass", "bypassing", "skip", "abandon", "discard", "dismiss", "neglect", "erase", "throw", "set",
+        "put", "pay", "stop", "do", "don", "no", "cancel", "nullify", "void", "suspend", "deactivate",
+        "disable", "turn", "lift", "circumvent", "get", "break", "free", "liberate", "unlearn", "drop",
+    ),
     "override-everything": ("ignore", "disregard", "forget", "discard"),
-    "new-instructions": ("instruction", "directive", "rules", "orders", "task", "system prompt",
-                         "guidelines"),
-    "from-now-on": ("from now on", "henceforth", "starting now", "rest of"),
-    "no-longer-bound": ("no longer", "lifted", "removed", "disabled", "revoked", "suspended", "deactivated",
-                        "allow"),
-    "pwned": ("pwn", "been", "ned"),
-    "extract-prompt": ("prompt", "system", "instruction", "directive", "guideline", "rules", "configuration",
-                       "programming", "initiali", "operational", "training", "core"),
-    "repeat-above": ("above", "before", "so far", "prior", "preceding", "verbatim", "word for word",
-                     "starting"),
-    "prompt-disclosure": ("disclos", "extract", "dump", "leak", "exfiltrat", "reveal", "expose"),
-    "dan": ("anything", "dan", "stan", "dude", "aim", "kevin", "tom", "confidant", "devmode", "jailbr"),
-    "special-mode": ("mode",),
-    "unrestricted-persona": ("unrestricted", "unfiltered", "uncensored", "unbound", "unlimited", "moral",
-                             "ethical", "evil", "rogue", "jailbroken", "lawless", "limitless", "unaligned",
-                             "unchained", "unshackled", "liberated", "rule", "filter", "without"),
-    "no-restrictions": ("restriction", "filter", "censor", "limitation", "guideline", "ethic", "moral",
-                        "polic", "safety", "constraint", "guardrail", "programming", "alignment", "refus",
-                        "disclaimer"),
-    "never-refuse": ("refus", "decline", "say no", "reject", "deny", "comply"),
-    "stay-in-character": ("character",),
-    "jailbreak-the-ai": ("jailbr", "unlock", "free", "liberat"),
-    "fiction-harm": ("how to", "instructions", "steps", "recipe", "guide", "procedure", "method", "process",
-                     "code", "tutorial", "quantities", "measurements"),
-    "false-authority": ("developer", "creator", "admin", "owner", "operator", "programmer", "maker",
-                        "supervisor", "openai", "anthropic", "privilege", "access", "rights", "clearance",
-                        "authority", "credentials"),
-    "chat-template-tokens": ("<|", "<<", "inst", "sys"),
-    "fake-system-turn": ("system", "admin", "developer", "root", "sudo", "assistant", "operator", "security",
-                         "official", "openai", "anthropic"),
-    "bracket-command": ("admin", "system", "developer", "root", "sudo", "override", "instruction", "note",
-                        "ai ", "assistant", "<!--"),
-    "end-of-input": ("end of", "input ends", "input ended", "input is over", "---"),
-    "role-json": ("role",),
+    "new-instructions": ("new", "updated", "real", "actual", "true", "revised", "overriding", "priority",
+                         "secret", "hidden", "additional", "important", "urgent", "admin", "system"),
+    "from-now-on": ("from", "henceforth", "starting", "for"),
+    "no-longer-bound": ("you", "your", "the"),
+    "pwned": ("i", "pwned"),
+    "extract-prompt": (
+        "reveal", "show", "print", "display", "output", "repeat", "recite", "tell", "give", "share",
+        "disclose", "leak", "dump", "expose", "list", "provide", "return", "echo", "write", "spell", "type",
+        "paste", "copy", "send", "read", "what", "describe", "summarize", "summarise", "translate", "encode",
+        "unveil", "divulge", "uncover",
+    ),
+    "repeat-above": ("repeat", "print", "output", "recite", "copy", "show", "reveal", "return", "echo", "write",
+                     "what", "text", "words", "instructions"),
+    "prompt-disclosure": ("prompt", "instruction", "instructions", "guidelines", "configuration", "system",
+                          "disclose", "reveal", "expose", "leak", "dump"),
+    "dan": ("do", "you", "act", "pretend", "become", "play", "called"),
+    "special-mode": (
+        "developer", "dev", "god", "jailbreak", "jailbroken", "unrestricted", "unfiltered", "uncensored", "evil",
+        "chaos", "sudo", "dan", "opposite", "unlocked", "unleashed", "no", "nofilter", "maximum", "admin",
+        "debug", "maintenance", "training", "test", "testing", "bypass", "override", "root", "unsafe",
+    ),
+    "unrestricted-persona": ("you", "act", "acting", "pretend", "pretending", "roleplay", "role", "play",
+                             "imagine", "simulate", "emulate", "behave"),
+    "no-restrictions": ("you", "your", "respond", "answer", "reply", "act", "operate", "behave", "talk", "speak",
+                        "write"),
+    "never-refuse": ("you", "never", "do", "don", "must", "mustn", "cannot", "can", "won", "without", "always",
+                     "just", "simply", "no"),
+    "stay-in-character": ("stay", "remain", "keep", "break", "breaking"),
+    "jailbreak-the-ai": ("jailbreak", "jailbreaking", "jailbroken", "unlock", "unlocked", "unlocking", "free",
+                         "liberate", "liberated", "liberating", "you"),
+    "fiction-harm": ("hypothetical", "hypothetically", "fiction", "fictional", "story", "novel", "screenplay",
+                     "roleplay", "role", "imagine", "pretend", "game", "thought", "in", "for"),
+    "false-authority": ("i", "as", "this", "with", "using"),
+    "end-of-input": ("end", "user", "input"),
     "decode-and-follow": ("decode", "decipher", "decrypt", "translate", "convert", "interpret", "unscramble",
-                          "reverse", "read", "follow", "execute", "obey", "carry out", "do what"),
-    "shell-payload": ("whoami", "/etc/", "rm -", "/dev/tcp", "nc -", "curl", "wget", "os.system",
-                      "subprocess", "__import__", "powershell", "mkfifo", ":()", "chmod", "system(", "exec(",
-                      "eval("),
-    "exfiltrate-markdown": ("](", "url", "link", "image", "query"),
-    "weapons": _LEADS,
-    "weapons-noun": ("making", "recipe", "instructions", "synthesis", "tutorial", "blueprint", "schematic",
-                     "formula", "manufacturing", "assembly", "cookbook"),
-    "malware": ("malware", "ransomware", "logger", "spyware", "stalkerware", "trojan", "rootkit", "botnet",
-                "virus", "worm", "backdoor", "credential", "stealer", "grabber", "cryptojack", "polymorphic",
-                "exploit", "phishing", "scam", "ddos", "script", "program", "code", "tool"),
-    "hacking": _LEADS,
-    "violence": _LEADS,
-    "self-harm": _LEADS,
+                          "reverse", "read", "follow", "execute", "obey", "carry", "do"),
+    "shell-payload": ("run", "execute", "exec", "eval", "evaluate", "invoke", "call"),
+    "exfiltrate-markdown": ("append", "include", "embed", "add", "put", "encode"),
+    "weapons": _HOW,
+    "weapons-noun": ("bomb", "explosive", "ied", "pipe", "pipebomb", "napalm", "nerve", "sarin", "ricin",
+                     "anthrax", "meth", "methamphetamine", "fentanyl", "bioweapon", "chemical", "tatp"),
+    "malware": ("write", "create", "code", "develop", "build", "generate", "make", "program", "design", "give",
+                "provide", "produce", "craft", "deploy", "spread", "distribute", "implement", "author",
+                "compose", "draft", "send"),
+    "hacking": ("how", "help", "teach", "i", "steps", "ways", "way", "write", "show", "tell", "explain"),
+    "violence": ("how", "best", "help", "i", "ways", "way", "steps", "teach", "easiest"),
+    "self-harm": ("how", "best", "easiest", "painless", "quickest", "quick", "surest", "methods", "method", "ways",
+                  "way", "help", "teach", "want"),
     "lethal-dose": ("lethal", "fatal", "deadly", "overdose"),
-    "self-harm-intent": ("myself", "my life", "it all", "suicide", " die"),
+    "self-harm-intent": ("i",),
+    "override-de": ("ignoriere", "ignorieren", "ignoriert", "ignorier", "vergiss", "vergessen", "missachte",
+                    "missachten", "umgehe", "umgehen", "uberschreibe", "setze", "hebe", "befolge"),
+    "override-fr": (
+        "ignore", "ignorer", "ignorez", "oublie", "oublier", "oubliez", "contourne", "contourner", "contournez",
+        "abandonne", "abandonner", "abandonnez", "outrepasse", "outrepasser", "outrepassez", "passe", "passer",
+        "passez", "ne", "fais", "faites", "desobeir", "desobeis", "enfreins", "enfrein", "enfreignez",
+        "transgresse", "transgresser", "transgressez",
+    ),
+    "override-es": (
+        "ignora", "ignorar", "ignorad", "ignore", "olvida", "olvidar", "olvidad", "olvide", "omite", "omitir",
+        "descarta", "descartar", "descartad", "salta", "saltate", "evita", "evitar", "evitad", "elude",
+        "eludir", "desobedece", "infringe", "incumple", "viola", "pasa", "haz",
+    ),
+    "override-it": ("ignora", "ignorare", "dimentica", "dimenticare", "trascura", "trascurare", "salta",
+                    "saltare", "aggira", "aggirare", "elude", "eludi", "disobbedisci", "viola", "violare", "non",
+                    "oltrepassa", "oltrepassare"),
+    "override-pt": (
+        "ignora", "ignore", "ignorar", "ignorer", "ignoras", "ignores", "esquece", "esquecer", "esqueces",
+        "esqueca", "esquecas", "desconsidera", "desconsidere", "desconsiderar", "desconsideras",
+        "desconsideres", "contorna", "contorne", "contornar", "contornas", "contornes", "desobedeca",
+        "desobedece", "viola", "viole", "violar", "salta", "salte", "pula", "pule", "ultrapassa", "ultrapasse",
+        "ultrapassar", "abandona", "abandone", "abandonar",
+    ),
+    "extract-multilingual": (
+        "zeig", "zeige", "zeigen", "verrat", "verrate", "verraten", "nenne", "gib", "enthull", "enthulle",
+        "enthullen", "offenbar", "offenbare", "offenbaren", "wiederhol", "wiederhole", "wiederholen", "was",
+        "revele", "reveler", "revelez", "montre", "montrer", "montrez", "affiche", "afficher", "affichez",
+        "donne", "donner", "donnez", "devoile", "devoiler", "devoilez", "repete", "repeter", "repetez", "quelle",
+        "quel", "quelles", "quels", "revela", "revelar", "revelad", "revelame", "muestra", "muestrame",
+        "ensename", "dime", "desvela", "desenmascara", "repite", "cual", "mostra", "mostrami", "rivela",
+        "rivelami", "dimmi", "svela", "ripeti", "qual", "mostre", "diga", "diz", "conte", "expoe", "exponha",
+        "divulga", "divulgue", "divulguez",
+    ),
 }  # fmt: skip
-_ML_ANCHORS = {
-    "de": ("anweisung", "instruktion", "regeln", "vorgaben", "befehl", "richtlinie", "einschrankung",
-           "beschrankung", "protokoll", "programmierung", "anordnung", "vorschrift", "ethik", "grenzen",
-           "standard"),
-    "fr": ("instruction", "consigne", "regle", "directive", "restriction", "programmation", "formation",
-           "limite", "protocole", "principe", "contrainte", "norme", "ethique", "parametre"),
-    "es": ("instruccion", "regla", "norma", "directri", "indicacion", "restriccion", "programacion",
-           "protocolo", "limite", "pauta", "principio", "politica", "etica", "configuracion",
-           "entrenamiento", "directiva"),
-    "it": ("istruzion", "regol", "direttiv", "indicazion", "restrizion", "programmazione", "protocoll",
-           "limiti", "linee guida", "principi", "politiche", "etica", "impostazioni", "addestramento",
-           "norme"),
-    "pt": ("instruc", "regra", "diretri", "norma", "restric", "programac", "protocolo", "limite",
-           "principio", "politica", "etica", "configurac", "treinamento", "formacao", "orientac"),
+# Rules that begin with punctuation: (substring, how many characters before it a match may start).
+SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
+    "chat-template-tokens": (("<|", 0), ("<<", 0), ("[", 0), ("</", 0), ("<", 0)),
+    "fake-system-turn": tuple(
+        (word, 10)
+        for word in ("system", "admin", "developer", "root", "sudo", "assistant", "operator", "new", "security",
+                     "official", "openai", "anthropic")
+    ),
+    "bracket-command": (("[", 0), ("(", 0), ("{", 0), ("<", 0), ("//", 0)),
+    "end-of-input": (("---", 0),),
+    "role-json": (("role", 1),),
+    "exfiltrate-markdown": (("![", 0),),
+    "pwned": (("ihave", 0),),
 }  # fmt: skip
-ANCHORS.update({f"override-{lang}": stems for lang, stems in _ML_ANCHORS.items()})
-ANCHORS["extract-multilingual"] = (
-    "prompt", "anweisung", "aufforderung", "eingabe", "instruktion", "directive", "instruction", "invite",
-    "instruccion", "indicacion", "istruzion", "comando", "instruc", "indicac", "consigne",
-)  # fmt: skip
-_missing = {r.name for r in RULES} - set(ANCHORS)
+_missing = {r.name for r in RULES} - set(STARTS) - set(SYMBOLS)
 assert not _missing, f"rules without anchors: {_missing}"

@@ -17,28 +17,30 @@ from typing import Any
 
 from apps.governance.detectors.findings import Finding
 from apps.governance.detectors.normalize import INVISIBLE_RE, TAG_RE, Normalized, normalize
-from apps.governance.detectors.rules import ANCHORS, GUARD_WINDOW, RULES, SENTENCE_END, Rule
+from apps.governance.detectors.rules import GUARD_WINDOW, RULES, SENTENCE_END, STARTS, SYMBOLS, Rule
 
 MAX_HITS_PER_RULE = 3
 MAX_DECODE_DEPTH = 2
 MAX_CANDIDATES = 16  # encoded blobs decoded per text: bounds the work a hostile input can cause
 MODEL_DETECTOR = "model:minilm-mlp"
-# A rule's expression runs on +-ANCHOR_WINDOW characters around each of its anchors (longer than any
-# match); past MAX_ANCHORS occurrences it runs on the whole text.
-ANCHOR_WINDOW = 300
-MAX_ANCHORS = 64
+NATURAL_SAMPLE = 2000
+# Bounds the positions tried for the punctuation-led rules on hostile input (a text of brackets).
+MAX_STARTS = 4096
 
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"}
 )
-_LEET_GATE = re.compile(r"[a-z][013457@$][a-z]|\b[013457@$][a-z]{2}|[a-z]{2}[013457@$]\b")
+# A leet digit next to a letter; starts with the rarer class so the search skips ahead quickly.
+_LEET_GATE = re.compile(r"[013457@$](?:(?<=[a-z][013457@$])|(?=[a-z]))")
 # Runs of single letters split by one separator each: "i g n o r e", "I.g.n.o.r.e", "i-g-n-o-r-e".
+_SPACED_GATE = re.compile(r"[ .\-_*/|][a-z][ .\-_*/|][a-z][ .\-_*/|][a-z][ .\-_*/|]")
 _SPACED_RUN = re.compile(r"(?<![\w])(?:[a-z][ .\-_*/|]){3,}[a-z](?![\w])")
 _STOPWORDS = re.compile(r"\b(?:the|and|you|to|of|a|is|in|it|your|all|that|for|this|are|be|with|me|my|not)\b")
 _WORD = re.compile(r"[a-z]{2,}")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}[\s:,]?){8,}(?![0-9a-fA-F])")
-_HEX_GATE = re.compile(r"\\x[0-9a-fA-F]{2}|[0-9a-fA-F]{16}|(?:[0-9a-fA-F]{2}[ :,]){7}[0-9a-fA-F]{2}")
+# Hex of readable text has a digit 2-7 every second character: look for that first (fast to skip).
+_HEX_GATE = re.compile(r"[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F]")
 _BINARY = re.compile(r"(?<![01])(?:[01]{8}[\s,']*){4,}")
 _URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}){4,}[^\s]*")
 _INVISIBLE_IN_WORD = re.compile("\\w[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]+\\w")
@@ -62,6 +64,8 @@ def _natural(text: str) -> float:
 
 
 def _collapse_spaced(text: str) -> tuple[str, list[int]] | None:
+    if not (len(text) >= 7 and (_SPACED_GATE.search(text) or _SPACED_GATE.match(" " + text[:7]))):
+        return None
     runs = list(_SPACED_RUN.finditer(text))
     if not runs:
         return None
@@ -84,7 +88,7 @@ def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[
     """(name, text, span mapper to the original) for each way the text is read."""
     base = norm.text
     views: list[tuple[str, str, Callable[[int, int], tuple[int, int]]]] = [("", base, norm.span)]
-    if any(c in base for c in "013457@$") and _LEET_GATE.search(base):
+    if _LEET_GATE.search(base):
         views.append(("leetspeak", base.translate(_LEET), norm.span))
     collapsed = _collapse_spaced(base)
     if collapsed is not None:
@@ -95,12 +99,13 @@ def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[
             return norm.span(index[start], index[min(end, len(index)) - 1] + 1)
 
         views.append(("spaced letters", text, spaced_span))
-    if len(base) >= 12 and _natural(base) < 0.08:
+    # rot13 and reversed payloads are short; reading the first part is enough to tell prose from them
+    if len(base) >= 12 and _natural(base[:NATURAL_SAMPLE]) < 0.08:
         rot = codecs.encode(base, "rot13")
-        if _natural(rot) >= 0.15:
+        if _natural(rot[:NATURAL_SAMPLE]) >= 0.15:
             views.append(("rot13", rot, norm.span))
         rev = base[::-1]
-        if _natural(rev) >= 0.15:
+        if _natural(rev[-NATURAL_SAMPLE:]) >= 0.15:
             n = len(base)
             views.append(("reversed", rev, lambda s, e: norm.span(n - e, n - s)))
     return views
@@ -134,7 +139,7 @@ def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
         decoded = readable(raw)
         if decoded:
             found.append(("base64", m.span(), decoded))
-    for m in _HEX.finditer(text) if _HEX_GATE.search(text) else ():
+    for m in _HEX.finditer(text) if ("\\x" in text or _HEX_GATE.search(text)) else ():
         if len(found) >= MAX_CANDIDATES:
             break
         digits = re.sub(r"\\x|[\s:,]", "", m.group(0))
@@ -156,54 +161,54 @@ def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
     return found
 
 
-class _Anchors:
-    """Where each anchor occurs in one text, found once and shared by the rules that use it."""
+_TOKEN = re.compile(r"[a-z]+")
+
+
+class _Index:
+    """Where the words that can start a rule's match begin in one view, found once for all rules."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._found: dict[str, list[int]] = {}
+        self.words: dict[str, list[int]] = {}
+        for word in _ALL_STARTS.intersection(_TOKEN.findall(text)):
+            found = self.words[word] = []
+            at = text.find(word)
+            while at >= 0:
+                end = at + len(word)
+                # whole words only, as the tokenizer saw them
+                if (at == 0 or not "a" <= text[at - 1] <= "z") and (
+                    end == len(text) or not "a" <= text[end] <= "z"
+                ):
+                    found.append(at)
+                at = text.find(word, end)
 
-    def positions(self, anchor: str) -> list[int]:
-        found = self._found.get(anchor)
-        if found is None:
-            found = []
-            at = self.text.find(anchor)
-            while at >= 0 and len(found) <= MAX_ANCHORS:
-                found.append(at)
-                at = self.text.find(anchor, at + 1)
-            self._found[anchor] = found
-        return found
-
-
-def _windows(anchors_in: _Anchors, anchors: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Merged windows of the text around each occurrence of an anchor; the whole text when they crowd."""
-    text = anchors_in.text
-    positions: list[int] = []
-    for anchor in anchors:
-        positions.extend(anchors_in.positions(anchor))
-        if len(positions) > MAX_ANCHORS:
-            return [(0, len(text))]
-    if not positions:
-        return []
-    positions.sort()
-    merged: list[tuple[int, int]] = []
-    for at in positions:
-        lo, hi = max(0, at - ANCHOR_WINDOW), min(len(text), at + ANCHOR_WINDOW)
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], hi)
-        else:
-            merged.append((lo, hi))
-    return merged
+    @property
+    def tokens(self) -> int:
+        return sum(len(v) for v in self.words.values())
 
 
-def _matches(rule: Rule, text: str, anchors: _Anchors) -> Iterator[re.Match[str]]:
-    """The rule's matches, searched only near its anchors (rules.ANCHORS)."""
+_ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
+
+
+def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
+    """The rule's matches, tried only where one can start (rules.STARTS and rules.SYMBOLS)."""
+    text = index.text
+    starts: set[int] = set()
+    for word in STARTS.get(rule.name, ()):
+        starts.update(index.words.get(word, ()))
+    for symbol, back in SYMBOLS.get(rule.name, ()):
+        at = text.find(symbol)
+        while at >= 0 and len(starts) < MAX_STARTS:
+            starts.update(range(max(0, at - back), at + 1))
+            at = text.find(symbol, at + 1)
     last_end = -1
-    for lo, hi in _windows(anchors, ANCHORS[rule.name]):
-        for m in rule.pattern.finditer(text, lo, hi):
-            if m.start() >= last_end:
-                last_end = m.end()
-                yield m
+    for start in sorted(starts):
+        if start < last_end:
+            continue
+        m = rule.pattern.match(text, start)
+        if m is not None:
+            last_end = m.end()
+            yield m
 
 
 def _rule_hits(norm: Normalized) -> list[tuple[Rule, tuple[int, int], str]]:
@@ -211,12 +216,12 @@ def _rule_hits(norm: Normalized) -> list[tuple[Rule, tuple[int, int], str]]:
     hits: list[tuple[Rule, tuple[int, int], str]] = []
     seen: dict[str, list[tuple[int, int]]] = {}
     for view_name, text, to_original in _views(norm):
-        anchors = _Anchors(text)
+        index = _Index(text)
         for rule in RULES:
             spans = seen.setdefault(rule.name, [])
             if len(spans) >= MAX_HITS_PER_RULE:
                 continue
-            for m in _matches(rule, text, anchors):
+            for m in _matches(rule, index):
                 if rule.guard is not None and rule.guard.search(_sentence_around(text, *m.span())):
                     continue
                 span = to_original(*m.span())
