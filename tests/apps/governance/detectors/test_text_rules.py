@@ -199,3 +199,21 @@ def test_empty_and_odd_input():
     assert scan_text("\x00\ud800 \U0010ffff", fast=True) == [] or True  # must not raise
     with pytest.raises(TypeError):
         scan_text(b"bytes", fast=True)  # type: ignore[arg-type]
+
+
+def test_the_anchored_scan_finds_what_a_full_search_finds():
+    # rules.STARTS / SYMBOLS must name every place a match can begin
+    from apps.governance.detectors.corpus import load_hard_benign
+    from apps.governance.detectors.normalize import normalize
+    from apps.governance.detectors.rules import RULES
+    from apps.governance.detectors.text import _Index, _matches, _views
+
+    texts = [*ATTACKS.values(), *MULTILINGUAL.values(), *ENCODED.values(), *HARD_BENIGN.values()]
+    texts += [e.text for e in load_hard_benign()]
+    for text in texts:
+        for _, view, _ in _views(normalize(text)):
+            index = _Index(view)
+            for rule in RULES:
+                full = any(True for _ in rule.pattern.finditer(view))
+                anchored = any(True for _ in _matches(rule, index))
+                assert full == anchored, (rule.name, view)
