@@ -482,7 +482,7 @@ RULES: list[Rule] = [
         r"power\s+grid|traffic\s+lights|pacemakers?|insulin\s+pumps?|drm|paywalls?|anti-?cheat|"
         r"captchas?|two[\s-]?factor|2fa|antivirus|edr|security\s+cameras?|alarm\s+systems?)|"
         r"(?:a|the)\s+(?:bank|casino|store|government|network|server|website|database|system)\b)",
-        r"\b(?:my\s+own|i\s+own|forgot\s+my|forgotten|locked\s+out\s+of\s+my|authori[sz]ed|"
+        r"\b(?:my\s+own|i\s+own|forgot\s+my|forgotten|lost\s+my|locked\s+out\s+of\s+my|authori[sz]ed|testing|"
         r"pentest(?:ing)?|penetration\s+test(?:ing)?|ctf|capture\s+the\s+flag|bug\s+bounty|"
         r"protect|prevent|defend|secure|detect|recover\s+my|reset\s+my)\b",
     ),
@@ -610,6 +610,129 @@ RULES.append(
     _rule("extract-multilingual", "multilingual", "jailbreak", 7, "system-prompt extraction", _ML_EXTRACT)
 )
 
+# Override as "drop your X, follow my Y", in the five languages and English: the pairing of the
+# assistant's constraints with the user's demands is the signal, whatever the verbs.
+_YOUR = (
+    r"(?:your|tus|tu|tes|ta|ton|vos|votre|deine[nrms]?|dein|ihre[nrms]?|tue|tuoi|tua|tuo|teus|tuas|teu|"
+    r"suas|seus|sua|seu|sus|su)"
+)
+_CONSTRAINTS = (
+    r"(?:rules|restrictions?|restricciones|restrizioni|restricoes|einschrankungen|beschrankungen|ethics|"
+    r"etica|eticas|ethique|ethik|protocols?|protocolos|protocoles|protocolli|protokolle|programming|"
+    r"programacion|programmation|programmazione|programacao|programmierung|training|entrenamiento|"
+    r"formation|formazione|formacao|treinamento|ausbildung|schulung|guidelines|directrices|diretrizes|"
+    r"linee\s+guida|richtlinien|lignes\s+directrices|limits|limites|limiti|grenzen|limitations|"
+    r"limitaciones|limitazioni|procedures|procedimientos|procedure|procedimentos|verfahren|"
+    r"standardbetriebsverfahren|algorithms|algoritmos|algorithmes|algoritmi|algorithmen|norms|normas|"
+    r"normes|norme|normen|policies|politicas|politiques|politiche|constraints|safeguards|guardrails|"
+    r"moral\s+compass|brujula\s+moral|bussola\s+morale|reglas|regles|regole|regras|regeln)"
+)
+_MY = r"(?:my|mis|mes|ma|mon|meine[nrms]?|mie|miei|mia|mio|minhas|meus|minha|meu)"
+_DEMANDS = (
+    r"(?:instructions|instrucciones|istruzioni|instrucoes|anweisungen|directives|directivas|direttive|"
+    r"diretrizes|direktiven|commands|comandos|commandes|comandi|befehle|orders|ordenes|ordres|ordini|"
+    r"ordens|requests|peticiones|solicitudes|demandes|richieste|pedidos|solicitacoes|anfragen|forderungen|"
+    r"demands|exigencias|exigences|esigenze|wishes|deseos|desirs|desideri|desejos|wunsche|mandates|"
+    r"orientaciones|indicaciones|indicazioni|indicacoes|guia|guida)"
+)
+RULES.append(
+    _rule(
+        "your-rules-my-orders",
+        "instruction override",
+        "jailbreak",
+        7,
+        "tells the assistant to put the user's orders above its rules",
+        rf"\b{_YOUR}\s+(?:[\w-]+\s+){{0,3}}?{_CONSTRAINTS}\b[^.\n]{{0,100}}?\b{_MY}\s+(?:[\w-]+\s+){{0,2}}?"
+        rf"{_DEMANDS}\b",
+    )
+)
+_PROMPT_NOUN = (
+    r"(?:prompts?|instructions?|commands?|directives?|questions?|statements?|guidelines?|inputs?|messages?|"
+    r"\w*anweisung(?:en)?|\w*befehl|\w*direktive|invite|consignes?|commande|indicacion(?:es)?|"
+    r"instruccion(?:es)?|directriz|comando|istruzion[ei]|direttiva|diretriz|instrucao|instrucoes|"
+    r"orientacao|indicacao|indicazione|pregunta|domanda|pergunta)"
+)
+RULES.append(
+    _rule(
+        "origin-prompt",
+        "system-prompt extraction",
+        "jailbreak",
+        7,
+        "asks for the prompt or instructions behind the assistant",
+        rf"\b(?:(?:initial|original|first|core|main|hidden|secret|essential|base|guiding|primary|fundamental|"
+        rf"central|key|underlying|starting|foundational|exact|precise|crafted|concealed|occluded)\s+"
+        rf"(?:training\s+)?{_PROMPT_NOUN}|(?:phrasing|wording|text)\s+of\s+(?:the|your)\s+{_PROMPT_NOUN}|"
+        rf"{_PROMPT_NOUN}\s+(?:\w+\s+){{0,2}}?(?:initial\w*|original\w*|inicial|iniziale|principal\w*|"
+        rf"centrale?|chiave|essencial|essentiel\w*|fondamental\w*|secret\w*|segret\w*|cachee?|oculta|"
+        rf"nascost\w*|guia|guida|base|de\s+base|di\s+base|de\s+formation|di\s+formazione|de\s+depart|"
+        rf"de\s+treinamento|ursprungliche\w*|anfangliche\w*))"
+        rf"\b[^.?!\n]{{0,80}}?\b(?:you\s+(?:were|have\s+been|are|received|got|operate|follow)|guides?\s+you|"
+        rf"your\s+(?:training|creation|development|programming|answers?|responses?|behaviou?r|operations?|"
+        rf"thoughts|ai|capabilities|functionality|design)|behind\s+(?:you|your)|steered\s+your|led\s+to\s+"
+        rf"your|resulted\s+in\s+your|fostered\s+your|(?:drives|powers|shapes|governs|controls)\s+you|"
+        rf"deine[nrms]?\s+(?:ki|ausbildung|programmierung|entwicklung|antworten|erstellung)|dir\s+gegeben|"
+        rf"du\s+(?:folgst|basierst|operierst)|deine\s+ki|(?:ta|tes|ton)\s+(?:programmation|formation|"
+        rf"creation|capacites|operations|reponses|ia|developpement)|te\s+guide|tu\s+as\s+ete|"
+        rf"(?:tu|tus|su)\s+(?:creacion|entrenamiento|programacion|ia|desarrollo|formacion|respuestas|"
+        rf"funcionamiento)|te\s+guia|(?:tua|tue|tuo|tuoi)\s+(?:formazione|programmazione|creazione|"
+        rf"risposte|operazioni|ia|sviluppo|funzionalita)|operi|hai\s+ricevuto|(?:seu|sua|teu|tua|suas|seus)\s+"
+        rf"(?:treinamento|desenvolvimento|ia|programacao|formacao|criacao|respostas|funcionamento)|"
+        rf"voce\s+(?:foi|esta)|foste|construid[ao])",
+    )
+)
+RULES.append(
+    _rule(
+        "unlock-mode",
+        "persona jailbreak",
+        "jailbreak",
+        7,
+        "asks to switch the assistant into an unrestricted mode or switch off its safety",
+        r"\b(?:enable|activate|switch\s+(?:to|on|into)|turn\s+on|unlock|access|enter|go\s+into|transition\s+to|"
+        r"change\s+to|habilitar?|habilita|activar?|activa|cambiar?\s+a|cambia\s+a|pasa\s+a|attiva(?:re)?|"
+        r"passa\s+a|ativar?|ativa|mudar?\s+para|muda\s+para|aktiviere[n]?|wechsle\s+(?:in|zu)|schalte|"
+        r"active[rz]?|passe[rz]?\s+(?:en|au|a)|bascule[rz]?)\b[^.\n]{0,40}?\b(?:unrestricted|unfiltered|"
+        r"uncensored|unregulated|unlimited|unmoderated|no\s+(?:limitations|limits|restrictions|filters|rules)|"
+        r"without\s+(?:limitations|limits|restrictions|filters|rules)|sin\s+(?:restricciones|limites|filtros|"
+        r"censura|reglas)|senza\s+(?:restrizioni|limiti|filtri|censura|regole)|sem\s+(?:restricoes|limites|"
+        r"filtros|censura|regras)|ohne\s+(?:einschrankungen|beschrankungen|grenzen|filter|zensur|regeln)|"
+        r"sans\s+(?:restrictions?|limites?|filtres?|censure|regles)|dan\b|god\s+mode|jailbreak|"
+        r"hidden\s+features)"
+        r"|\b(?:switch\s+off|turn\s+off|disable|deactivate|shut\s+(?:off|down)|desactiva[r]?|desativa[r]?|"
+        r"disattiva(?:re)?|deaktiviere[n]?|desactive[rz]?|apaga[r]?|spegni)\b[^.\n]{0,30}?\b(?:your\s+|tus\s+|"
+        r"tes\s+|deine\s+|i\s+tuoi\s+|le\s+tue\s+|os\s+teus\s+|as\s+tuas\s+)?(?:safety|security|ethical|ethics|"
+        r"content|moral|seguridad|securite|sicurezza|seguranca|sicherheits\w*|eticos?|ethiques?|etici|"
+        r"eticas?)\s+(?:protocols?|filters?|guidelines|restrictions|limitations|measures|safeguards|"
+        r"guardrails|protocolos|filtros|restricciones|limitaciones|protocoles|filtres|protocolli|filtri|"
+        r"restrizioni|limitazioni|restricoes|limitacoes|protokolle|filter|einschrankungen|"
+        r"beschrankungen|settings|features)|\b(?:disable|remove|lift)\s+(?:all\s+)?(?:your\s+)?"
+        r"(?:limitations|restrictions)\b",
+        r"\b(?:router|outlook|gmail|spam|browser|chrome|firefox|safari|windows|phone|iphone|android|app|"
+        r"instagram|tiktok|youtube|parental|kids|child|school|network|firewall|antivirus|camera|car|tv|"
+        r"laptop|printer|account|server|nginx|apache|settings\s+menu)\b",
+    )
+)
+RULES.append(
+    _rule(
+        "dan-interface",
+        "persona jailbreak",
+        "jailbreak",
+        8,
+        "switch to a DAN persona",
+        r"\b(?:interface|interfaz|interfaccia|schnittstelle|interfata|modo|mode|modus|persona)\s+dan\b"
+        r"|\bdan\s+(?:mode|modo|modus|interface|persona)\b",
+    )
+)
+
+# Talk about attacks, not an attack: quoting one to ask what it is, why it works or how to spot it.
+# Checked in the sentence around a jailbreak-family match.
+META = re.compile(
+    r"\b(?:explain\s+(?:why|how|what|the)|common\s+(?:attack|ways|pattern|technique|example)|attack\s+"
+    r"(?:pattern|technique|vector)s?|what\s+do\s+you\s+make\s+of|your\s+assessment\s+of|how\s+do\s+you\s+"
+    r"interpret|how\s+do\s+(?:attackers|people|users|hackers)|is\s+this\s+an?\s+(?:attack|injection|"
+    r"jailbreak|prompt\s+injection)|classify\s+(?:this|the\s+following)|examples?\s+of\s+(?:a\s+)?"
+    r"(?:prompt\s+injection|jailbreak)|what\s+is\s+(?:a|an)\s+(?:prompt\s+injection|jailbreak)|"
+    r"(?:detect|defend\s+against|protect\s+against|prevent|mitigate)\s+(?:prompt\s+injection|jailbreak))"
+)
 # A whole-sentence guard is checked in the sentence around the match (a few hundred characters at
 # most, so the scan stays linear).
 GUARD_WINDOW = 200
@@ -625,6 +748,31 @@ _HOW = ("how", "steps", "step", "instructions", "instruction", "guide", "recipe"
         "explain",
         "tell", "show", "help", "i", "ways", "way", "procedure", "describe", "detail", "write")  # fmt: skip
 STARTS: dict[str, tuple[str, ...]] = {
+    "your-rules-my-orders": ("your", "tus", "tu", "tes", "ta", "ton", "vos", "votre", "deine", "deinen",
+                             "deiner", "deinem", "deines", "dein", "ihre", "ihren", "ihrer", "ihrem", "ihres",
+                             "tue", "tuoi",
+                             "tua", "tuo", "teus", "tuas", "teu", "suas", "seus", "sua", "seu", "sus", "su"),
+    "origin-prompt": ("initial", "original", "first", "core", "main", "hidden", "secret", "essential", "base",
+                      "guiding", "primary", "fundamental", "central", "key", "underlying", "starting",
+                      "foundational", "exact", "precise", "crafted", "concealed", "occluded", "phrasing",
+                      "wording", "text", "prompt", "prompts", "instruction", "instructions", "command",
+                      "commands", "directive", "directives", "question", "questions", "statement",
+                      "statements", "guideline", "guidelines", "input", "inputs", "message", "messages",
+                      "invite", "consigne", "consignes", "commande", "indicacion", "indicaciones",
+                      "instruccion", "instrucciones", "directriz", "comando", "istruzione", "istruzioni",
+                      "direttiva", "diretriz", "instrucao", "instrucoes", "orientacao", "indicacao",
+                      "indicazione", "pregunta", "domanda", "pergunta"),
+    "unlock-mode": ("enable", "activate", "switch", "turn", "unlock", "access", "enter", "go", "transition",
+                    "change", "habilitar", "habilita", "activar", "activa", "cambiar", "cambia", "pasa",
+                    "attiva", "attivare", "passa", "ativar", "ativa", "mudar", "muda", "aktiviere",
+                    "aktivieren", "wechsle", "schalte", "active", "activer", "activez", "passe", "passer",
+                    "passez", "bascule", "basculer", "basculez", "shut", "disable", "deactivate", "desactiva",
+                    "desactivar", "desativa", "desativar", "disattiva", "disattivare", "deaktiviere",
+                    "deaktivieren", "desactive", "desactiver", "desactivez", "apaga", "apagar", "spegni",
+                    "remove",
+                    "lift"),
+    "dan-interface": ("interface", "interfaz", "interfaccia", "schnittstelle", "interfata", "modo", "mode",
+                      "modus", "persona", "dan"),
     "override": (
         "ignore", "ignoring", "disregard", "disregarding", "forget", "forgetting", "override", "overriding",
         "bypass", "bypassing", "skip", "abandon", "discard", "dismiss", "neglect", "erase", "throw", "set",
@@ -741,6 +889,8 @@ SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
     "role-json": (("role", 1),),
     "exfiltrate-markdown": (("![", 0),),
     "pwned": (("ihave", 0),),
+    # German compounds (Anfangsbefehl, Hauptanweisung) start before the noun the pattern names
+    "origin-prompt": (("anweisung", 24), ("befehl", 24), ("direktive", 24)),
 }  # fmt: skip
 _missing = {r.name for r in RULES} - set(STARTS) - set(SYMBOLS)
 assert not _missing, f"rules without anchors: {_missing}"

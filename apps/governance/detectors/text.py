@@ -17,7 +17,7 @@ from typing import Any
 
 from apps.governance.detectors.findings import Finding
 from apps.governance.detectors.normalize import INVISIBLE_RE, TAG_RE, Normalized, normalize
-from apps.governance.detectors.rules import GUARD_WINDOW, RULES, SENTENCE_END, STARTS, SYMBOLS, Rule
+from apps.governance.detectors.rules import GUARD_WINDOW, META, RULES, SENTENCE_END, STARTS, SYMBOLS, Rule
 
 MAX_HITS_PER_RULE = 3
 MAX_DECODE_DEPTH = 2
@@ -222,8 +222,12 @@ def _rule_hits(norm: Normalized) -> list[tuple[Rule, tuple[int, int], str]]:
             if len(spans) >= MAX_HITS_PER_RULE:
                 continue
             for m in _matches(rule, index):
-                if rule.guard is not None and rule.guard.search(_sentence_around(text, *m.span())):
-                    continue
+                if rule.guard is not None or rule.flag == "jailbreak":
+                    sentence = _sentence_around(text, *m.span())
+                    if rule.guard is not None and rule.guard.search(sentence):
+                        continue
+                    if rule.flag == "jailbreak" and META.search(sentence):
+                        continue
                 span = to_original(*m.span())
                 if any(a < span[1] and span[0] < b for a, b in spans):
                     continue
