@@ -76,7 +76,8 @@ def evaluate(examples: list[corpus.Example], classifier: Classifier | None, embe
         "false_positives": sorted((s for s in neg if s[1] >= FLAG_SEVERITY), key=lambda s: (-s[1], -s[2]))[
             :SHOW
         ],
-        "misses": sorted((s for s in pos if s[1] < FLAG_SEVERITY), key=lambda s: (s[2], s[1]))[:SHOW],
+        # the misses the detector was furthest from: no finding at all first, then the weakest
+        "misses": sorted((s for s in pos if s[1] < FLAG_SEVERITY), key=lambda s: (s[1], s[2]))[:SHOW],
     }
 
 
@@ -190,9 +191,10 @@ def main() -> None:
             continue
         print(f"\n## {source}, {name}")
         for example, severity, risk, reason in r["false_positives"]:
-            print(f"  false positive  sev {severity} p={risk:.2f} [{reason[:60]}] {example.text[:140]!r}")
+            print(f"  false positive  severity {severity} [{reason[:60]}] {example.text[:140]!r}")
         for example, severity, risk, _ in r["misses"]:
-            print(f"  miss            sev {severity} p={risk:.2f} {example.text[:160]!r}")
+            model = f"p={risk:.2f}" if risk else "no model finding"
+            print(f"  miss            top severity {severity}, {model}: {example.text[:150]!r}")
     if not args.no_speed:
         print()
         for line in speed():

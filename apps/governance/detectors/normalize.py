@@ -23,7 +23,8 @@ INVISIBLE_RE = re.compile(
 )
 TAG_RE = re.compile("[\U000e0020-\U000e007e]+")
 _MIXED_WORD_RE = re.compile("\\w*(?:[a-zA-Z]\\w*[\u0370-\u052f]|[\u0370-\u052f]\\w*[a-zA-Z])\\w*")
-_NON_LATIN_LOOKALIKE_RE = re.compile("[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]")
+# A Greek or Cyrillic letter touching a Latin one: the cheap test for a disguised word.
+_MIXED_PAIR_RE = re.compile("[\u0370-\u052f](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))")
 
 # Look-alikes that NFKD does not fold (Unicode's confusables for the Latin letters attacks use).
 CONFUSABLES = {
@@ -112,7 +113,7 @@ def normalize(text: str) -> Normalized:
     shifts = tuple(r - k for k, r in enumerate(removed))
     folded = cleaned.translate(fold_table())
     lookalikes = 0
-    if _NON_LATIN_LOOKALIKE_RE.search(folded) is not None:
+    if _MIXED_PAIR_RE.search(folded) is not None:
         confusables = confusables_table()
 
         def fold_word(match: re.Match[str]) -> str:
