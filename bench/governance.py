@@ -190,7 +190,7 @@ def main() -> None:
         if "rules only" in name:
             continue
         print(f"\n## {source}, {name}")
-        for example, severity, risk, reason in r["false_positives"]:
+        for example, severity, _risk, reason in r["false_positives"]:
             print(f"  false positive  severity {severity} [{reason[:60]}] {example.text[:140]!r}")
         for example, severity, risk, _ in r["misses"]:
             model = f"p={risk:.2f}" if risk else "no model finding"
