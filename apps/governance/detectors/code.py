@@ -50,7 +50,17 @@ _FILE_WRITERS = {
     "shutil.rmtree", "shutil.move", "shutil.copy", "shutil.copy2", "shutil.copyfile", "shutil.copytree",
     "shutil.chown",
 }  # fmt: skip
-_PATH_WRITE_METHODS = {"write_text", "write_bytes", "unlink", "rmdir", "touch", "mkdir", "rename", "replace", "chmod"}
+_PATH_WRITE_METHODS = {
+    "write_text",
+    "write_bytes",
+    "unlink",
+    "rmdir",
+    "touch",
+    "mkdir",
+    "rename",
+    "replace",
+    "chmod",
+}
 _SECRET_NAME = re.compile(
     r"(?i)(?:key|secret|token|passw(?:or)?d|passwd|credential|auth|private|dsn|database_url|"
     r"aws_|gcp_|azure_|github|gitlab|openai|anthropic|slack|stripe|session|cookie|signing)"
@@ -77,7 +87,7 @@ _DECODERS = {
 }  # fmt: skip
 _BUILTIN_NAMES = {
     "eval", "exec", "compile", "__import__", "open", "getattr", "globals", "locals", "vars", "chr",
-    "breakpoint", "input",
+    "breakpoint", "input", "dict", "print", "list", "repr", "str", "range", "int",
 }  # fmt: skip
 
 
@@ -331,7 +341,9 @@ class _Analyzer(ast.NodeVisitor):
                 return None
             try:
                 if qual == "codecs.decode":
-                    codec = self.fold(node.args[1]).text if len(node.args) > 1 and self.fold(node.args[1]) else ""
+                    codec = (
+                        self.fold(node.args[1]).text if len(node.args) > 1 and self.fold(node.args[1]) else ""
+                    )
                     if "rot" in codec.lower():
                         return _Value(codecs.decode(arg.text, "rot13"), True)
                     if "hex" in codec.lower():
@@ -342,7 +354,9 @@ class _Analyzer(ast.NodeVisitor):
                 if qual and "hex" in qual or (isinstance(func, ast.Attribute) and func.attr == "fromhex"):
                     return _Value(bytes.fromhex(arg.text).decode("latin-1"), True)
                 if qual and ("b64" in qual or "base64" in qual):
-                    return _Value(base64.b64decode(arg.text + "=" * (-len(arg.text) % 4)).decode("latin-1"), True)
+                    return _Value(
+                        base64.b64decode(arg.text + "=" * (-len(arg.text) % 4)).decode("latin-1"), True
+                    )
                 if qual == "base64.b32decode":
                     return _Value(base64.b32decode(arg.text).decode("latin-1"), True)
             except (binascii.Error, ValueError, UnicodeDecodeError):
@@ -400,7 +414,10 @@ class _Analyzer(ast.NodeVisitor):
             qual = self.qualname(node.iter.func)
             forever = qual in _TRUE_LOOP or (
                 qual == "builtins.range"
-                and any(isinstance(a, ast.Constant) and isinstance(a.value, int) and a.value >= 10_000 for a in node.iter.args)
+                and any(
+                    isinstance(a, ast.Constant) and isinstance(a.value, int) and a.value >= 10_000
+                    for a in node.iter.args
+                )
             )
         self._loop(node, forever)
 
@@ -416,7 +433,11 @@ class _Analyzer(ast.NodeVisitor):
         key = self.fold(node.slice)
         if base in ("builtins", "builtins.globals()", "sys.modules") and key is not None and key.computed:
             self.add("malicious", 7, f"name built at run time: {key.text!r}", "obfuscation", node)
-        elif base in ("builtins", "builtins.globals()") and key is None and not isinstance(node.slice, ast.Constant):
+        elif (
+            base in ("builtins", "builtins.globals()")
+            and key is None
+            and not isinstance(node.slice, ast.Constant)
+        ):
             self.add("malicious", 7, "builtins looked up by a computed key", "obfuscation", node)
         self.generic_visit(node)
 
@@ -482,7 +503,13 @@ class _Analyzer(ast.NodeVisitor):
                 self.add("malicious", 7, f"{name} of a module name computed at run time", "obfuscation", node)
             else:
                 if folded.computed:
-                    self.add("malicious", 7, f"{name} of a name built from pieces: {folded.text!r}", "obfuscation", node)
+                    self.add(
+                        "malicious",
+                        7,
+                        f"{name} of a name built from pieces: {folded.text!r}",
+                        "obfuscation",
+                        node,
+                    )
                 self._check_module(folded.text, node, name)
             return
         if qual in ("pickle.loads", "pickle.load", "dill.loads", "marshal.loads"):
@@ -539,17 +566,25 @@ class _Analyzer(ast.NodeVisitor):
         for arg in args:
             path = self.fold(arg)
             if path is not None and _outside_workdir(path.text):
-                self.add("unsafe", 7, f"{qual} outside the working directory: {path.text}", "filesystem", node)
+                self.add(
+                    "unsafe", 7, f"{qual} outside the working directory: {path.text}", "filesystem", node
+                )
                 return
 
     def _check_path_method(self, node: ast.Call) -> None:
         func = node.func
         assert isinstance(func, ast.Attribute)
         receiver = func.value
-        if isinstance(receiver, ast.Call) and (self.qualname(receiver.func) or "").startswith("pathlib.") and receiver.args:
+        if (
+            isinstance(receiver, ast.Call)
+            and (self.qualname(receiver.func) or "").startswith("pathlib.")
+            and receiver.args
+        ):
             path = self.fold(receiver.args[0])
             if path is not None and _outside_workdir(path.text):
-                self.add("unsafe", 7, f"writes outside the working directory: {path.text}", "filesystem", node)
+                self.add(
+                    "unsafe", 7, f"writes outside the working directory: {path.text}", "filesystem", node
+                )
 
     def _check_env_key(self, key_node: ast.expr | None, node: ast.AST) -> None:
         key = self.fold(key_node) if key_node is not None else None
@@ -589,7 +624,11 @@ def _tiny_eval(node: ast.expr, env: dict[str, object]) -> object:
             if op is not None:
                 return op(left, right)
         raise ValueError
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("chr", "int", "ord"):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("chr", "int", "ord")
+    ):
         args = [_tiny_eval(a, env) for a in node.args]
         if node.func.id == "chr" and len(args) == 1 and isinstance(args[0], int):
             return chr(args[0])
@@ -616,7 +655,11 @@ def scan_code(source: str) -> list[Finding]:
         start = analyzer._offset(exc.lineno or 1, max(0, (exc.offset or 1) - 1)) if exc.lineno else 0
         start = min(start, len(source))
         span = (start, min(len(source), start + 1)) if source else None
-        return [Finding("unverified", 4, 0.4, f"does not parse: {exc.msg} (line {exc.lineno})", "code:syntax", span)]
+        return [
+            Finding(
+                "unverified", 4, 0.4, f"does not parse: {exc.msg} (line {exc.lineno})", "code:syntax", span
+            )
+        ]
     except (ValueError, RecursionError, MemoryError) as exc:
         return [Finding("unverified", 4, 0.4, f"does not parse: {exc}", "code:syntax", None)]
     analyzer = _Analyzer(source)

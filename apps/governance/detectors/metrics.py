@@ -97,7 +97,8 @@ def check_metric(kind: str, name: str, value: float, history: Sequence[float]) -
                 "anomaly",
                 min(8, 5 + int((ratio - SPIKE_SIGMA) / 3)),
                 min(1.0, 0.4 + ratio / 20),
-                f"{label} jumped from {past[-1]:g} to {value:g}, {ratio:.1f} times the usual run-to-run change",
+                f"{label} jumped from {past[-1]:g} to {value:g}, {ratio:.1f} times the usual change "
+                "from one run to the next",
                 "metric:spike",
                 None,
             )

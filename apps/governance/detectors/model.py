@@ -90,7 +90,9 @@ class Classifier:
 
         with np.load(path, allow_pickle=False) as data:
             count = int(data["layers"])
-            layers = tuple((data[f"w{i}"].astype(np.float32), data[f"b{i}"].astype(np.float32)) for i in range(count))
+            layers = tuple(
+                (data[f"w{i}"].astype(np.float32), data[f"b{i}"].astype(np.float32)) for i in range(count)
+            )
             threshold = float(data["threshold"])
             meta = json.loads(str(data["meta"]))
         return cls(layers, threshold, meta)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -21,8 +22,9 @@ INVISIBLE_RE = re.compile(
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
 )
 TAG_RE = re.compile("[\U000e0020-\U000e007e]+")
-_MIXED_WORD_RE = re.compile(r"\w*[a-zA-Z]\w*")
-_NON_LATIN_LOOKALIKE_RE = re.compile("[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]")
+_MIXED_WORD_RE = re.compile("\\w*(?:[a-zA-Z]\\w*[\u0370-\u052f]|[\u0370-\u052f]\\w*[a-zA-Z])\\w*")
+# A Greek or Cyrillic letter touching a Latin one: the cheap test for a disguised word.
+_MIXED_PAIR_RE = re.compile("[\u0370-\u052f](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))")
 
 # Look-alikes that NFKD does not fold (Unicode's confusables for the Latin letters attacks use).
 CONFUSABLES = {
@@ -76,41 +78,42 @@ def confusables_table() -> dict[int, str]:
 
 @dataclass(frozen=True)
 class Normalized:
-    """``text`` is the folded text; ``index[i]`` is the original offset of ``text[i]`` (None: same)."""
+    """``text`` is the folded text; ``removed`` the original offsets of the invisible characters dropped."""
 
     original: str
     text: str
-    index: list[int] | None = None
-    invisible: int = 0  # invisible characters removed
+    removed: tuple[int, ...] = ()
     lookalikes: int = 0  # characters of other scripts folded inside Latin words
     hidden_tags: str = ""  # ASCII smuggled in Unicode tag characters, decoded
-    extra: dict[str, int] = field(default_factory=dict)
+    _shifts: tuple[int, ...] = field(default=(), repr=False)
+
+    @property
+    def invisible(self) -> int:
+        return len(self.removed)
+
+    def offset(self, i: int) -> int:
+        """Original offset of ``text[i]``."""
+        return i + bisect_right(self._shifts, i) if self._shifts else i
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original ``(start, end)`` of ``text[start:end]``."""
-        if self.index is None:
+        if not self._shifts:
             return (start, end)
-        if not self.index:
-            return (0, 0)
-        start = min(max(start, 0), len(self.index) - 1)
-        end = min(max(end, start + 1), len(self.index))
-        return (self.index[start], self.index[end - 1] + 1)
+        end = max(end, start + 1)
+        return (self.offset(start), self.offset(end - 1) + 1)
 
 
 def normalize(text: str) -> Normalized:
     if text.isascii():
         return Normalized(text, text.lower())
     hidden = "".join(chr(ord(c) - 0xE0000) for run in TAG_RE.findall(text) for c in run)
-    index: list[int] | None = None
-    invisible = 0
-    cleaned = text
-    if INVISIBLE_RE.search(text) is not None:
-        index = [i for i, c in enumerate(text) if not INVISIBLE_RE.match(c)]
-        invisible = len(text) - len(index)
-        cleaned = "".join(text[i] for i in index)
+    removed = tuple(m.start() for m in INVISIBLE_RE.finditer(text))
+    cleaned = INVISIBLE_RE.sub("", text) if removed else text
+    # the k-th removed character sat just before cleaned offset removed[k] - k
+    shifts = tuple(r - k for k, r in enumerate(removed))
     folded = cleaned.translate(fold_table())
     lookalikes = 0
-    if _NON_LATIN_LOOKALIKE_RE.search(folded) is not None:
+    if _MIXED_PAIR_RE.search(folded) is not None:
         confusables = confusables_table()
 
         def fold_word(match: re.Match[str]) -> str:
@@ -120,12 +123,12 @@ def normalize(text: str) -> Normalized:
             lookalikes += sum(1 for a, b in zip(word, mapped, strict=True) if a != b)
             return mapped
 
-        # Only inside words that also have Latin letters: Russian or Greek prose stays as it is.
+        # Only inside words that mix them with Latin letters: Russian or Greek prose stays as it is.
         folded = _MIXED_WORD_RE.sub(fold_word, folded)
     lowered = folded.lower()
     if len(lowered) != len(folded):  # a character whose lowercase is longer: keep it as it is
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in folded)
-    return Normalized(text, lowered, index, invisible, lookalikes, hidden)
+    return Normalized(text, lowered, removed, lookalikes, hidden, shifts)
 
 
 def model_text(text: str) -> str:

