@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.rd",
     "apps.governance",
     "apps.artifacts",
+    "apps.plots",
 ]
 
 MIDDLEWARE = [
@@ -266,6 +267,23 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 EMBEDDED_BROKER_PORT = env.int("EMBEDDED_BROKER_PORT", default=6390)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"redis://127.0.0.1:{EMBEDDED_BROKER_PORT}/0")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Live progress (apps.runs.events, apps.runs.streams): run events go through Redis (pub/sub for
+# live delivery, a short history for Last-Event-ID), the broker's own unless set. With a broker
+# that is not Redis and no EVENTS_REDIS_URL, each open stream polls the database instead.
+EVENTS_REDIS_URL = env.str(
+    "EVENTS_REDIS_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+EVENTS_HEARTBEAT_SECONDS = env.float("EVENTS_HEARTBEAT_SECONDS", default=15.0)
+EVENTS_POLL_SECONDS = env.float("EVENTS_POLL_SECONDS", default=1.0)
+EVENTS_HISTORY_LENGTH = env.int("EVENTS_HISTORY_LENGTH", default=1000)
+EVENTS_HISTORY_SECONDS = env.float("EVENTS_HISTORY_SECONDS", default=86400.0)
+# A stream ends after this long (the client reconnects with Last-Event-ID), so none outlives
+# a deploy's graceful shutdown for ever.
+EVENTS_STREAM_MAX_SECONDS = env.float("EVENTS_STREAM_MAX_SECONDS", default=3600.0)
+# A session stream starts with the state of at most this many of its unfinished runs.
+EVENTS_SESSION_SNAPSHOT_RUNS = env.int("EVENTS_SESSION_SNAPSHOT_RUNS", default=200)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A redelivery only matters for a worker that died mid-run; the reconciler
     # covers that sooner through run heartbeats, so this stays long.

@@ -53,6 +53,7 @@ api_v1 = [
     path("", include("apps.rd.api.urls")),
     path("", include("apps.governance.api.urls")),
     path("", include("apps.artifacts.api.urls")),
+    path("", include("apps.plots.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -68,6 +69,8 @@ api_index = ApiIndexApi.as_view(
         "rd_curve": "rd-curve",
         "rd_knee": "rd-knee",
         "artifacts": "artifact-list",
+        "plots_rd": "plot-rd",
+        "plots_durations": "plot-durations",
         "governance_policies": "policy-list",
         "governance_queue": "governance-queue",
         "governance_scan": "governance-scan",
