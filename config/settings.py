@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.governance",
     "apps.artifacts",
     "apps.plots",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +77,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The dashboard's own sign-in page (the admin's admits staff only).
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/login/"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"  # what config/gunicorn.py serves
 

@@ -89,6 +89,7 @@ urlpatterns = [
             # outside the include below, which "/api/v1" (no slash) would not enter
             path("api/v1/", api_index, name="api-index"),
             path("api/v1/", include(api_v1)),
+            path("", include("apps.dashboard.urls")),
         ]
     ),
     path("admin/", admin.site.urls),

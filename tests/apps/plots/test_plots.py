@@ -195,3 +195,14 @@ def test_plot_requests_are_validated_and_scoped(api, other_api, session, make_us
     not_a_sweep = Run.objects.create(owner=session.owner, session=session, kind="sleep", queue="cpu")
     assert api.get(RD, {"run": str(not_a_sweep.pk)}).status_code == 404
     assert sent_tasks == []  # nothing is drawn for a refused request
+
+
+def test_the_admin_shows_the_plots_on_the_run_and_session_pages(make_user, session, client):
+    run = sweep(session, 6, CURVE, knee_level=2)
+    Run.objects.filter(pk=run.pk).update(status="succeeded")
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    run_page = client.get(f"/admin/runs/run/{run.pk}/change/").content.decode()
+    assert f'src="/api/v1/plots/rd?run={run.pk}&amp;format=svg"' in run_page
+    session_page = client.get(f"/admin/compute_sessions/session/{session.pk}/change/").content.decode()
+    assert f'src="/api/v1/plots/rd?session={session.pk}&amp;format=svg"' in session_page
+    assert f'src="/api/v1/plots/durations?session={session.pk}&amp;format=svg"' in session_page
