@@ -76,6 +76,7 @@ def render_rd(data: RDPlotData, fmt: str) -> bytes:
                     color=KNEE_COLOR,
                     fontweight="bold",
                 )
+        axes.margins(x=0.08, y=0.08)  # room for the level labels at the ends
         axes.set_xlabel("distortion D (FGW to the coarsened graph)")
         axes.set_ylabel("rate R(D) (bits)")
         axes.set_title(data.title)
