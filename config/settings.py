@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "apps.inference",
     "apps.reports",
     "apps.bookmarks",
+    "apps.plots",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +95,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The dashboard's own sign-in page (the admin's admits staff only).
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/login/"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"  # what config/gunicorn.py serves
 
@@ -377,6 +383,23 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 EMBEDDED_BROKER_PORT = env.int("EMBEDDED_BROKER_PORT", default=6390)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"redis://127.0.0.1:{EMBEDDED_BROKER_PORT}/0")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Live progress (apps.runs.events, apps.runs.streams): run events go through Redis (pub/sub for
+# live delivery, a short history for Last-Event-ID), the broker's own unless set. With a broker
+# that is not Redis and no EVENTS_REDIS_URL, each open stream polls the database instead.
+EVENTS_REDIS_URL = env.str(
+    "EVENTS_REDIS_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+EVENTS_HEARTBEAT_SECONDS = env.float("EVENTS_HEARTBEAT_SECONDS", default=15.0)
+EVENTS_POLL_SECONDS = env.float("EVENTS_POLL_SECONDS", default=1.0)
+EVENTS_HISTORY_LENGTH = env.int("EVENTS_HISTORY_LENGTH", default=1000)
+EVENTS_HISTORY_SECONDS = env.float("EVENTS_HISTORY_SECONDS", default=86400.0)
+# A stream ends after this long (the client reconnects with Last-Event-ID), so none outlives
+# a deploy's graceful shutdown for ever.
+EVENTS_STREAM_MAX_SECONDS = env.float("EVENTS_STREAM_MAX_SECONDS", default=3600.0)
+# A session stream starts with the state of at most this many of its unfinished runs.
+EVENTS_SESSION_SNAPSHOT_RUNS = env.int("EVENTS_SESSION_SNAPSHOT_RUNS", default=200)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A redelivery only matters for a worker that died mid-run; the reconciler
     # covers that sooner through run heartbeats, so this stays long.

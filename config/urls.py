@@ -57,6 +57,7 @@ api_v1 = [
     path("", include("apps.conversations.api.urls")),
     path("", include("apps.reports.api.urls")),
     path("", include("apps.bookmarks.api.urls")),
+    path("", include("apps.plots.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs/", SwaggerUiApi.as_view(url_name="schema"), name="docs"),
 ]
@@ -79,6 +80,8 @@ api_index = ApiIndexApi.as_view(
         "artifacts_export": "export",
         "runs_compare": "run-compare",
         "saved_runs": "saved-run-list",
+        "plots_rd": "plot-rd",
+        "plots_durations": "plot-durations",
         "governance_policies": "policy-list",
         "governance_queue": "governance-queue",
         "governance_scan": "governance-scan",
@@ -97,6 +100,7 @@ urlpatterns = [
             # outside the include below, which "/api/v1" (no slash) would not enter
             path("api/v1/", api_index, name="api-index"),
             path("api/v1/", include(api_v1)),
+            path("", include("apps.dashboard.urls")),
         ]
     ),
     path("admin/", admin.site.urls),

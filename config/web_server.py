@@ -30,6 +30,8 @@ from uvicorn_worker import UvicornWorker
 
 from apps.core.asgi import error_headers, error_json
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
 
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a bound on the request head's time and JSON errors."""
@@ -108,6 +110,13 @@ class GuardedH11Protocol(H11Protocol):
 
 class WebWorker(UvicornWorker):
     """gunicorn worker class (config/gunicorn.py): asyncio, the guarded h11 protocol,
-    and no lifespan events (Django has none)."""
+    and no lifespan events (Django has none). At shutdown, requests still running after
+    GRACEFUL_SHUTDOWN_SECONDS are cancelled: an event stream never ends by itself (its client
+    reconnects to the next server with Last-Event-ID), and gunicorn would kill the worker later."""
 
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "asyncio", "http": GuardedH11Protocol, "lifespan": "off"}
+    CONFIG_KWARGS: dict[str, Any] = {
+        "loop": "asyncio",
+        "http": GuardedH11Protocol,
+        "lifespan": "off",
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }

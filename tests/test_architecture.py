@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY_MODULES = ("numpy", "scipy", "numba", "kernels", "torch", "transformers", "ot", "workers.executors")
+HEAVY_MODULES = (
+    "numpy",
+    "scipy",
+    "numba",
+    "kernels",
+    "torch",
+    "transformers",
+    "ot",
+    "matplotlib",
+    "workers.executors",
+)
 
 
 def test_import_contracts_are_kept():

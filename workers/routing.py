@@ -23,6 +23,7 @@ from apps.core.queues import ALL_QUEUES, EXECUTE_RUN_TASK, MAX_PRIORITY, Queue
 TASK_ROUTES = {
     EXECUTE_RUN_TASK: {"queue": Queue.CPU.value},  # overridden per run
     "workers.control.*": {"queue": Queue.CONTROL.value},
+    "workers.plots.*": {"queue": Queue.CONTROL.value},
 }
 
 

@@ -197,7 +197,7 @@ def _seconds(value: float | None) -> str:
 
 
 def plot_url(base_url: str, run_id: str) -> str:
-    return f"{base_url.rstrip('/')}/api/v1/rd/plot?run={run_id}&format=svg"
+    return f"{base_url.rstrip('/')}/api/v1/plots/rd?run={run_id}&format=svg"
 
 
 def markdown_pieces(scope: ExportScope, *, base_url: str) -> Iterator[str]:

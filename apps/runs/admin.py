@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.core.exceptions import Conflict
 from apps.runs.models import Run
@@ -15,8 +17,20 @@ class RunAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "queue"]
     search_fields = ["id", "owner__username", "idempotency_key", "worker_hostname"]
     date_hierarchy = "created_at"
-    readonly_fields = [field.name for field in Run._meta.fields]
+    readonly_fields = [field.name for field in Run._meta.fields] + ["rd_plot"]
     actions = ["cancel", "requeue_dead"]
+
+    @admin.display(description="RD curve")
+    def rd_plot(self, run: Run) -> str:
+        if run.kind != "rd_sweep" or run.status != "succeeded":
+            return "-"
+        url = f"{reverse('plot-rd')}?run={run.pk}"
+        # drawn by a worker once the run succeeds: until then the picture is missing (reload)
+        return format_html(
+            '<img src="{0}&amp;format=svg" alt="RD curve (being drawn: reload in a moment)" '
+            'style="max-width: 720px; background: #fff"><br><a href="{0}&amp;format=png">PNG</a>',
+            url,
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs are submitted through the API, where they are validated

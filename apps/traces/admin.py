@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.traces.models import ProvenanceEntry, Trace
 from apps.traces.services import trace_verify
@@ -36,8 +38,21 @@ class TraceAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "chain_status",
+        "rd_plot",
     ]
     inlines = [ProvenanceInline]
+
+    @admin.display(description="RD curve")
+    def rd_plot(self, trace: Trace) -> str:
+        run = trace.run
+        if run is None or run.kind != "rd_sweep" or run.status != "succeeded":
+            return "-"
+        url = f"{reverse('plot-rd')}?run={run.pk}"
+        return format_html(
+            '<img src="{0}&amp;format=svg" alt="RD curve of its run (being drawn: reload in a moment)" '
+            'style="max-width: 720px; background: #fff"><br><a href="{0}&amp;format=png">PNG</a>',
+            url,
+        )
 
     @admin.display(description="Provenance chain")
     def chain_status(self, trace: Trace) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from apps.runs.events import publish_run_state
 from apps.runs.models import Run, RunStatus
 from apps.traces.services import provenance_append
 
@@ -26,11 +27,12 @@ def chain(run: Run, *, actor: str, action: str, data: dict[str, Any]) -> None:
 def transition(
     runs: QuerySet[Run], run: Run, *, actor: str, action: str, data: dict[str, Any], **values: Any
 ) -> bool:
-    """Compare-and-set update plus its provenance entry, both or neither."""
+    """Compare-and-set update plus its provenance entry, both or neither; its event after commit."""
     with transaction.atomic():
         if not runs.update(**values):
             return False
         chain(run, actor=actor, action=action, data=data)
+        publish_run_state(run, action=action, values=values)
     return True
 
 

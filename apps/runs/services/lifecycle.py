@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import Conflict, NotFound
 from apps.core.hashchain import canonical_json, sha256_hex
+from apps.runs.events import publish_progress, publish_run_state
 from apps.runs.kinds import get_kind
 from apps.runs.models import WAITING_STATUSES, Run, RunStatus
 from apps.runs.pipeline import Decision, OutputSubject, check_outputs
@@ -63,6 +64,7 @@ def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
             return None
         run = Run.objects.select_related("trace").get(pk=run_id)
         chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
+        publish_run_state(run, action="run.started")
     return run
 
 
@@ -72,6 +74,9 @@ def run_heartbeat(*, run: Run, attempt: int, progress: float | None = None) -> N
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, float(progress)))
     if held_by(run, attempt).filter(cancel_requested=False).update(**values):
+        if progress is not None:
+            run.progress = values["progress"]  # a later event built from this instance shows it
+            publish_progress(run, run.progress)
         return
     if held_by(run, attempt).filter(cancel_requested=True).exists():
         raise RunCancelled("cancelled while running")

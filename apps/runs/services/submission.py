@@ -21,6 +21,7 @@ from django.utils import timezone
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.hashchain import canonical_json, sha256_hex
 from apps.core.queues import EXECUTE_RUN_TASK, broker_priority
+from apps.runs.events import publish_run_state, publish_runs_created
 from apps.runs.kinds import get_kind, kind_names
 from apps.runs.models import MAX_PRIORITY, Run, RunBatch, RunStatus
 from apps.runs.pipeline import Decision, InputSubject, Verdict, check_inputs
@@ -143,6 +144,7 @@ def _store(
                 data={"decision": run.status, "checks": item.verdict.as_json()},
             )
             item.verdict.record(run)
+    publish_runs_created(runs)
     queued = [run for run in runs if run.status == RunStatus.QUEUED]
     if queued:
         transaction.on_commit(lambda: send_runs(queued))
@@ -268,6 +270,7 @@ def run_enqueue(*, run_id: uuid.UUID | str) -> bool:
     if not claimed:
         return False
     run = Run.objects.get(pk=run_id)
+    publish_run_state(run, action="run.queued")
     return send_run(run)
 
 
@@ -281,6 +284,8 @@ def send_runs(runs: list[Run]) -> int:
         logger.exception("could not reach the broker to enqueue runs")
         unsent = Run.objects.filter(pk__in=[run.pk for run in runs], status=RunStatus.QUEUED)
         unsent.update(status=RunStatus.PENDING)
+        for run in runs:
+            publish_run_state(run, action="run.unsent", values={"status": RunStatus.PENDING})
         return 0
 
 
@@ -302,7 +307,8 @@ def send_run(run: Run, producer: Any = None) -> bool:
     except Exception:
         # Broker down: back to pending; the reconciler sends it again later.
         logger.exception("could not enqueue run", extra={"run_id": run.pk})
-        Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(status=RunStatus.PENDING)
+        if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(status=RunStatus.PENDING):
+            publish_run_state(run, action="run.unsent", values={"status": RunStatus.PENDING})
         return False
     return True
 

@@ -128,7 +128,7 @@ def test_markdown_report_has_tables_and_links_the_rd_plot(api, filled):
 
     assert report.startswith("# limitgraph report: session \\<b\\>weekly\\</b\\> \\| sweep\n")  # no raw HTML
     assert f"| `{echo.pk}` | echo | succeeded |" in report
-    assert f"](http://testserver/api/v1/rd/plot?run={sweep.pk}&format=svg)" in report
+    assert f"](http://testserver/api/v1/plots/rd?run={sweep.pk}&format=svg)" in report
     assert "| 2 | 0.41 | 0.125 | knee |" in report
     assert '"message": "héllo wörld"' in report  # the run's payload, in a fenced JSON block
 

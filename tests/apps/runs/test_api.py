@@ -73,9 +73,11 @@ def test_submit_enqueues_only_after_commit(api, session, django_capture_on_commi
     monkeypatch.setattr(
         "apps.runs.services.submission.send_run", lambda run, producer=None: sent.append(run.pk) or True
     )
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = submit(api, session)
-    assert len(callbacks) == 1
+    assert sent == []  # nothing went out before the commit
+    for callback in callbacks:  # the commit: the send (and the run's event)
+        callback()
     run = Run.objects.get(pk=response.json()["id"])
     assert sent == [run.pk] and run.status == RunStatus.QUEUED and run.task_id
 

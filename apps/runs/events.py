@@ -1,0 +1,218 @@
+"""Run events: what the live streams (`GET /api/v1/runs/{id}/events`, `.../sessions/{id}/events`)
+carry, and how the run services publish them.
+
+Every state change and progress write of a run is published after its transaction commits,
+into Redis (EVENTS_REDIS_URL, the broker's Redis by default): one Lua call numbers the event
+per run and per session (the SSE `id:`, monotonic, so `Last-Event-ID` resumes), keeps status
+and output events in a short history (progress is superseded by the next snapshot), and
+PUBLISHes it on the run's and the session's channels, which the web processes listen to
+(apps.runs.streams). Publishing is best-effort: the run's row is the source of truth, which
+every stream reads on connect and re-reads when it has heard nothing for a while, so a
+lost event delays a stream, never corrupts it, and a failure to publish never fails a run.
+No extra database query is made here: the event is built from the row the service holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+
+from apps.runs.models import FINAL_STATUSES
+
+if TYPE_CHECKING:
+    from apps.runs.models import Run
+
+logger = logging.getLogger(__name__)
+
+STATUS = "status"
+PROGRESS = "progress"
+OUTPUT = "output"
+HEARTBEAT = "heartbeat"
+# Kept in the history for Last-Event-ID; progress events are not (the snapshot supersedes them).
+STORED_EVENTS = (STATUS, OUTPUT)
+
+KEY_PREFIX = "limitgraph:events"
+# After a failure to reach Redis, publishing is skipped this long, so a worker whose events
+# Redis is down does not wait for a timeout on every progress write.
+RETRY_AFTER_FAILURE_SECONDS = 5.0
+REDIS_TIMEOUT_SECONDS = 0.5
+# A run's fields an event carries, as on the model (the API's names are in `state_of`).
+STATE_FIELDS = (
+    "status",
+    "progress",
+    "attempts",
+    "cancel_requested",
+    "result_withheld",
+    "error",
+)
+
+# KEYS: run sequence, run history, session sequence, session history.
+# ARGV: event type, data (JSON), run channel, session channel, history length, ttl, store (1/0).
+# Each stream gets its own id; the message on a channel is "<id>\n<event>\n<data>".
+_PUBLISH_LUA = """
+local length, ttl, store = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local function push(sequence, history, channel)
+  local id = redis.call('INCR', sequence)
+  redis.call('EXPIRE', sequence, ttl)
+  local message = id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2]
+  if store then
+    redis.call('ZADD', history, id, message)
+    redis.call('ZREMRANGEBYRANK', history, 0, -length - 1)
+    redis.call('EXPIRE', history, ttl)
+  end
+  redis.call('PUBLISH', channel, message)
+  return id
+end
+local run_id = push(KEYS[1], KEYS[2], ARGV[3])
+push(KEYS[3], KEYS[4], ARGV[4])
+return run_id
+"""
+
+
+def run_channel(run_id: object) -> str:
+    return f"{KEY_PREFIX}:run:{run_id}"
+
+
+def session_channel(session_id: object) -> str:
+    return f"{KEY_PREFIX}:session:{session_id}"
+
+
+def sequence_key(channel: str) -> str:
+    return f"{channel}:seq"
+
+
+def history_key(channel: str) -> str:
+    return f"{channel}:history"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def state_of(
+    fields: Mapping[str, Any], *, run_id: object, session_id: object, kind: str, action: str
+) -> dict[str, Any]:
+    """The data of a status or progress event (and of the snapshot a stream starts with)."""
+    status = str(fields["status"])
+    return {
+        "run": str(run_id),
+        "session": str(session_id),
+        "kind": kind,
+        "status": status,
+        "progress": float(fields["progress"]),
+        "attempts": int(fields["attempts"]),
+        "cancel_requested": bool(fields["cancel_requested"]),
+        "result_withheld": bool(fields["result_withheld"]),
+        "error": fields["error"],
+        "final": status in FINAL_STATUSES,
+        "action": action,
+        "at": now_iso(),
+    }
+
+
+def run_state(run: Run, *, action: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The run's state after an update of `values` (plain values only: an F() or Now() is
+    not known without reading the row back, so the instance's value stands)."""
+    fields = {name: getattr(run, name) for name in STATE_FIELDS}
+    for name, value in (values or {}).items():
+        if name in fields and not hasattr(value, "resolve_expression"):
+            fields[name] = value
+    return state_of(fields, run_id=run.pk, session_id=run.session_id, kind=run.kind, action=action)
+
+
+class _Publisher:
+    """One Redis client per process (redis-py's pool is fork-safe), with a short circuit breaker."""
+
+    def __init__(self) -> None:
+        self._client: redis.Redis | None = None
+        self._url = ""
+        self._script: Any = None
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    def _ready(self) -> Any:
+        url = settings.EVENTS_REDIS_URL
+        if not url:
+            return None
+        with self._lock:
+            if self._client is None or url != self._url:
+                self._client = redis.Redis.from_url(
+                    url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+                )
+                self._url = url
+                self._script = self._client.register_script(_PUBLISH_LUA)
+                self._down_until = 0.0
+        return None if time.monotonic() < self._down_until else self._script
+
+    def publish(self, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        script = self._ready()
+        if script is None:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)  # type: ignore[union-attr]
+            for event, data in events:
+                run, session = run_channel(data["run"]), session_channel(data["session"])
+                script(
+                    keys=[sequence_key(run), history_key(run), sequence_key(session), history_key(session)],
+                    args=[
+                        event,
+                        json.dumps(data, separators=(",", ":"), default=str),
+                        run,
+                        session,
+                        settings.EVENTS_HISTORY_LENGTH,
+                        int(settings.EVENTS_HISTORY_SECONDS),
+                        "1" if event in STORED_EVENTS else "0",
+                    ],
+                    client=pipe,
+                )
+            pipe.execute()
+        except Exception:
+            # The row holds the state; streams re-read it. A run never fails for an event.
+            self._down_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+            logger.warning("could not publish run events", exc_info=True)
+
+
+_publisher = _Publisher()
+
+
+def _after_commit(events: list[tuple[str, dict[str, Any]]]) -> None:
+    if events and settings.EVENTS_REDIS_URL:
+        # robust: an on_commit callback that raised would surface in the caller after its commit
+        transaction.on_commit(partial(_publisher.publish, events), robust=True)
+
+
+def publish_run_state(run: Run, *, action: str, values: Mapping[str, Any] | None = None) -> None:
+    """A status event for `run` after `values` were written, sent once the transaction commits."""
+    _after_commit([(STATUS, run_state(run, action=action, values=values))])
+
+
+def publish_runs_created(runs: Iterable[Run]) -> None:
+    """Status events for newly stored runs (one round trip for a batch)."""
+    _after_commit([(STATUS, run_state(run, action="run.submitted")) for run in runs])
+
+
+def publish_progress(run: Run, progress: float) -> None:
+    _after_commit([(PROGRESS, run_state(run, action="run.progress", values={"progress": progress}))])
+
+
+def publish_output(run: Run, text: str) -> None:
+    """Partial output of a run (an `llm` run's tokens as they come)."""
+    data = {
+        "run": str(run.pk),
+        "session": str(run.session_id),
+        "kind": run.kind,
+        "attempts": run.attempts,
+        "text": text,
+        "at": now_iso(),
+    }
+    _after_commit([(OUTPUT, data)])
