@@ -1,23 +1,26 @@
 """The dashboard as a person uses it, in real headless Chromium (Debian's `chromium` and
 `chromium-driver`; never a downloaded browser) driven by Selenium, against a real gunicorn +
 uvicorn server (the page's EventSource needs ASGI) and a real Celery worker: a user signs in,
-submits a `sleep` run through the API, and sees its progress bar move and finish on the page
-without reloading it; then its session's durations plot, drawn on the worker, appears.
+submits a `sleep` run from the CLI (`limitgraph submit`), and sees its progress bar move and
+finish on the page without reloading it; then its session's durations plot, drawn on the
+worker, appears.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
-import urllib.request
 from collections.abc import Callable
 
 import pytest
-from rest_framework.authtoken.models import Token
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from apps.accounts.services import api_key_create
 from apps.sessions.services import session_create
 from tests.e2e.test_review_browser import browser  # noqa: F401  (the fixture; skips without chromium)
 
@@ -28,15 +31,32 @@ RUN_TIMEOUT = 60.0
 SLEEP_SECONDS = 3
 
 
-def _submit(port: int, token: str, body: dict[str, object]) -> dict[str, object]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/runs",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+def _cli_submit(
+    port: int, key: str, session: str, kind: str, payload: dict[str, object]
+) -> dict[str, object]:
+    """`limitgraph --json submit KIND --payload -` as a person would type it, in a subprocess."""
+    env = {**os.environ, "LIMITGRAPH_URL": f"http://127.0.0.1:{port}", "LIMITGRAPH_API_KEY": key}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "limitgraph_cli",
+            "--json",
+            "submit",
+            kind,
+            "--payload",
+            "-",
+            "--session",
+            session,
+        ],
+        input=json.dumps(payload),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (local URL)
-        assert response.status == 201
-        return json.loads(response.read())
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def test_a_user_sees_a_runs_progress_move_and_finish_without_reloading(
@@ -50,7 +70,7 @@ def test_a_user_sees_a_runs_progress_move_and_finish_without_reloading(
     port = start_server()
     base = f"http://127.0.0.1:{port}"
     session = session_create(owner=user, name="experiments")
-    token = Token.objects.create(user=user).key
+    _, key = api_key_create(user=user, name="cli")
     wait = WebDriverWait(browser, PAGE_TIMEOUT)
 
     # when: she signs in and lands on her dashboard
@@ -63,11 +83,9 @@ def test_a_user_sees_a_runs_progress_move_and_finish_without_reloading(
     wait.until(lambda driver: driver.execute_script("return document.body.dataset.stream") == "open")
     browser.execute_script("window.notReloaded = true")
 
-    # and submits a sleep run (through the API, as a script or the CLI would)
+    # and submits a sleep run from the CLI
     worker.wait_ready()
-    run_id = _submit(
-        port, token, {"session": str(session.pk), "kind": "sleep", "payload": {"seconds": SLEEP_SECONDS}}
-    )["id"]
+    run_id = _cli_submit(port, key, str(session.pk), "sleep", {"seconds": SLEEP_SECONDS})["id"]
 
     # then: its row appears, and its bar moves and finishes, read as the page shows it
     row = f'#runs tr[data-run="{run_id}"]'
