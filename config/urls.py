@@ -55,6 +55,7 @@ api_v1 = [
     path("", include("apps.artifacts.api.urls")),
     path("", include("apps.inference.api.urls")),
     path("", include("apps.conversations.api.urls")),
+    path("", include("apps.llm.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -71,6 +72,8 @@ api_index = ApiIndexApi.as_view(
         "rd_knee": "rd-knee",
         "artifacts": "artifact-list",
         "models": "model-list",
+        "llm_providers": "llm-provider-list",
+        "llm_tools": "llm-tool-list",
         "governance_policies": "policy-list",
         "governance_queue": "governance-queue",
         "governance_scan": "governance-scan",
