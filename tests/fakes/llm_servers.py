@@ -109,7 +109,12 @@ class FakeLLMServer:
                 with fake._lock:
                     fake.requests.append(
                         Recorded(
-                            self.path, self.command, dict(self.headers.items()), body, raw, time.monotonic()
+                            self.path,
+                            self.command,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            raw,
+                            time.monotonic(),
                         )
                     )
                 return body
