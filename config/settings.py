@@ -283,7 +283,8 @@ CONVERSATION_MAX_TOKENS = env.int("CONVERSATION_MAX_TOKENS", default=2048)
 
 # Remote LLM runs (`llm` kind, apps.llm, workers/llm). Providers: JSON, see apps/llm/providers.py;
 # a settings module may add some the same way (LLM_PROVIDERS["name"] = {...}).
-LLM_PROVIDERS = env.json("LLM_PROVIDERS", default={})
+# (empty counts as none, as compose passes an unset variable)
+LLM_PROVIDERS = env.json("LLM_PROVIDERS") if env.str("LLM_PROVIDERS", default="").strip() else {}
 # Modules that register extra tools (apps.llm.tools.register_tool), imported by web and workers.
 LLM_TOOL_MODULES = env.list("LLM_TOOL_MODULES", default=[])
 LLM_DEFAULT_MAX_TOKENS = env.int("LLM_DEFAULT_MAX_TOKENS", default=1024)
