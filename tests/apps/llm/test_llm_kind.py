@@ -207,3 +207,40 @@ def test_ready_reports_each_provider_without_a_chat_call(client, providers, sett
     # cached: a second /ready does not probe again
     client.get("/ready")
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "name, arguments",
+    [
+        (
+            "fgw_distance",
+            {"source": {"n": 2, "edges": [[0, 1]]}, "target": {"n": 3, "edges": [[0, 1], [1, 2]]}},
+        ),
+        (
+            "fgw_distance",
+            {
+                "source": {"n": 1, "edges": [], "features": [[1.0]]},
+                "target": {"n": 1, "edges": [], "features": [[2.0]]},
+                "alpha": 0.0,
+            },
+        ),
+        ("python", {"code": "print(6 * 7)", "timeout_s": 5}),
+    ],
+)
+def test_a_run_tools_valid_arguments_make_a_valid_payload_of_its_kind(user, session, name, arguments):
+    from apps.runs.kinds import get_kind
+
+    tool = tool_get(name)
+    assert tool.argument_errors(arguments) == []
+    payload = get_kind(tool.run_kind).validate_payload(tool.to_payload(arguments), user=user, session=session)
+    assert payload["source" if name == "fgw_distance" else "code"]
+
+
+def test_tool_results_are_cut_to_what_the_model_needs():
+    python = tool_get("python")
+    seen = python.from_result({"stdout": "x" * 10_000, "stderr": "", "exit_code": 0, "duration_s": 0.1})
+    assert seen["exit_code"] == 0 and len(seen["stdout"]) == 4000 and "duration_s" not in seen
+    fgw = tool_get("fgw_distance").from_result(
+        {"distance": 0.5, "n_iter": 3, "converged": True, "plan": [[1]]}
+    )
+    assert fgw == {"distance": 0.5, "converged": True, "n_iter": 3}
