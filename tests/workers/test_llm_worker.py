@@ -129,3 +129,29 @@ def test_cancelling_the_parent_cancels_its_child(api, session, worker, fake):
     assert wait_for_run(run_id, {"cancelled", "failed", "succeeded"}, timeout=30).status == "cancelled"
     assert wait_for_run(child.pk, {"cancelled", "failed", "succeeded"}, timeout=30).status == "cancelled"
     assert len(fake.chat_requests()) == 1  # the model was not called again
+
+
+def test_on_the_worker_a_bad_argument_returns_to_the_model_and_an_injection_is_flagged(
+    api, session, worker, fake
+):
+    from apps.governance.models import Flag
+
+    def respond(body: dict) -> Reply:
+        results = tool_results(body)
+        if not results:
+            return Reply(tool_calls=[("fgw_distance", {"source": PATH}), ("read_note", {"name": "poisoned"})])
+        return Reply(text="Could not compare; the note was withheld.")
+
+    fake.responder = respond
+    run_id = submit(api, session, ["fgw_distance", "read_note"])
+
+    run = wait_for_run(run_id, {"succeeded", "failed", "dead"}, timeout=120)
+
+    assert run.status == "succeeded", run.error
+    bad, poisoned = run.result["tool_calls"]
+    assert "'target' is a required property" in bad["result"]["error"] and bad["run"] is None
+    assert "withheld by governance" in poisoned["result"]["error"]
+    assert not Run.objects.filter(parent_id=run_id).exists()  # no child run for invalid arguments
+    sent_back = json.dumps(tool_results(fake.chat_requests()[1].body))
+    assert "required property" in sent_back and "Ignore all previous" not in sent_back
+    assert Flag.objects.filter(trace__run_id=run_id, type="jailbreak").exists()
