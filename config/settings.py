@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apps.bookmarks",
     "apps.plots",
     "apps.dashboard",
+    "apps.llm",
 ]
 
 MIDDLEWARE = [
@@ -305,6 +306,35 @@ CONVERSATION_MAX_TOKENS = env.int("CONVERSATION_MAX_TOKENS", default=2048)
 # may give the key it replaces.
 API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=20)
 API_KEY_MAX_ROTATION_OVERLAP_SECONDS = env.int("API_KEY_MAX_ROTATION_OVERLAP_SECONDS", default=7 * 24 * 3600)
+
+# Remote LLM runs (`llm` kind, apps.llm, workers/llm). Providers: JSON, see apps/llm/providers.py;
+# a settings module may add some the same way (LLM_PROVIDERS["name"] = {...}).
+# (empty counts as none, as compose passes an unset variable)
+LLM_PROVIDERS = env.json("LLM_PROVIDERS") if env.str("LLM_PROVIDERS", default="").strip() else {}
+# Modules that register extra tools (apps.llm.tools.register_tool), imported by web and workers.
+LLM_TOOL_MODULES = env.list("LLM_TOOL_MODULES", default=[])
+LLM_DEFAULT_MAX_TOKENS = env.int("LLM_DEFAULT_MAX_TOKENS", default=1024)
+LLM_MAX_OUTPUT_TOKENS = env.int("LLM_MAX_OUTPUT_TOKENS", default=8192)  # a payload's max_tokens
+LLM_MAX_TOKENS_PER_RUN = env.int("LLM_MAX_TOKENS_PER_RUN", default=200_000)  # input + output, all rounds
+LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=8)
+LLM_MAX_MESSAGES = env.int("LLM_MAX_MESSAGES", default=200)
+LLM_MAX_INPUT_CHARS = env.int("LLM_MAX_INPUT_CHARS", default=200_000)  # all messages of a payload
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=120.0)  # per model call (read timeout)
+LLM_CONNECT_TIMEOUT_SECONDS = env.float("LLM_CONNECT_TIMEOUT_SECONDS", default=10.0)
+# Retries of failed model calls (429, 5xx, connection errors, timeouts), all calls of a run together.
+LLM_MAX_RETRIES_PER_RUN = env.int("LLM_MAX_RETRIES_PER_RUN", default=6)
+LLM_RETRY_BASE_SECONDS = env.float("LLM_RETRY_BASE_SECONDS", default=1.0)
+LLM_RETRY_MAX_DELAY_SECONDS = env.float("LLM_RETRY_MAX_DELAY_SECONDS", default=60.0)
+# Per provider (each may set its own): model calls in flight at once, and per user.
+LLM_PROVIDER_CONCURRENCY = env.int("LLM_PROVIDER_CONCURRENCY", default=8)
+LLM_PROVIDER_USER_CONCURRENCY = env.int("LLM_PROVIDER_USER_CONCURRENCY", default=2)
+LLM_SLOT_WAIT_SECONDS = env.float("LLM_SLOT_WAIT_SECONDS", default=600.0)
+LLM_TOOL_TIMEOUT_SECONDS = env.float("LLM_TOOL_TIMEOUT_SECONDS", default=900.0)  # one child run
+LLM_TOOL_RESULT_MAX_CHARS = env.int("LLM_TOOL_RESULT_MAX_CHARS", default=20_000)  # sent to the model
+LLM_READY_TIMEOUT_SECONDS = env.float("LLM_READY_TIMEOUT_SECONDS", default=2.0)
+LLM_READY_CACHE_SECONDS = env.float("LLM_READY_CACHE_SECONDS", default=30.0)
+# Events a run keeps (apps.runs.models.RunEvent: an llm run's partial output), newest first.
+RUN_EVENTS_MAX_PER_RUN = env.int("RUN_EVENTS_MAX_PER_RUN", default=1000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -58,6 +58,7 @@ api_v1 = [
     path("", include("apps.reports.api.urls")),
     path("", include("apps.bookmarks.api.urls")),
     path("", include("apps.plots.api.urls")),
+    path("", include("apps.llm.api.urls")),
     path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs/", SwaggerUiApi.as_view(url_name="schema"), name="docs"),
 ]
@@ -82,6 +83,8 @@ api_index = ApiIndexApi.as_view(
         "saved_runs": "saved-run-list",
         "plots_rd": "plot-rd",
         "plots_durations": "plot-durations",
+        "llm_providers": "llm-provider-list",
+        "llm_tools": "llm-tool-list",
         "governance_policies": "policy-list",
         "governance_queue": "governance-queue",
         "governance_scan": "governance-scan",

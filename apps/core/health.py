@@ -49,6 +49,25 @@ def read_only_json_view(view: Callable[..., HttpResponse]) -> Callable[..., Http
 
 BROKER_CHECK_TIMEOUT_SECONDS = 2.0
 
+# Extra entries of /ready's `details`, filled by the apps that own them (apps.core imports no
+# domain app): name -> a function returning a JSON-ready dict. They inform; they never make
+# /ready fail, and one that raises reports its error instead.
+_READY_DETAILS: dict[str, Callable[[], dict[str, Any]]] = {}
+
+
+def register_ready_detail(name: str, report: Callable[[], dict[str, Any]]) -> None:
+    _READY_DETAILS[name] = report
+
+
+def _extra_details() -> dict[str, Any]:
+    details = {}
+    for name, report in _READY_DETAILS.items():
+        try:
+            details[name] = report()
+        except Exception as exc:
+            details[name] = {"status": "unknown", "message": f"{type(exc).__name__}: {exc}"[:300]}
+    return details
+
 
 @read_only_json_view
 def health(request: HttpRequest) -> JsonResponse:
@@ -127,7 +146,7 @@ def ready(request: HttpRequest) -> JsonResponse:
     body: dict[str, Any] = {
         "status": "ready" if not failing else "not_ready",
         "checks": {name: (reason or "ok") for name, reason in checks.items()},
-        "details": {"sandbox": sandbox},
+        "details": {"sandbox": sandbox, **_extra_details()},
     }
     if failing:
         body["error"] = {

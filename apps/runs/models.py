@@ -89,6 +89,10 @@ class Run(models.Model):
     hold_reason = models.TextField(blank=True, default="")
     error = models.JSONField(null=True, blank=True)
     batch = models.ForeignKey(RunBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    # The run that started this one (an `llm` run's tool call): cancelling it cancels this.
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -115,3 +119,24 @@ class Run(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class RunEvent(models.Model):
+    """Something a running run reports beside its progress, for a client following it: an
+    `llm` run's partial output (type "output", {"text": ...}) and its tool calls as they start
+    and end. Bounded: a run keeps its newest RUN_EVENTS_MAX_PER_RUN events; the result holds
+    the whole answer. Ordered by id, which a client passes back to read only newer events."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    attempt = models.PositiveIntegerField()
+    type = models.CharField(max_length=32)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "id"], name="run_event_run_id_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} of {self.run_id}"

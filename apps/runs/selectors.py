@@ -7,7 +7,7 @@ from uuid import UUID
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet, Sum
 
-from apps.runs.models import FINAL_STATUSES, Run, RunStatus
+from apps.runs.models import FINAL_STATUSES, Run, RunEvent, RunStatus
 
 
 def run_list_for_user(
@@ -45,6 +45,16 @@ def run_rows_for_user(
 
 def run_get_for_user(*, user: AbstractBaseUser, run_id: UUID | str) -> Run | None:
     return run_list_for_user(user=user).filter(pk=run_id).first()
+
+
+def run_events_for_user(
+    *, user: AbstractBaseUser, run_id: UUID | str, after: int = 0, limit: int = 500
+) -> list[RunEvent] | None:
+    """A run's stored events newer than `after` (an event id), oldest first; None when the
+    user may not see the run."""
+    if run_get_for_user(user=user, run_id=run_id) is None:
+        return None
+    return list(RunEvent.objects.filter(run_id=run_id, id__gt=after).order_by("id")[:limit])
 
 
 @dataclass(frozen=True)

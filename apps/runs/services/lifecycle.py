@@ -24,13 +24,17 @@ from apps.core.exceptions import Conflict, NotFound
 from apps.core.hashchain import canonical_json, sha256_hex
 from apps.runs.events import publish_progress, publish_run_state
 from apps.runs.kinds import get_kind
-from apps.runs.models import WAITING_STATUSES, Run, RunStatus
+from apps.runs.models import FINAL_STATUSES, WAITING_STATUSES, Run, RunEvent, RunStatus
 from apps.runs.pipeline import Decision, OutputSubject, check_outputs
 from apps.runs.selectors import run_get_for_user
 from apps.runs.services._transitions import chain, held_by, transition
 from apps.traces.services import trace_outputs_record
 
 logger = logging.getLogger(__name__)
+
+# A run's events are trimmed to RUN_EVENTS_MAX_PER_RUN on every this-many-th insert (by id),
+# so an append costs one INSERT almost always.
+RUN_EVENTS_TRIM_EVERY = 50
 
 
 class RunStopped(Exception):
@@ -190,8 +194,51 @@ def run_mark_cancelled(*, run: Run, attempt: int) -> bool:
     return _finish(run, attempt, RunStatus.CANCELLED, action="run.cancelled", data={"while": "running"})
 
 
+def _stop(run: Run, actor: str, data: dict[str, Any]) -> bool:
+    """End a waiting run now (revoking its message) or ask a running one to stop; False if
+    it had ended or was asked already."""
+    if transition(
+        Run.objects.filter(pk=run.pk, status__in=WAITING_STATUSES),
+        run,
+        actor=actor,
+        action="run.cancelled",
+        data={"while": "waiting", **data},
+        status=RunStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
+    ):
+        _revoke(run.task_id)
+        return True
+    return transition(
+        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested=False),
+        run,
+        actor=actor,
+        action="run.cancel_requested",
+        data=data,
+        cancel_requested=True,
+    )
+
+
+def run_cancel_children(*, run: Run, actor: str) -> int:
+    """Cancel the runs a run started (its tool calls) that have not ended, and theirs; returns
+    how many were stopped. Called when a parent is cancelled, and by the parent's worker when
+    it stops for any other reason (failure, lost lease) with children still going."""
+    stopped = 0
+    pending = [run.pk]
+    while pending:
+        children = list(
+            Run.objects.select_related("trace")
+            .filter(parent_id__in=pending)
+            .exclude(status__in=FINAL_STATUSES)
+        )
+        for child in children:
+            stopped += _stop(child, actor, {"parent": str(child.parent_id)})
+        pending = [child.pk for child in children]
+    return stopped
+
+
 def run_cancel(*, user: AbstractBaseUser, run_id: uuid.UUID | str) -> Run:
-    """Cancel one of the user's runs.
+    """Cancel one of the user's runs and the runs it started (children).
 
     A waiting run (pending, queued, held, blocked) ends at once and its message is
     revoked; a running one is flagged and stops at its next progress check. A run
@@ -201,30 +248,37 @@ def run_cancel(*, user: AbstractBaseUser, run_id: uuid.UUID | str) -> Run:
     if run is None:
         raise NotFound("Run not found.")
     actor = user.get_username()
-    if transition(
-        Run.objects.filter(pk=run.pk, status__in=WAITING_STATUSES),
-        run,
-        actor=actor,
-        action="run.cancelled",
-        data={"while": "waiting"},
-        status=RunStatus.CANCELLED,
-        cancel_requested=True,
-        finished_at=timezone.now(),
-    ):
-        _revoke(run.task_id)
-    elif not transition(
-        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested=False),
-        run,
-        actor=actor,
-        action="run.cancel_requested",
-        data={},
-        cancel_requested=True,
-    ):
+    if not _stop(run, actor, {}):
         run.refresh_from_db()
         if run.is_final:
             raise Conflict(f"The run already ended ({run.status}); nothing to cancel.")
+    run_cancel_children(run=run, actor=actor)
     run.refresh_from_db()
     return run
+
+
+def run_provenance_append(*, run: Run, attempt: int, action: str, data: dict[str, Any]) -> None:
+    """An entry in the run's trace from the worker executing it (an `llm` run's model and tool
+    calls), only while it holds `attempt`: a worker that lost the run writes nothing."""
+    with transaction.atomic():
+        if not held_by(run, attempt).select_for_update().exists():
+            raise RunLeaseLost("the run is no longer held by this worker")
+        chain(run, actor=run.worker_hostname, action=action, data=data)
+
+
+def run_event_append(*, run: Run, attempt: int, type: str, data: dict[str, Any]) -> RunEvent:
+    """Store an event of a running run (apps.runs.models.RunEvent), keeping its newest
+    RUN_EVENTS_MAX_PER_RUN: the oldest are dropped, every RUN_EVENTS_TRIM_EVERY appends."""
+    event = RunEvent.objects.create(run=run, attempt=attempt, type=type, data=data)
+    limit = settings.RUN_EVENTS_MAX_PER_RUN
+    if event.pk % RUN_EVENTS_TRIM_EVERY == 0:
+        newest = (
+            RunEvent.objects.filter(run=run).order_by("-id").values_list("id", flat=True)[limit : limit + 1]
+        )
+        oldest_kept = next(iter(newest), None)
+        if oldest_kept is not None:
+            RunEvent.objects.filter(run=run, id__lte=oldest_kept).delete()
+    return event
 
 
 def _revoke(task_id: str) -> None:

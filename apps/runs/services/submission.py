@@ -100,7 +100,12 @@ _STATUS_OF_DECISION = {
 
 
 def _store(
-    *, user: AbstractBaseUser, prepared: list[_Prepared], idempotency_key: str | None, batch: RunBatch | None
+    *,
+    user: AbstractBaseUser,
+    prepared: list[_Prepared],
+    idempotency_key: str | None,
+    batch: RunBatch | None,
+    parent: Run | None = None,
 ) -> list[Run]:
     """Inside the caller's transaction: the runs, their traces and first provenance entries
     (bulk inserts), their checks; the cleared ones are stored `queued` and sent on commit
@@ -126,6 +131,7 @@ def _store(
                 task_id=str(uuid.uuid4()) if cleared else "",
                 hold_reason=item.verdict.reason,
                 batch=batch,
+                parent=parent,
             )
         )
     Run.objects.bulk_create(runs)
@@ -159,13 +165,17 @@ def run_submit(
     payload: dict[str, Any],
     priority: int = 0,
     idempotency_key: str | None = None,
+    parent: Run | None = None,
 ) -> tuple[Run, bool]:
     """Validate, check, store a Run and its Trace in one transaction, enqueue on commit.
 
     Returns (run, created). With an idempotency key seen before for this user the
     stored run comes back unchanged (created=False); a different request under the
-    same key is a Conflict.
+    same key is a Conflict. A `parent` (a run of the same user and session: an `llm`
+    run's tool call) makes this run its child, cancelled with it.
     """
+    if parent is not None and (parent.owner_id != user.pk or str(parent.session_id) != str(session_id)):
+        raise ValidationFailed(fields={"parent": ["A child run belongs to its parent's owner and session."]})
     request = RunRequest(session_id=session_id, kind=kind, payload=payload, priority=priority)
     if idempotency_key is not None:
         existing = Run.objects.filter(owner=user, idempotency_key=idempotency_key).first()
@@ -174,7 +184,9 @@ def run_submit(
     prepared = _prepare(user, request)
     try:
         with transaction.atomic():
-            (run,) = _store(user=user, prepared=[prepared], idempotency_key=idempotency_key, batch=None)
+            (run,) = _store(
+                user=user, prepared=[prepared], idempotency_key=idempotency_key, batch=None, parent=parent
+            )
             return run, True
     except IntegrityError:
         # A concurrent request with the same key won the insert.
