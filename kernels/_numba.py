@@ -4,8 +4,8 @@ Every compiled module (:mod:`kernels.fgw._exact_compiled`,
 :mod:`kernels.fgw._entropic_compiled`, :mod:`kernels.fgw._linesearch`,
 :mod:`kernels.fgw._ties`, :mod:`kernels.hierarchy`) takes from here, by these public
 names, its decorators, its thread pool and the helpers they share. Importing this
-module loads numba (a few tenths of a second), so the modules that import it are
-themselves imported only by the processes that run compiled code.
+module loads numba, so the modules that import it are themselves imported only by
+the processes that run compiled code.
 
 Compile options
     :data:`jit` compiles in nopython mode with ``cache=True`` (see below),
@@ -13,9 +13,9 @@ Compile options
     side on the threads of :func:`run_tasks`) and ``error_model="numpy"``: a division
     by zero gives ``inf`` or ``NaN`` as in numpy instead of raising
     ``ZeroDivisionError``, which would abort a whole batch; the solvers report such a
-    pair instead. :data:`jit_reassoc` adds the fast-math flags
-    ``reassoc`` and ``nsz`` for reductions whose order does not matter to the result
-    (so that LLVM vectorises them).
+    pair instead. :data:`jit_reassoc` adds the fast-math flags ``reassoc`` and
+    ``nsz``, so that LLVM vectorises reductions (a sum's order, and with it its last
+    bits, is then the vectorised one: deterministic, not sequential).
 On-disk cache
     Compiled code is written to ``__pycache__`` beside each module, or under
     ``NUMBA_CACHE_DIR`` when it is set, and loaded by later processes instead of

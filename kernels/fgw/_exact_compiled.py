@@ -189,11 +189,27 @@ def _assign(cost, cap, v, x, count, first, slots, pos, pred, order, d, settled):
 
 @jit
 def rank_one_prices(a, b, beta, cap, v):
-    """Optimal column prices for the costs ``-beta a_i b_j`` (``beta >= 0``), column
-    ``j`` taking ``cap[j]`` rows: filling the columns in increasing ``b`` with the rows
-    in increasing ``a`` is optimal (rearrangement inequality), the costs are Monge
-    along both orders, so the price steps by ``-beta a_first (b_(k) - b_(k-1))``,
-    ``a_first`` the smallest ``a`` of column ``(k)``'s rows."""
+    r"""Optimal column prices for the rank-one costs :math:`-\beta a_i b_j`, with capacities.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n,), float64
+    b : ndarray, shape (m,), float64
+    beta : float
+        Non-negative.
+    cap : ndarray, shape (m,), int64
+        Rows column ``j`` takes, summing to ``n``.
+    v : ndarray, shape (m,), float64
+        Overwritten with the prices.
+
+    Notes
+    -----
+    Filling the columns in increasing ``b`` with the rows in increasing ``a`` is
+    optimal (rearrangement inequality) and the costs are Monge along both orders, so
+    the price steps by :math:`-\beta\, a_{\mathrm{first}} (b_{(k)} - b_{(k-1)})`,
+    :math:`a_{\mathrm{first}}` the smallest ``a`` among column ``(k)``'s rows. This is
+    the first CG iteration's cost up to :math:`(1-\alpha)M`.
+    """
     ia = np.argsort(a, kind="mergesort")
     jb = np.argsort(b, kind="mergesort")
     acc = 0.0
