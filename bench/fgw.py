@@ -53,7 +53,9 @@ from ot.batch import solve_gromov_batch  # noqa: E402
 from scipy.sparse.csgraph import shortest_path  # noqa: E402
 
 from kernels import backend as bk  # noqa: E402
-from kernels.fgw import _make_batch, _Structure, fgw, fgw_batch  # noqa: E402
+from kernels.fgw import fgw, fgw_batch  # noqa: E402
+from kernels.fgw._batch import make_batch  # noqa: E402
+from kernels.fgw._square_loss import Structure  # noqa: E402
 from kernels.graphs import coarsen_levels  # noqa: E402
 from kernels.rd import fused_variance, rate, rd_curve  # noqa: E402
 
@@ -323,8 +325,8 @@ def bench_tensor(rng: np.random.Generator) -> tuple[Row, float, float]:
     n, B = 256, 8
     xp = bk.get_backend("numpy")
     problems = [problem(rng, n, n) for _ in range(B)]
-    batch = _make_batch(problems, xp, "float64", None)
-    st = _Structure(batch)  # the exact code path the solvers run
+    batch = make_batch(problems, xp, "float64", None)
+    st = Structure(batch)  # the exact code path the reference solvers run
     T = rng.random((B, n, n)) / n**2
     reps = 20
     t_ours, _ = best_of(lambda: [st.tensor(T) for _ in range(reps)], 3)

@@ -34,9 +34,12 @@ LAP_THREADS = 0
 """lapjvh_batch worker threads (0: one per CPU)."""
 
 LAP_REDUCE_MIN = 128
-"""Smallest assignment size whose costs are row- and column-reduced before lapjvh: at
-n = 256 that saves 20-35 % of the solve on CG's costs; at n = 32 the two extra passes
-cost more than they save."""
+"""Smallest assignment size whose costs are row- and column-reduced before lapjvh: on
+CG's costs it shortens the augmentation phase at large ``n``, while at small ``n`` the
+two extra passes cost more than they save (measurements: ``docs/benchmarks.md``)."""
+
+ASSIGNMENT_SOLVERS = ("auto", "lapx", "scipy")
+"""Implementations :func:`assignments` may use; ``"auto"`` is lapx when installed."""
 
 
 @functools.cache
@@ -241,17 +244,39 @@ def is_uniform(w: np.ndarray) -> bool:
     return bool(w.size > 0 and w[0] > 0 and np.all(w == w[0]))
 
 
-def assignments(costs: np.ndarray, threads: int | None = None, *, overwrite: bool = False) -> np.ndarray:
-    """Optimal permutations of a stack of square cost matrices ``(B, n, n)``: ``(B, n)``
-    column indices, row ``i`` of problem ``k`` matched to column ``out[k, i]``.
-    ``threads``: lapjvh_batch workers (default ``LAP_THREADS``); ``overwrite``: the
-    costs (float64, C-contiguous) may be modified in place.
+def assignments(
+    costs: np.ndarray, threads: int | None = None, *, overwrite: bool = False, solver: str = "auto"
+) -> np.ndarray:
+    """Optimal permutations of a stack of square cost matrices.
 
-    One call of lapx's ``lapjvh_batch`` (Jonker-Volgenant, compiled, threaded over the
-    batch; Jonker & Volgenant 1987) when lapx is installed, else scipy's
-    ``linear_sum_assignment`` per problem. Both are exact; on ties they may pick
-    different optimal permutations.
+    Parameters
+    ----------
+    costs : ndarray, shape (B, n, n)
+    threads : int, optional
+        lapjvh_batch workers (default :data:`LAP_THREADS`, 0: one per CPU).
+    overwrite : bool
+        The costs (float64, C-contiguous) may be modified in place.
+    solver : {"auto", "lapx", "scipy"}
+        ``"lapx"``: one call of lapx's ``lapjvh_batch`` (Jonker-Volgenant, compiled,
+        threaded over the batch; Jonker & Volgenant 1987); ``"scipy"``: scipy's
+        ``linear_sum_assignment`` per problem; ``"auto"``: lapx when it is installed.
+        Both are exact; on ties they may pick different optimal permutations.
+
+    Returns
+    -------
+    ndarray, shape (B, n), int64
+        Row ``i`` of problem ``k`` is matched to column ``out[k, i]``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``solver``, or ``"lapx"`` when lapx is not installed.
     """
+    if solver not in ASSIGNMENT_SOLVERS:
+        raise ValueError(f"solver must be one of {ASSIGNMENT_SOLVERS}; got {solver!r}")
+    lap = None if solver == "scipy" else _lap()
+    if solver == "lapx" and lap is None:
+        raise ValueError("solver='lapx' needs the lapx package (with lapjvh_batch)")
     B, n = costs.shape[0], costs.shape[1]
     if B == 0 or n == 0:
         return np.zeros((B, n), dtype=np.int64)
@@ -264,13 +289,12 @@ def assignments(costs: np.ndarray, threads: int | None = None, *, overwrite: boo
         else:
             costs = costs - costs.min(axis=2, keepdims=True)
         costs -= costs.min(axis=1, keepdims=True)
-    lap = _lap()
     if lap is not None:
         if n == 1:
             return np.zeros((B, 1), dtype=np.int64)
         if B == 1:
-            # one problem: lapjvr (the other completion strategy) is 5-10 % faster on
-            # CG's reduced costs at n = 256; no threads to use either way
+            # one problem: lapjvr (the other completion strategy) is faster on CG's
+            # reduced costs at large n; no threads to use either way
             solve = lap.lapjvr if n >= LAP_REDUCE_MIN else lap.lapjvh
             _, cols = solve(costs[0], return_cost=False)
             return np.asarray(cols, dtype=np.int64)[None, :]

@@ -388,7 +388,7 @@ def _ward_merges_uniform(dist2: np.ndarray) -> np.ndarray:
     # condensed distances from the Gram matrix's (BLAS; pdist's direct loop is several
     # times slower in the n + d dimensions of the embedding)
     tree = linkage(np.sqrt(squareform(dist2, checks=False)), method="ward")
-    rep = list(range(n))  # plain lists: numpy scalar indexing made this loop 1.5 ms
+    rep = list(range(n))  # plain lists: numpy scalar indexing is slow in this loop
     merges = []
     for a, b in tree[:, :2].astype(np.int64).tolist():
         ra, rb = rep[a], rep[b]
@@ -516,7 +516,7 @@ def _coarsen_checked(
     """:func:`coarsen_levels` on inputs it has validated (``_check_graph``; levels in
     ``[1, n]``; ``alpha`` in ``[0, 1]``)."""
     n = C.shape[0]
-    from kernels.assignment import is_symmetric  # numba: loaded only by processes that coarsen
+    from kernels._numba import is_symmetric  # numba: loaded only by processes that coarsen
 
     merges = np.empty((0, 2), dtype=np.int64)
     if any(1 < k < n for k in ks):

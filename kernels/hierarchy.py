@@ -5,25 +5,27 @@ hierarchy, its cuts and the cluster sums of a partition.
 Lance-Williams update of the Ward merge cost (Murtagh and Contreras 2012),
 :math:`O(n^2)` time after the distances; :func:`cut_labels` reads off the partition
 into ``k`` clusters in :math:`O(n)`; :func:`cluster_sums` sums weights, features and
-structure per cluster. At n = 256, on one thread: the chain 0.31 ms for uneven
-weights, where the numpy loop in Python it replaced took 10 ms (equal weights keep
-scipy's ``linkage``, see ``kernels.graphs._ward_merges``: the same hierarchy, and
-scipy's order among exact ties); five cuts 0.01 ms where a union-find in Python took
-0.25 ms; the finest level's sums 0.04 ms where the dense ``S^T C S`` took 0.3 ms.
+structure per cluster in :math:`O(n^2 + kn)`. Equal weights keep scipy's ``linkage``
+(see ``kernels.graphs._ward_merges``): the same hierarchy, and scipy's order among
+exact ties.
 
-Compiled code is cached on disk next to this module (``cache=True``); the module is
-imported only by processes that coarsen graphs (numba takes about 0.4 s to load).
+Compiled with the runtime of :mod:`kernels._numba` (cached on disk); the module is
+imported only by processes that coarsen graphs, since importing it loads numba.
+
+References
+----------
+Murtagh, Contreras. "Algorithms for hierarchical clustering: an overview", WIREs Data
+Mining and Knowledge Discovery 2, 2012.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+from kernels._numba import jit, jit_reassoc
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@jit_reassoc
 def _masked_min(row, dead):
     """``min(row + dead)``, reassociated (vectorised): ``dead`` is 0 or inf per entry."""
     low = np.inf
@@ -159,7 +161,7 @@ def cluster_sums(X, C, w, mapping, k):
     and, per pair of clusters ``(a, b)``, ``sum w_i w_j C_ij`` over ``i`` in ``a`` and
     ``j`` in ``b``. Rows of ``C`` are added into their cluster's row (``n * n``
     multiply-adds, then ``k * n``), where the dense ``S^T C S`` with the ``n x k``
-    membership matrix ``S`` took ``n * n * k`` (4x slower at n = 256, k = 64)."""
+    membership matrix ``S`` takes ``n * n * k``."""
     n, d = X.shape
     if C.shape[0] != n or C.shape[1] != n or w.shape[0] != n or mapping.shape[0] != n:
         raise ValueError("cluster_sums: X (n, d), C (n, n), w (n,) and mapping (n,) must agree")
@@ -186,7 +188,7 @@ def cluster_sums(X, C, w, mapping, k):
 
 def warm_up() -> None:
     """Compile these functions, or load them from numba's on-disk cache, now rather
-    than in the first coarsening (a few seconds to compile)."""
+    than in the first coarsening."""
     dist2 = np.array([[0.0, 1.0, 4.0], [1.0, 0.0, 1.0], [4.0, 1.0, 0.0]])
     labels = cut_labels(ward_merges(dist2, np.ones(3)), 3, 2)
     cluster_sums(dist2, dist2, np.ones(3), labels, 2)

@@ -189,6 +189,7 @@ def rd_curve(
     weights: Any = None,
     epsilon: float = 1e-2,
     max_iter: int | None = None,
+    solver: str = "auto",
 ) -> list[RDPoint]:
     """Rate-distortion points of a graph at several coarsening levels.
 
@@ -208,8 +209,9 @@ def rd_curve(
         FGW backend (``"numpy"``, ``"torch"``, ``"cupy"``, ``"auto"``).
     weights : array-like, shape (n,), optional
         Node weights, normalised to sum 1 here; uniform when ``None``.
-    epsilon, max_iter
-        Passed to :func:`kernels.fgw.fgw_batch`.
+    epsilon, max_iter, solver
+        Passed to :func:`kernels.fgw.fgw_batch` (``solver``: ``"auto"``,
+        ``"reference"`` or ``"compiled"``; see :mod:`kernels.fgw`).
 
     Returns
     -------
@@ -227,7 +229,13 @@ def rd_curve(
     coarse = _coarsen_checked(X, C, p, ks, alpha)  # (checked once here, not once per step)
     problems = [(_sq_euclidean(X, c.features), C, c.structure, p, c.weights) for c in coarse]
     results = fgw_batch(
-        problems, alpha=alpha, method=method, epsilon=epsilon, max_iter=max_iter, backend=backend
+        problems,
+        alpha=alpha,
+        method=method,
+        epsilon=epsilon,
+        max_iter=max_iter,
+        backend=backend,
+        solver=solver,
     )
     distortions = []
     for res in results:

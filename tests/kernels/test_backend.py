@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -115,18 +116,16 @@ def test_cupy_auto_backend() -> None:
 
 
 @pytest.mark.parametrize(("B", "n"), [(7, 1), (9, 5), (6, 32), (1, 40), (1, 150), (2, 150)])
-@pytest.mark.parametrize("with_lap", [True, False])
-def test_assignments_are_optimal_permutations(
-    B: int, n: int, with_lap: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("solver", ["lapx", "scipy"])
+def test_assignments_are_optimal_permutations(B: int, n: int, solver: str) -> None:
     # given: random square costs (n >= 128 also runs the row/column reduction)
     from scipy.optimize import linear_sum_assignment
 
-    if not with_lap:
-        monkeypatch.setattr(bk, "_lap", lambda: None)  # the scipy fallback
+    if solver == "lapx" and importlib.util.find_spec("lap") is None:
+        pytest.skip("lapx not installed")
     costs = np.random.default_rng(n).random((B, n, n))
     # when
-    cols = bk.assignments(costs)
+    cols = bk.assignments(costs, solver=solver)
     # then: permutations of optimal cost
     assert cols.shape == (B, n)
     for k in range(B):
@@ -134,3 +133,8 @@ def test_assignments_are_optimal_permutations(
         r, c = linear_sum_assignment(costs[k])
         best = costs[k][r, c].sum()
         assert abs(costs[k][np.arange(n), cols[k]].sum() - best) <= 1e-12 * max(1.0, best)
+
+
+def test_assignment_solver_is_checked() -> None:
+    with pytest.raises(ValueError, match="solver must be one of"):
+        bk.assignments(np.zeros((1, 2, 2)), solver="hungarian")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -348,28 +345,6 @@ def test_cuts_of_all_levels_at_once_equal_cuts_one_level_at_a_time():
         np.testing.assert_array_equal(together[k], alone)
         first_of_label = [int(np.flatnonzero(alone == label)[0]) for label in range(k)]
         assert first_of_label == sorted(first_of_label)
-
-
-def test_warm_up_leaves_the_compiled_hierarchy_in_numbas_disk_cache(tmp_path):
-    # given: an empty cache directory for a fresh process
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    code = "from kernels import hierarchy; hierarchy.warm_up()"
-    # when
-    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], env=env, check=True)
-    # then: the coarsening's compiled functions are there for the next process to load
-    names = {p.name for p in tmp_path.rglob("*")}
-    for fn in ("ward_merges", "cut_labels", "cluster_sums"):
-        assert any(fn in n and n.endswith(".nbi") for n in names), sorted(names)
-
-
-def test_the_warmup_command_warms_the_hierarchy_too(monkeypatch):
-    from kernels import assignment, entropic, hierarchy, warmup
-
-    called = []
-    for module in (assignment, entropic, hierarchy):
-        monkeypatch.setattr(module, "warm_up", lambda name=module.__name__: called.append(name))
-    warmup.main()
-    assert called == ["kernels.assignment", "kernels.entropic", "kernels.hierarchy"]
 
 
 @pytest.mark.parametrize(("n", "k"), [(1, 1), (9, 4), (50, 50), (64, 7)])

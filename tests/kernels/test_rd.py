@@ -112,6 +112,21 @@ def test_rd_curve_weights_and_entropic():
     assert entropic[0].distortion == pytest.approx(exact[0].distortion, rel=0.2)
 
 
+def test_rd_curve_passes_the_solver_choice_through():
+    # given: a graph with equal weights (its levels are assignments with capacities, which
+    # the compiled solver takes) and one with uneven weights (which it cannot)
+    X, C = graph(5, 24)
+    levels = [2, 5, 12]
+    # when
+    compiled = rd_curve(X, C, levels, solver="compiled", backend="numpy")
+    reference = rd_curve(X, C, levels, solver="reference", backend="numpy")
+    # then: the same curve, and the compiled solver's refusal reaches the caller
+    assert [p.distortion for p in compiled] == pytest.approx([p.distortion for p in reference], rel=1e-9)
+    uneven = np.random.default_rng(5).uniform(1, 2, 24)
+    with pytest.raises(ValueError, match="solver='compiled' cannot solve problem 0"):
+        rd_curve(X, C, levels, weights=uneven, solver="compiled", backend="numpy")
+
+
 def test_rd_curve_split_calls_share_one_curve():
     X, C = graph(4, 16)
     whole = rd_curve(X, C, [2, 4, 8, 16], backend="numpy")

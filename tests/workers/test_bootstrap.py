@@ -48,10 +48,11 @@ def test_failed_kernel_warm_up_is_logged_not_raised(monkeypatch, caplog):
 
 
 def test_warmup_module_warms_both_kernels(monkeypatch):
-    from kernels import assignment, entropic, warmup
+    from kernels import warmup
+    from kernels.fgw import _entropic_compiled, _exact_compiled
 
     calls = []
-    monkeypatch.setattr(assignment, "warm_up", lambda: calls.append("assignment"))
-    monkeypatch.setattr(entropic, "warm_up", lambda: calls.append("entropic"))
+    monkeypatch.setattr(_exact_compiled, "warm_up", lambda: calls.append("assignment"))
+    monkeypatch.setattr(_entropic_compiled, "warm_up", lambda: calls.append("entropic"))
     warmup.main()
     assert calls == ["assignment", "entropic"]

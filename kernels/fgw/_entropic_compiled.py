@@ -1,38 +1,67 @@
-r"""Compiled host solver for entropic FGW (POT's PGD), one pair per loop, float64.
+r"""Entropic FGW (POT's PGD), one pair per compiled loop: the compiled solver.
 
-The same algorithm as :func:`kernels.fgw._solve_entropic` (projected gradient with
-warm-started, over-relaxed Sinkhorn projections with absorption, inexact early
-projections, Anderson acceleration near the fixed point; see there and
-:class:`kernels.fgw._SinkhornState`), written for one pair at a time as compiled
-code (numba, ``nogil``) for float64 numpy inputs with positive weights and exactly
-symmetric structures. The batched array-API solver spends most of its time at
-``n = 32`` in interpreter overhead and in batched small products that numpy runs
-one BLAS call at a time; here a pair's whole solve runs without leaving compiled
-code, pairs stop on their own, and :func:`solve_pairs` spreads them over threads.
+The same algorithm as the reference :func:`kernels.fgw._entropic.solve_batch`
+(projected gradient with warm-started, over-relaxed Sinkhorn projections with
+absorption, inexact early projections, Anderson acceleration near the fixed point;
+see :mod:`kernels.fgw._entropic`), with the same constants, written for one pair at a
+time as compiled code (:mod:`kernels._numba`) for float64 numpy pairs with positive
+weights and exactly symmetric structures. A pair's whole solve runs without leaving
+compiled code, pairs stop on their own, and :func:`solve_pairs` spreads them over
+threads. It reaches the reference's fixed points, values agreeing to about 1e-8
+relative.
+
+:func:`solve_problems` is the entry point of :func:`kernels.fgw.fgw_batch`: it picks
+the pairs this solver can take, stacks them by shape and hands the others back.
+
+References
+----------
+Peyré, Cuturi, Solomon. "Gromov-Wasserstein averaging of kernel and distance
+matrices", ICML 2016.
+Schmitzer. "Stabilized sparse scaling algorithms for entropy regularized transport
+problems", SIAM J. Sci. Comput. 2019.
+Thibault, Chizat, Dossal, Papadakis. "Overrelaxed Sinkhorn-Knopp algorithm for
+regularized optimal transport", 2017.
+Walker, Ni. "Anderson acceleration for fixed-point iterations", SIAM J. Numer. Anal. 2011.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import numba
 import numpy as np
 
-from kernels import assignment
+from kernels._numba import all_finite, is_symmetric, jit, run_tasks
+from kernels.fgw import _entropic
+from kernels.fgw._batch import (
+    NOT_FINITE,
+    NOT_SYMMETRIC,
+    OK,
+    FGWResult,
+    PairResults,
+    or_uniform,
+    shape_groups,
+    stack,
+    store_compiled,
+)
+from kernels.fgw._validation import MASS_ATOL
 
 PAIRS_PER_TASK = 8
 """Pairs a pool thread takes at a time (entropic pairs differ a lot in cost)."""
 
-jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-"""As in :mod:`kernels.assignment`: numpy's inf/NaN on division by zero, not an exception
-(Sinkhorn's scalings can under- or overflow; the pair is then reported, not raised)."""
-
 TINY = float(np.finfo(np.float64).smallest_normal)
+
+NOT_POSITIVE = (
+    "a weight is zero (zero-weight nodes are padding, which only the reference solver handles) "
+    "or the masses differ"
+)
+BAD_SHAPES = "its arrays' shapes do not agree"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The solver constants of :mod:`kernels.fgw` (passed in, so both paths share them)."""
+    """The solver constants of :mod:`kernels.fgw._entropic`, passed in so that both
+    solvers share them (:meth:`reference` gives them)."""
 
     sinkhorn_tol: float
     sinkhorn_max_iter: int
@@ -44,6 +73,22 @@ class Settings:
     anderson_start: float
     anderson_restart: float
     anderson_reg: float
+
+    @classmethod
+    def reference(cls) -> Settings:
+        """The reference solver's constants (float64)."""
+        return cls(
+            sinkhorn_tol=_entropic.SINKHORN_TOL,
+            sinkhorn_max_iter=_entropic.SINKHORN_MAX_ITER,
+            sinkhorn_check_every=_entropic.SINKHORN_CHECK_EVERY,
+            sinkhorn_failures=_entropic.SINKHORN_FAILURES,
+            sinkhorn_inexact=_entropic.SINKHORN_INEXACT,
+            absorb_at=_entropic.ABSORB_LOG_THRESHOLD["float64"],
+            anderson_depth=_entropic.ANDERSON_DEPTH,
+            anderson_start=_entropic.ANDERSON_START,
+            anderson_restart=_entropic.ANDERSON_RESTART,
+            anderson_reg=_entropic.ANDERSON_REG,
+        )
 
 
 @jit
@@ -106,7 +151,7 @@ def _cols_ok(K):
 def _project(S, p, q, log_p, f, g, eps, tol, max_iter, check_every, absorb_at, K, plan):
     """Sinkhorn projection for scores ``S = -C/eps`` warm-started from the potentials
     ``f, g`` (updated); writes the plan, returns whether the l1 marginal errors met
-    ``tol`` within ``max_iter`` iterations (``kernels.fgw._SinkhornState.project``)."""
+    ``tol`` within ``max_iter`` iterations (``kernels.fgw._entropic.SinkhornState.project``)."""
     n, m = S.shape
     _kernel(S, f, g, log_p, eps, K)
     u = np.ones(n)
@@ -170,10 +215,10 @@ def _pgd_pair(M, C1, C2, p, q, alpha, eps, max_iter, tol, cfg, plan_out):
     """PGD for one pair; returns (value, n_iter, converged, status)."""
     (sk_tol, sk_max, sk_every, sk_failures, inexact, absorb_at, depth, a_start, a_restart, a_reg) = cfg
     n, m = M.shape
-    if not (assignment._all_finite(M) and assignment._all_finite(C1) and assignment._all_finite(C2)):
-        return 0.0, 0, False, assignment.NOT_FINITE
-    if not (assignment.is_symmetric(C1) and assignment.is_symmetric(C2)):
-        return 0.0, 0, False, assignment.NOT_SYMMETRIC
+    if not (all_finite(M) and all_finite(C1) and all_finite(C2)):
+        return 0.0, 0, False, NOT_FINITE
+    if not (is_symmetric(C1) and is_symmetric(C2)):
+        return 0.0, 0, False, NOT_SYMMETRIC
     c1 = (C1 * C1) @ p
     c2 = (C2 * C2) @ q
     log_p = np.log(p)
@@ -234,7 +279,7 @@ def _pgd_pair(M, C1, C2, p, q, alpha, eps, max_iter, tol, cfg, plan_out):
                     value += ((1.0 - alpha) * M[i, j] + alpha * (c1[i] + c2[j] - LF[i, j])) * F[i, j]
             if plan_out.shape[0] == n:
                 plan_out[:, :] = F
-            return value, it, done, assignment.OK
+            return value, it, done, OK
         if use:
             gram = hist_r @ hist_r.T
             reg = a_reg * gram.sum() + 1e-300
@@ -249,7 +294,7 @@ def _pgd_pair(M, C1, C2, p, q, alpha, eps, max_iter, tol, cfg, plan_out):
             X[:, :] = F
         err_prev = err if np.isfinite(err) else 0.0
         LX = 2.0 * (C1 @ X @ C2)
-    return 0.0, max_iter, False, assignment.OK  # not reached: it >= max_iter finishes
+    return 0.0, max_iter, False, OK  # not reached: it >= max_iter finishes
 
 
 @jit
@@ -282,11 +327,33 @@ def solve_pairs(
     *,
     return_plan: bool = False,
     threads: int | None = None,
-) -> assignment.PairResults:
-    """Entropic FGW for a stack of equal-shape pairs: ``M`` ``(B, n, m)``, ``C1``
-    ``(B, n, n)``, ``C2`` ``(B, m, m)``, ``p`` ``(B, n)``, ``q`` ``(B, m)``, float64,
-    weights positive. Pairs come back with ``status`` ``OK``, or ``NOT_SYMMETRIC`` /
-    ``NOT_FINITE`` to be solved by the batched solver."""
+) -> PairResults:
+    """Entropic FGW for a stack of equal-shape pairs.
+
+    Parameters
+    ----------
+    M : ndarray, shape (B, n, m), float64
+    C1 : ndarray, shape (B, n, n), float64
+    C2 : ndarray, shape (B, m, m), float64
+    p : ndarray, shape (B, n), float64
+        Positive weights.
+    q : ndarray, shape (B, m), float64
+        Positive weights, each pair's of the same mass as its ``p``.
+    alpha, epsilon, max_iter, tol
+        As in :func:`kernels.fgw.fgw`.
+    settings : Settings
+        The solver constants (:meth:`Settings.reference`).
+    return_plan : bool
+        Fill :attr:`PairResults.plans`.
+    threads : int, optional
+        Pool size (default :data:`kernels._numba.THREADS`, 0: one per CPU).
+
+    Returns
+    -------
+    PairResults
+        Pairs come back with ``status`` ``OK``, or ``NOT_SYMMETRIC`` / ``NOT_FINITE``
+        to be solved by the reference solver.
+    """
     B, n, m = M.shape
     M, C1, C2, p, q = (np.ascontiguousarray(a, dtype=np.float64) for a in (M, C1, C2, p, q))
     if C1.shape != (B, n, n) or C2.shape != (B, m, m) or p.shape != (B, n) or q.shape != (B, m):
@@ -306,33 +373,87 @@ def solve_pairs(
         float(settings.anderson_restart),
         float(settings.anderson_reg),
     )
-    out = assignment.PairResults(
-        distance=np.zeros(B),
-        n_iter=np.zeros(B, dtype=np.int64),
-        converged=np.zeros(B, dtype=np.bool_),
-        status=np.zeros(B, dtype=np.int64),
-        plans=np.zeros((B if return_plan else 0, n, m)),
-    )
+    out = PairResults.empty(B, n, m, with_plans=return_plan)
     args = (M, C1, C2, p, q, float(alpha), float(epsilon), int(max_iter), float(tol), cfg, out.plans)
     outs = (out.distance, out.n_iter, out.converged, out.status)
-    tasks = [(s, min(B, s + PAIRS_PER_TASK)) for s in range(0, B, PAIRS_PER_TASK)]
-    workers = threads if threads is not None else (assignment.THREADS or assignment._cpus())
-    if workers <= 1 or len(tasks) <= 1 or n * m > assignment.POOL_MAX_ENTRIES:
-        for s, e in tasks:
-            _pgd_range(*args, s, e, *outs)
-    else:
-        pool = assignment._pool(workers)
-        with assignment.one_blas_thread():
-            for done in [pool.submit(_pgd_range, *args, s, e, *outs) for s, e in tasks]:
-                done.result()
+    tasks = [(*args, s, min(B, s + PAIRS_PER_TASK), *outs) for s in range(0, B, PAIRS_PER_TASK)]
+    run_tasks(_pgd_range, tasks, threads=threads, largest_pair=n * m)
     if not return_plan:
         out.plans = None
     return out
 
 
+def solve_problems(
+    host: list[tuple[Any, ...]],
+    rest: list[int],
+    results: list[FGWResult | None],
+    alpha: float,
+    epsilon: float,
+    max_iter: int,
+    tol: float,
+    return_plan: bool,
+) -> dict[int, str]:
+    """Solve the problems ``rest`` of a call of :func:`kernels.fgw.fgw_batch` that this
+    solver can take, grouped by shape; fill their ``results``.
+
+    Parameters
+    ----------
+    host : list of (M, C1, C2, p, q)
+        Every problem of the call as float64 numpy arrays (``None`` weights: uniform).
+    rest : list of int
+        The problems to try.
+    results : list of FGWResult or None
+        Filled at the indices solved.
+    alpha, epsilon, max_iter, tol, return_plan
+        As in :func:`kernels.fgw.fgw_batch`.
+
+    Returns
+    -------
+    dict
+        The problems of ``rest`` left unsolved, each with the reason: shapes that do
+        not agree, a weight that is not positive or masses that differ, a structure
+        that is not exactly symmetric, or a value that is not finite.
+    """
+    handed_back: dict[int, str] = {}
+    groups = shape_groups(host, rest)
+    if sum(len(ks) for ks in groups.values()) < len(rest):
+        grouped = {k for ks in groups.values() for k in ks}
+        handed_back.update({k: BAD_SHAPES for k in rest if k not in grouped})
+    if not groups:
+        return handed_back
+    settings = Settings.reference()
+    for (n, m), members in groups.items():
+        P = np.stack([or_uniform(host[k][3], n) for k in members])
+        Q = np.stack([or_uniform(host[k][4], m) for k in members])
+        ok = (P > 0).all(axis=1) & (Q > 0).all(axis=1)
+        ok &= np.abs(P.sum(axis=1) - Q.sum(axis=1)) <= MASS_ATOL
+        sel = []
+        for k, good in zip(members, ok.tolist(), strict=True):
+            if good:
+                sel.append(k)
+            else:
+                handed_back[k] = NOT_POSITIVE
+        if not sel:
+            continue
+        out = solve_pairs(
+            stack([host[k][0] for k in sel], "in_M"),  # groups run one at a time
+            stack([host[k][1] for k in sel], "in_C1"),
+            stack([host[k][2] for k in sel], "in_C2"),
+            P[ok],
+            Q[ok],
+            alpha,
+            epsilon,
+            max_iter,
+            tol,
+            settings,
+            return_plan=return_plan,
+        )
+        store_compiled(results, handed_back, sel, out)
+    return handed_back
+
+
 def warm_up() -> None:
-    """Compile the solver, or load it from numba's on-disk cache (about 30 s to compile)."""
+    """Compile the solver, or load it from the on-disk cache."""
     C = np.array([[[0.0, 1.0], [1.0, 0.0]]])
     w = np.full((1, 2), 0.5)
-    settings = Settings(1e-9, 10, 5, 5, 0.1, 200.0, 3, 1e-4, 10.0, 1e-10)
-    solve_pairs(C, C, C, w, w, 0.5, 0.1, 3, 1e-9, settings, threads=1)
+    solve_pairs(C, C, C, w, w, 0.5, 0.1, 3, 1e-9, Settings.reference(), threads=1)

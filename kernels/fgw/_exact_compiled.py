@@ -1,4 +1,4 @@
-r"""Compiled host solver for exact FGW pairs whose linear subproblems are assignments.
+r"""Exact FGW for pairs whose linear subproblems are assignments: the compiled solver.
 
 When the first graph's weights are uniform, :math:`p = w 1` (``n`` nodes), and the
 second graph's are whole multiples of the same unit, :math:`q_j = c_j w` with
@@ -7,96 +7,90 @@ and its coarsening, :math:`c_j` the cluster sizes), every vertex of the transpor
 polytope :math:`\Pi(p, q)` sends each row's whole mass to one column: it is
 :math:`w P_\sigma` for a map :math:`\sigma` that gives column ``j`` exactly
 :math:`c_j` rows (transportation polytopes with integral margins have integral
-vertices). POT's conditional gradient (``ot.optim.cg``) then needs, per iteration,
-one such assignment and one matrix product, when the structures are symmetric:
+vertices). POT's conditional gradient (``ot.optim.cg``, see
+:mod:`kernels.fgw._exact`) then needs, per iteration, one such assignment and one
+matrix product, when the structures are symmetric:
 
-* the linear cost is :math:`(1-\alpha)M - 2\alpha L(G)`, :math:`L(G) = 2\,C_1 G C_2`: the gradient's constant
-  part :math:`c_{C_1,C_2} = f_1 1^\top + 1 f_2^\top` shifts whole rows and columns, and
-  every vertex takes one entry per row and :math:`c_j` per column, so the shift costs
-  all of them the same; on :math:`\Pi(p, q)`,
+* the linear cost is :math:`(1-\alpha)M - 2\alpha L(G)`, :math:`L(G) = 2\,C_1 G C_2`:
+  the gradient's constant part :math:`c_{C_1,C_2} = f_1 1^\top + 1 f_2^\top` shifts
+  whole rows and columns, and every vertex takes one entry per row and :math:`c_j`
+  per column, so the shift costs all of them the same; on :math:`\Pi(p, q)`,
   :math:`\langle c, G\rangle = w^2 \sum C_1^2 + q^\top C_2^{\odot 2} q` is constant;
 * the new vertex :math:`G_c = w P_\sigma` gives :math:`C_1 G_c C_2 = w\,C_1 C_2[\sigma, :]`:
   one row gather and one ``n x n x m`` product; when ``m`` is small against ``n`` (a
   graph against its coarsening), :math:`w\,(P_\sigma^\top C_1)^\top C_2` instead: the
   rows of :math:`C_1` summed per column of :math:`\sigma`, then an ``n x m x m`` product;
 * the gradient is affine in the plan and :math:`G \mapsto C_1 G C_2` is self-adjoint,
-  so the closed-form line search needs only :math:`\langle M, G_c\rangle`,
-  :math:`\langle L(G), G_c\rangle`, :math:`\langle L(G_c), G_c\rangle` (sums along
-  :math:`\sigma`) and two running scalars, and :math:`L(G)` is updated affinely.
+  so the coefficients of the line search (:mod:`kernels.fgw._linesearch`) need only
+  :math:`\langle M, G_c\rangle`, :math:`\langle L(G), G_c\rangle`,
+  :math:`\langle L(G_c), G_c\rangle` (sums along :math:`\sigma`) and two running
+  scalars, and :math:`L(G)` is updated affinely.
 
-The iterates, step sizes and stopping rule are POT's; the whole loop of one pair runs
-as compiled code (numba, ``nogil``) and :func:`solve_many` spreads the pairs of a
-batch over threads. At ``n = 32`` a numpy loop over a batch spent most of its time in
-passes over memory and interpreter overhead, not in arithmetic.
+The iterates, step sizes and stopping rule are POT's. The whole loop of one pair
+runs as compiled code (:mod:`kernels._numba`: ``nogil``, cached on disk) and
+:func:`solve_many` spreads the pairs of a batch over threads.
 
 The assignments are solved by successive shortest augmenting paths with column
 prices, Jonker-Volgenant style (Jonker & Volgenant 1987), generalised to column
 capacities: Dijkstra from a free row ends at a column with room left, and a full
-column is passed through its rows. Each Dijkstra step makes dense passes over all
-columns (settled ones masked), which beat the scan lists of the ``lap`` package's
-dense solver by 1.3-1.5x here. Prices are carried from one CG iteration to the
+column is passed through its rows. Prices are carried from one CG iteration to the
 next: consecutive costs differ by the change of :math:`L(G)` only, so most rows find
 their column at once and the paths are short. The first iteration's cost is
 :math:`(1-\alpha)M` minus a rank-one term, whose optimal prices have a closed form
-(:func:`_rank_one_prices`); it starts from those, tightened by one round of row and
+(:func:`rank_one_prices`); it starts from those, tightened by one round of row and
 column reduction. Any finite prices are a valid start (each search keeps the reduced
 costs non-negative, and zero on assigned edges), so they change the speed, never the
 optimality; on exact ties, as any exact solver, another optimal vertex may be picked.
-JV's augmenting row reduction is left out: on CG's structured costs it displaced
-rows back and forth and doubled the solve time.
 
-Compiled code is cached on disk next to this module (``cache=True``): the first
-process compiles for about 15 s, later ones load in well under a second
-(``python -m kernels.warmup`` fills the cache ahead of use).
+:func:`solve_problems` is the entry point of :func:`kernels.fgw.fgw_batch`: it picks
+the pairs this solver can take, stacks them by shape and hands the others back.
+
+References
+----------
+Jonker, Volgenant. "A shortest augmenting path algorithm for dense and sparse linear
+assignment problems", Computing 38, 1987.
+Vayer, Chapel, Flamary, Tavenard, Courty. "Optimal Transport for structured data with
+application on graphs", ICML 2019.
+Flamary et al. "POT: Python Optimal Transport", JMLR 2021 (``ot.optim.cg``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-THREADS = 0
-"""Worker threads for :func:`solve_many` (0: one per CPU this process may use)."""
-
-POOL_MAX_ENTRIES = 64 * 64
-"""Largest pair (``n * m``) that :func:`solve_many` spreads over its thread pool.
-Larger pairs run one after the other in the calling thread, their products on BLAS's
-own threads: after a threaded product OpenBLAS's idle threads spin for a while and
-take a core from the pool (the five 256-node levels of an RD curve, right after the
-coarsening's products, ran 1.3x slower on two pool threads than on one thread)."""
+from kernels._numba import all_finite, is_symmetric, jit, jit_reassoc, run_tasks
+from kernels.fgw._batch import (
+    NOT_FINITE,
+    NOT_SYMMETRIC,
+    OK,
+    FGWResult,
+    PairResults,
+    or_uniform,
+    shape_groups,
+    stack,
+    store_compiled,
+)
+from kernels.fgw._linesearch import solve_1d_linesearch_quad
 
 PAIRS_PER_TASK = 16
-"""Pairs a thread takes at a time: small enough to balance pairs of uneven cost."""
+"""Pairs a pool thread takes at a time: small enough to balance pairs of uneven cost."""
 
-OK, NOT_FINITE, NOT_SYMMETRIC = 0, 1, 2
-"""Per-pair status of :func:`solve_many`: solved; an input holds NaN or infinity (or,
-as a safety net, the assignment found no augmenting path); a structure is not exactly
-symmetric (the algebra above needs it)."""
+CAPACITY_RTOL = 1e-12
+"""How close (relative) each target weight of an ``n x m`` pair (``m < n``) must be to
+a whole multiple of the uniform source weight for the pair to be solved as an
+assignment with column capacities: summed cluster weights of a coarsening differ from
+the multiple by round-off only, and the pair is then solved with the exact multiple
+(a relative change of the value of the same order)."""
 
-jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-"""Compiled, cached, GIL released; division by zero gives inf/NaN as in numpy (numba's
-default raises ZeroDivisionError, which would abort the caller's whole batch)."""
-
-
-@dataclass
-class PairResults:
-    """Per-pair outcomes of :func:`solve_pairs` (arrays of length ``B``)."""
-
-    distance: np.ndarray
-    n_iter: np.ndarray
-    converged: np.ndarray
-    status: np.ndarray
-    plans: np.ndarray | None
+NOT_ASSIGNMENT = (
+    "its weights do not make the linear subproblems assignments (the compiled exact path needs "
+    "uniform p and q = p when n == m, or q whole multiples of p's entries when m < n)"
+)
+MORE_TARGET_NODES = "its second graph has more nodes than the first (the compiled exact path needs m <= n)"
+BAD_SHAPES = "its arrays' shapes do not agree"
 
 
 @jit
@@ -108,9 +102,9 @@ def _find_path(cost, start_i, cap, count, first, slots, v, pred, order, d, settl
     the end column, or -1 when there is none (non-finite costs).
 
     Dense passes over all columns, settled ones masked by ``settled[j] = inf``
-    (added, so no branch): 1.3-1.5x faster at n = 32 to 256 than scan lists of
-    the unsettled columns, whose swaps and indirect loads cost more than the
-    settled columns they skip."""
+    (added, so the relaxation loop has no branch and vectorises) rather than scan
+    lists of the unsettled columns, whose swaps and indirect loads cost more than
+    the settled columns they skip."""
     m = cost.shape[1]
     mind = np.inf
     for j in range(m):
@@ -194,12 +188,28 @@ def _assign(cost, cap, v, x, count, first, slots, pos, pred, order, d, settled):
 
 
 @jit
-def _rank_one_prices(a, b, beta, cap, v):
-    """Optimal column prices for the costs ``-beta a_i b_j`` (``beta >= 0``), column
-    ``j`` taking ``cap[j]`` rows: filling the columns in increasing ``b`` with the rows
-    in increasing ``a`` is optimal (rearrangement inequality), the costs are Monge
-    along both orders, so the price steps by ``-beta a_first (b_(k) - b_(k-1))``,
-    ``a_first`` the smallest ``a`` of column ``(k)``'s rows."""
+def rank_one_prices(a, b, beta, cap, v):
+    r"""Optimal column prices for the rank-one costs :math:`-\beta a_i b_j`, with capacities.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n,), float64
+    b : ndarray, shape (m,), float64
+    beta : float
+        Non-negative.
+    cap : ndarray, shape (m,), int64
+        Rows column ``j`` takes, summing to ``n``.
+    v : ndarray, shape (m,), float64
+        Overwritten with the prices.
+
+    Notes
+    -----
+    Filling the columns in increasing ``b`` with the rows in increasing ``a`` is
+    optimal (rearrangement inequality) and the costs are Monge along both orders, so
+    the price steps by :math:`-\beta\, a_{\mathrm{first}} (b_{(k)} - b_{(k-1)})`,
+    :math:`a_{\mathrm{first}}` the smallest ``a`` among column ``(k)``'s rows. This is
+    the first CG iteration's cost up to :math:`(1-\alpha)M`.
+    """
     ia = np.argsort(a, kind="mergesort")
     jb = np.argsort(b, kind="mergesort")
     acc = 0.0
@@ -213,10 +223,9 @@ def _rank_one_prices(a, b, beta, cap, v):
         row += cap[j]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@jit_reassoc
 def _row_sums(C):
-    """``C 1`` and ``sum(C**2)`` in one pass; reassociated (vectorised) sums: numba's
-    ``C.sum(axis=1)`` and ``(C * C).sum()`` took 20x longer at n = 256."""
+    """``C 1`` and ``sum(C**2)`` in one pass, the sums reassociated (vectorised)."""
     n = C.shape[0]
     rows = np.empty(n)
     total_sq = 0.0
@@ -235,8 +244,7 @@ def _row_sums(C):
 def _tighten_prices(cost, v, u):
     """One round of dual coordinate ascent: row reduction ``u_i = min_j cost_ij - v_j``,
     then column reduction ``v_j = min_i cost_ij - u_i``. Every column then has a tight
-    row, which spares the shortest-path searches many conflicts: on top of the
-    rank-one prices of the first iteration, 20 % off the first solve at n = 32."""
+    row, which spares the shortest-path searches many conflicts."""
     n, m = cost.shape
     for i in range(n):
         low = np.inf
@@ -252,102 +260,15 @@ def _tighten_prices(cost, v, u):
         v[j] = low
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "nsz"})
-def _all_finite(A):
-    """No NaN or infinity in a 2-d array (one pass, no temporary). ``x * 0`` is NaN
-    exactly for NaN and infinite ``x``, and NaN survives any order of the sum, so the
-    reassociated (vectorised) sum is exact: 6x faster than a test per entry, which
-    took 40 us per 256-node structure."""
-    acc = 0.0
-    for i in range(A.shape[0]):
-        for j in range(A.shape[1]):
-            acc += A[i, j] * 0.0
-    return acc == 0.0
-
-
-@jit
-def is_symmetric(C):
-    """Whether a square array equals its transpose exactly (one pass over the lower
-    triangle, no temporary: 3x faster than ``np.array_equal(C, C.T)``)."""
-    n = C.shape[0]
-    for i in range(n):
-        for j in range(i):
-            if C[i, j] != C[j, i]:
-                return False
-    return True
-
-
-@jit
-def _float32_repeats(A, table):
-    B, n, m = A.shape
-    N = n * m
-    mask = table.shape[0] - 1  # a power of two
-    bits = 0
-    while (1 << bits) <= mask:
-        bits += 1
-    out = np.zeros(B, dtype=np.int64)
-    for b in range(B):
-        values = A[b].ravel()
-        keys = values.view(np.uint32)
-        table[:] = 0
-        zeros = 0
-        repeats = 0
-        for k in range(N):
-            if values[k] != values[k]:
-                continue  # NaN
-            key = keys[k]
-            if key == 0 or key == 0x80000000:  # +0.0 and -0.0 (0 marks an empty slot)
-                zeros += 1
-                continue
-            h = ((np.int64(key) * 2654435769) & 0xFFFFFFFF) >> (32 - bits)  # Fibonacci hashing
-            while True:
-                if table[h] == 0:
-                    table[h] = key
-                    break
-                if table[h] == key:
-                    repeats += 1
-                    break
-                h = (h + 1) & mask
-        out[b] = repeats + max(zeros - 1, 0)
-    return out
-
-
-_TABLES = threading.local()
-KEPT_TABLE_MAX_SLOTS = 1 << 20
-"""Largest hash table (4 MiB) that :func:`float32_repeats` keeps for its thread's next
-call; larger costs get a table of their own."""
-
-
-def float32_repeats(A: np.ndarray) -> np.ndarray:
-    """Per matrix of a float32 stack ``(B, n, m)``: how many entries equal an earlier
-    entry of the same matrix (NaN equals nothing, ``-0.0`` equals ``0.0``), as counted
-    by neighbours in its sorted values: the screen of ``kernels.fgw._repeats_values``.
-
-    Open addressing on the bit patterns, in a table of at least ``4 n m`` slots kept
-    per thread (a fresh one per call cost page faults): 2x faster than sorting at
-    n = 256, m = 4 to 64."""
-    A = np.ascontiguousarray(A, dtype=np.float32)
-    B, n, m = A.shape
-    slots = 1 << max(4, (4 * n * m - 1).bit_length())
-    if slots > 2**31:
-        raise ValueError(f"too many entries to screen: {n} x {m}")
-    table = getattr(_TABLES, "table", None)
-    if table is None or table.size < slots:
-        table = np.empty(slots, dtype=np.uint32)
-        if slots <= KEPT_TABLE_MAX_SLOTS:
-            _TABLES.table = table
-    return _float32_repeats(A, table[:slots])
-
-
 @jit
 def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols, c1_checked):
     """POT's conditional gradient for one pair (module docstring). Returns
     (distance, n_iter, converged, status); fills ``plan`` unless it is empty.
     ``work`` ``(5, n, m)``, ``rows`` ``(4, n)`` int64, ``cols`` ``(4, m)`` int64: scratch
-    (multi-threaded page faults on fresh buffers serialised the threads).
-    ``c1_checked``: ``C1`` is already known finite and symmetric."""
+    kept across the pairs of a task (fresh buffers page-fault, which serialises
+    threads). ``c1_checked``: ``C1`` is already known finite and symmetric."""
     n, m = M.shape
-    if not (_all_finite(M) and _all_finite(C2) and (c1_checked or _all_finite(C1))):
+    if not (all_finite(M) and all_finite(C2) and (c1_checked or all_finite(C1))):
         return 0.0, 0, False, NOT_FINITE
     if not (is_symmetric(C2) and (c1_checked or is_symmetric(C1))):
         return 0.0, 0, False, NOT_SYMMETRIC
@@ -390,7 +311,7 @@ def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols, c1
     vertex = False  # G is exactly w P_sigma_prev (last step t = 1)
     scale = -4.0 * alpha * w
     # the first cost is Mlin - 4 alpha w r1 b^T: start from the rank-one term's prices
-    _rank_one_prices(r1, b, -scale, cap, v)
+    rank_one_prices(r1, b, -scale, cap, v)
     for it in range(1, max_iter + 1):
         for i in range(n):
             for j in range(m):
@@ -432,13 +353,7 @@ def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols, c1
         ys *= 2.0 * w * w  # <L(Gc), Gc>
         a = -alpha * (ys - 2.0 * xs + s_l)  # -alpha <L(dG), dG>
         b_ls = (m_c - s_m) - 2.0 * alpha * (xs - s_l)  # <Mlin, dG> - 2 alpha <L(dG), G>
-        # POT's solve_1d_linesearch_quad: argmin over [0, 1] of a t^2 + b t
-        if a > 0:
-            t = min(1.0, max(0.0, -b_ls / (2.0 * a)))
-        elif a + b_ls < 0:
-            t = 1.0
-        else:
-            t = 0.0
+        t = solve_1d_linesearch_quad(a, b_ls)
         old = cost
         cost = cost + a * t * t + b_ls * t
         if not np.isfinite(cost):
@@ -468,7 +383,7 @@ def _cg_pair(M, C1, C2, w, cap, alpha, max_iter, tol, plan, work, rows, cols, c1
 def _staggered(count, n, m):
     """``count`` scratch ``n x m`` arrays in one allocation, their starts staggered by
     a few cache lines: at a power-of-two ``n * m`` plain back-to-back arrays share cache
-    sets (and 4K-alias) entry for entry, which made the elementwise loops 1.5x slower."""
+    sets (and 4K-alias) entry for entry, which slows the elementwise loops."""
     stride = n * m + 40
     flat = np.empty(count * stride)
     return [flat[k * stride : k * stride + n * m].reshape(n, m) for k in range(count)]
@@ -513,10 +428,19 @@ def _cg_range(
 
 @dataclass
 class PairStack:
-    """One group of pairs of equal shapes for :func:`solve_many`: ``M`` ``(B, n, m)``,
-    ``C1`` ``(B, n, n)``, ``C2`` ``(B, m, m)`` (float64); ``w`` ``(B,)``, each pair's
-    uniform source weight (``p = w 1``); ``cap`` ``(B, m)``, positive integers summing to
-    ``n`` (``q = w cap``), or ``None`` for ``n == m`` and ``q = p``."""
+    """One group of pairs of equal shapes for :func:`solve_many`.
+
+    Attributes
+    ----------
+    M : ndarray, shape (B, n, m), float64
+    C1 : ndarray, shape (B, n, n), float64
+    C2 : ndarray, shape (B, m, m), float64
+    w : ndarray, shape (B,), float64
+        Each pair's uniform source weight, ``p = w 1``.
+    cap : ndarray, shape (B, m), int64, or None
+        Positive integers summing to ``n`` per pair, ``q = w cap``; ``None`` for
+        ``n == m`` and ``q = p``.
+    """
 
     M: np.ndarray
     C1: np.ndarray
@@ -536,11 +460,27 @@ def solve_many(
 ) -> list[PairResults]:
     """Exact FGW (POT's CG) for groups of pairs whose subproblems are assignments.
 
-    All pairs of all groups are spread over one pool of ``threads`` threads (default
-    ``THREADS``, 0: one per CPU), ``PAIRS_PER_TASK`` at a time, so a few large pairs of
-    different shapes (the levels of an RD curve) run side by side too. Pairs come
-    back with ``status`` ``OK``, or ``NOT_SYMMETRIC`` / ``NOT_FINITE`` to be solved
-    another way.
+    Parameters
+    ----------
+    stacks : list of PairStack
+    alpha, max_iter, tol
+        As in :func:`kernels.fgw.fgw`.
+    return_plan : bool
+        Fill :attr:`PairResults.plans`.
+    threads : int, optional
+        Pool size (default :data:`kernels._numba.THREADS`, 0: one per CPU).
+
+    Returns
+    -------
+    list of PairResults
+        One per stack. Pairs come back with ``status`` ``OK``, or ``NOT_SYMMETRIC`` /
+        ``NOT_FINITE`` to be solved another way.
+
+    Notes
+    -----
+    All pairs of all groups are spread over one pool, :data:`PAIRS_PER_TASK` at a
+    time, so a few large pairs of different shapes (the levels of an RD curve) run
+    side by side too (:func:`kernels._numba.run_tasks`).
     """
     tasks = []
     outs = []
@@ -560,46 +500,42 @@ def solve_many(
         if B and (cap.shape != (B, m) or (cap <= 0).any() or (cap.sum(axis=1) != n).any()):
             raise ValueError("cap must be (B, m) positive integers summing to n per pair")
         inputs.append((M, C1, C2, w, cap))
-    for (M, C1, C2, w, cap), c1_checked in zip(inputs, _shared_structures_checked(inputs), strict=True):
+    for (M, C1, C2, w, cap), c1_checked in zip(inputs, shared_structures_checked(inputs), strict=True):
         B, n, m = M.shape
-        res = PairResults(
-            distance=np.zeros(B),
-            n_iter=np.zeros(B, dtype=np.int64),
-            converged=np.zeros(B, dtype=np.bool_),
-            status=np.zeros(B, dtype=np.int64),
-            plans=np.zeros((B if return_plan else 0, n, m)),
-        )
+        res = PairResults.empty(B, n, m, with_plans=return_plan)
         args = (M, C1, C2, w, cap, c1_checked, float(alpha), int(max_iter), float(tol), res.plans)
         for s in range(0, B, PAIRS_PER_TASK):
             tasks.append(
                 (*args, s, min(B, s + PAIRS_PER_TASK), res.distance, res.n_iter, res.converged, res.status)
             )
         outs.append(res)
-    workers = threads if threads is not None else (THREADS or _cpus())
     largest = max((st.M.shape[1] * st.M.shape[2] for st in stacks), default=0)
-    if workers <= 1 or len(tasks) <= 1 or largest > POOL_MAX_ENTRIES:
-        for task in tasks:
-            _cg_range(*task)  # BLAS keeps its own threads for the products
-    else:
-        # one BLAS thread per worker thread, or each product's BLAS threads compete
-        # with the other workers (the limit is process-wide while the pool runs)
-        pool = _pool(workers)
-        with one_blas_thread():
-            for done in [pool.submit(_cg_range, *task) for task in tasks]:
-                done.result()
+    run_tasks(_cg_range, tasks, threads=threads, largest_pair=largest)
     if not return_plan:
         for res in outs:
             res.plans = None
     return outs
 
 
-def _shared_structures_checked(inputs: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
+def shared_structures_checked(inputs: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
     """Per group, per pair: whether its ``C1`` is already known finite and symmetric.
 
+    Parameters
+    ----------
+    inputs : list of (M, C1, C2, w, cap)
+        The groups' float64 stacks, as :func:`solve_many` prepares them.
+
+    Returns
+    -------
+    list of ndarray, shapes (B_g,), bool
+
+    Notes
+    -----
     The levels of an RD curve are single-pair groups that all share the graph's
     structure (views of one array); it is checked once here instead of once per level
-    inside :func:`_cg_pair` (about 60 us per check at n = 256). Other pairs check their
-    own structures, in the pool's threads."""
+    inside the compiled loop. Other pairs check their own structures, in the pool's
+    threads.
+    """
     keys = [
         (C1.__array_interface__["data"][0], C1.shape, C1.strides) if C1.shape[0] == 1 else None
         for _, C1, *_ in inputs
@@ -610,67 +546,10 @@ def _shared_structures_checked(inputs: list[tuple[np.ndarray, ...]]) -> list[np.
         known = False
         if key is not None and keys.count(key) > 1:
             if key not in verdicts:
-                verdicts[key] = bool(_all_finite(C1[0]) and is_symmetric(C1[0]))
+                verdicts[key] = bool(all_finite(C1[0]) and is_symmetric(C1[0]))
             known = verdicts[key]
         out.append(np.full(C1.shape[0], known))
     return out
-
-
-_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """A long-lived pool of ``workers`` threads for this process (starting a pool per
-    call cost about 0.5 ms; keyed by pid too, as threads do not survive a fork)."""
-    key = (os.getpid(), workers)
-    with _POOLS_LOCK:
-        pool = _POOLS.get(key)
-        if pool is None:
-            pool = _POOLS[key] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fgw-cg")
-        return pool
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    """The process's BLAS thread pools (found once: the scan takes milliseconds).
-    scipy's BLAS, which numba's products call, is loaded first so that it is found."""
-    import scipy.linalg.cython_blas  # noqa: F401
-
-    return ThreadpoolController()
-
-
-_BLAS_LOCK = threading.Lock()
-_blas_users = 0
-_blas_limiter: Any = None
-
-
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Hold BLAS to one thread while the pool runs; reference-counted, so overlapping
-    callers (threads of one process) restore the original setting only when the last
-    one leaves."""
-    global _blas_users, _blas_limiter
-    with _BLAS_LOCK:
-        if _blas_users == 0:
-            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
-
-
-def _cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def solve_pairs(
@@ -686,18 +565,34 @@ def solve_pairs(
     return_plan: bool = False,
     threads: int | None = None,
 ) -> PairResults:
-    """:func:`solve_many` for one group of pairs (see :class:`PairStack`)."""
+    """:func:`solve_many` for one group of pairs (see :class:`PairStack` for the arrays)."""
     return solve_many(
         [PairStack(M, C1, C2, w, cap)], alpha, max_iter, tol, return_plan=return_plan, threads=threads
     )[0]
 
 
 def assign(cost: np.ndarray, cap: np.ndarray | None = None, prices: np.ndarray | None = None) -> np.ndarray:
-    """Optimal assignment of the rows of ``cost`` (``n x m``) to its columns, column
-    ``j`` taking ``cap[j]`` rows (default: one each, ``n == m``): row ``i`` goes to
-    column ``out[i]``. ``prices``: column prices to start from (updated in place to
-    optimal ones; zeros by default). Raises ``ValueError`` for non-finite costs or
-    prices."""
+    """Optimal assignment of the rows of a cost matrix to its columns, with capacities.
+
+    Parameters
+    ----------
+    cost : ndarray, shape (n, m)
+    cap : ndarray, shape (m,), int, optional
+        Rows column ``j`` takes (non-negative, summing to ``n``); one each by default
+        (``n == m``).
+    prices : ndarray, shape (m,), float64, optional
+        Column prices to start from, updated in place to optimal ones; zeros by default.
+
+    Returns
+    -------
+    ndarray, shape (n,), int64
+        Row ``i`` goes to column ``out[i]``.
+
+    Raises
+    ------
+    ValueError
+        For non-finite costs or prices, or capacities that do not fit.
+    """
     cost = np.ascontiguousarray(cost, dtype=np.float64)
     n, m = cost.shape
     cap = np.ones(m, dtype=np.int64) if cap is None else np.ascontiguousarray(cap, dtype=np.int64)
@@ -717,13 +612,138 @@ def assign(cost: np.ndarray, cap: np.ndarray | None = None, prices: np.ndarray |
     return x
 
 
+# --------------------------------------------------------------------------- entry from fgw_batch
+
+
+def assignment_capacities(
+    ps: list[Any], qs: list[Any], groups: dict[tuple[int, int], list[int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which pairs' linear subproblems are assignments, and with which capacities.
+
+    Parameters
+    ----------
+    ps, qs : list of ndarray or None
+        The weights (``None``: uniform) of the pairs of ``groups``, group after group.
+    groups : dict
+        ``(n, m) -> pair indices``, in the order of ``ps`` and ``qs``.
+
+    Returns
+    -------
+    w : ndarray, shape (P,), float64
+        Each pair's unit weight, ``p = w 1``.
+    ok : ndarray, shape (P,), bool
+        Whether the pair qualifies: ``p`` uniform and positive, and ``q = p`` exactly
+        when ``n == m``, or ``q`` whole multiples of ``w`` within
+        :data:`CAPACITY_RTOL` summing to ``n`` when ``m < n``.
+    cap : ndarray, shape (sum of m,), int64
+        The capacities ``q / w`` of all pairs, concatenated (1 when ``n == m``).
+
+    Notes
+    -----
+    One set of numpy calls on the concatenated weights of all groups, not one per group.
+    """
+    ns = np.array([n for (n, _), ks in groups.items() for _ in ks])
+    ms = np.array([m for (_, m), ks in groups.items() for _ in ks])
+    p = np.concatenate([or_uniform(a, n) for a, n in zip(ps, ns.tolist(), strict=True)])
+    q = np.concatenate([or_uniform(a, m) for a, m in zip(qs, ms.tolist(), strict=True)])
+    p_at, q_at = np.cumsum(ns) - ns, np.cumsum(ms) - ms  # each pair's first entry
+    w = p[p_at].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ok = np.logical_and.reduceat(p == np.repeat(w, ns), p_at) & (w > 0) & np.isfinite(w)
+        unit = np.repeat(np.where(ok, w, 1.0), ms)
+        square = np.repeat(ns == ms, ms)
+        cap = np.where(square, 1.0, np.rint(q / unit))
+        # n == m: q = p exactly; m < n: whole multiples of w within round-off, summing to n
+        fits = np.where(square, q == unit, (cap >= 1) & (np.abs(q - cap * unit) <= CAPACITY_RTOL * q))
+        ok &= np.logical_and.reduceat(fits, q_at) & (np.add.reduceat(cap, q_at) == ns)
+        cap = np.where((cap >= 0) & (cap <= np.repeat(ns, ms)), cap, 0).astype(np.int64)
+    return w, ok, cap
+
+
+def solve_problems(
+    host: list[tuple[Any, ...]],
+    rest: list[int],
+    results: list[FGWResult | None],
+    alpha: float,
+    max_iter: int,
+    tol: float,
+    return_plan: bool,
+) -> dict[int, str]:
+    """Solve the problems ``rest`` of a call of :func:`kernels.fgw.fgw_batch` that this
+    solver can take; fill their ``results``.
+
+    Parameters
+    ----------
+    host : list of (M, C1, C2, p, q)
+        Every problem of the call as float64 numpy arrays (``None`` weights: uniform).
+    rest : list of int
+        The problems to try.
+    results : list of FGWResult or None
+        Filled at the indices solved.
+    alpha, max_iter, tol, return_plan
+        As in :func:`kernels.fgw.fgw_batch`.
+
+    Returns
+    -------
+    dict
+        The problems of ``rest`` left unsolved, each with the reason: shapes that do
+        not agree, ``m > n``, weights that do not make the subproblems assignments
+        (see :func:`assignment_capacities`), a structure that is not exactly
+        symmetric, or a value that is not finite.
+    """
+    handed_back: dict[int, str] = {}
+    groups = {}
+    for (n, m), ks in shape_groups(host, rest).items():
+        if m <= n:
+            groups[(n, m)] = ks
+        else:
+            handed_back.update(dict.fromkeys(ks, MORE_TARGET_NODES))
+    if len(handed_back) + sum(len(ks) for ks in groups.values()) < len(rest):
+        grouped = {k for ks in groups.values() for k in ks}
+        handed_back.update({k: BAD_SHAPES for k in rest if k not in grouped and k not in handed_back})
+    if not groups:
+        return handed_back
+    ordered = [k for ks in groups.values() for k in ks]  # each group's pairs together
+    w, ok, cap = assignment_capacities([host[k][3] for k in ordered], [host[k][4] for k in ordered], groups)
+    chosen: list[list[int]] = []
+    stacks: list[PairStack] = []
+    at = cap_at = 0
+    for slot, ((_, m), members) in enumerate(groups.items()):
+        B = len(members)
+        good = ok[at : at + B]
+        sel = []
+        for k, hit in zip(members, good.tolist(), strict=True):
+            if hit:
+                sel.append(k)
+            else:
+                handed_back[k] = NOT_ASSIGNMENT
+        if sel:
+            chosen.append(sel)
+            stacks.append(
+                PairStack(
+                    # all groups' stacks live at once: only the first reuses scratch buffers,
+                    # so many shapes do not leave many kept buffers behind
+                    M=stack([host[k][0] for k in sel], "in_M" if slot == 0 else None),
+                    C1=stack([host[k][1] for k in sel], "in_C1" if slot == 0 else None),
+                    C2=stack([host[k][2] for k in sel], "in_C2" if slot == 0 else None),
+                    w=w[at : at + B][good],
+                    cap=cap[cap_at : cap_at + B * m].reshape(B, m)[good],
+                )
+            )
+        at += B
+        cap_at += B * m
+    outs = solve_many(stacks, alpha, max_iter, tol, return_plan=return_plan)
+    for sel, out in zip(chosen, outs, strict=True):
+        store_compiled(results, handed_back, sel, out)
+    return handed_back
+
+
 def warm_up() -> None:
-    """Compile the solver, or load it from numba's on-disk cache, now rather than in
-    the first run that needs it (about 15 s to compile; under a second to load)."""
+    """Compile the solver (square and with capacities) and :func:`assign`, or load them
+    from the on-disk cache."""
     C = np.array([[[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]])
     solve_pairs(C, C, C, np.array([1.0 / 3.0]), None, 0.5, 10, 1e-9, threads=1)
     solve_pairs(
         C[:, :, :2], C, C[:, :2, :2], np.array([1.0 / 3.0]), np.array([[2, 1]]), 0.5, 10, 1e-9, threads=1
     )
     assign(C[0])
-    float32_repeats(C.astype(np.float32))

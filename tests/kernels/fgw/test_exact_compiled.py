@@ -1,27 +1,20 @@
-"""The compiled assignment path (``kernels.assignment``): its assignment solver with
+"""The compiled exact solver (``kernels.fgw._exact_compiled``): its assignment solver with
 column capacities and warm-started prices, and its conditional gradient against POT."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
-import ot
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
-from kernels import assignment
+from kernels.fgw import _exact_compiled as compiled
 from kernels.fgw import fgw_batch
+from kernels.fgw._batch import NOT_FINITE, NOT_SYMMETRIC, OK
 from kernels.graphs import coarsen_levels
 from tests.kernels.conftest import random_graph, random_problem
-
-EXACT_RTOL = 1e-7  # the issue's bar against POT
-SAME_RTOL = 1e-9
+from tests.kernels.fgw.conftest import EXACT_RTOL, pot_exact_with_plan
 
 
 def optimal_cost(cost: np.ndarray, cap: np.ndarray) -> float:
@@ -65,7 +58,7 @@ def test_assign_is_optimal_with_capacities_from_any_prices(seed, n, data, kind, 
     cost = costs_of_kind(rng, n, m, kind)
     prices = rng.normal(size=m) * cost.std() * 3 if warm else None
     # when
-    x = assignment.assign(cost, cap, prices)
+    x = compiled.assign(cost, cap, prices)
     # then: a feasible assignment of optimal cost
     np.testing.assert_array_equal(np.bincount(x, minlength=m), cap)
     best = optimal_cost(cost, cap)
@@ -84,7 +77,7 @@ def test_columns_without_capacity_are_passed_over(seed, n, extra, warm):
     cost = rng.random((n, m))
     prices = rng.normal(size=m) if warm else None
     # when
-    x = assignment.assign(cost, cap, prices)
+    x = compiled.assign(cost, cap, prices)
     # then: no row lands in a column without capacity, and the cost is optimal
     np.testing.assert_array_equal(np.bincount(x, minlength=m), cap)
     best = optimal_cost(cost, cap)
@@ -97,7 +90,7 @@ def test_assign_leaves_optimal_prices(kind):
     rng = np.random.default_rng(3)
     cost = costs_of_kind(rng, 30, 30, kind)
     prices = np.zeros(30)
-    x = assignment.assign(cost, prices=prices)
+    x = compiled.assign(cost, prices=prices)
     # then: the prices certify the assignment (what the next CG iteration starts from):
     # every row's column attains its row minimum of the reduced costs cost - prices
     reduced = cost - prices[None, :]
@@ -116,7 +109,7 @@ def test_rank_one_prices_are_optimal_duals(seed):
     cost = -beta * np.outer(a, b)
     prices = np.empty(m)
     # when
-    assignment._rank_one_prices(a, b, beta, cap, prices)
+    compiled.rank_one_prices(a, b, beta, cap, prices)
     # then: with these prices, filling the columns in increasing b with the rows in
     # increasing a puts every row on a column of minimal reduced cost, and it is optimal
     rows_sorted, cols_sorted = np.argsort(a, kind="stable"), np.argsort(b, kind="stable")
@@ -132,7 +125,7 @@ def test_assign_rejects_non_finite_costs_without_hanging(bad):
     cost = np.random.default_rng(0).random((6, 6))
     cost[:, 2] = bad  # no finite way to fill column 2
     with pytest.raises(ValueError, match="finite"):
-        assignment.assign(cost)
+        compiled.assign(cost)
 
 
 @pytest.mark.parametrize("bad", [np.nan, -np.inf, np.inf])
@@ -140,20 +133,15 @@ def test_assign_rejects_non_finite_prices_by_name(bad):
     # a price of -inf made every column look free of charge: a wrong answer, not an error
     prices = np.array([bad, 0.0])
     with pytest.raises(ValueError, match="prices must be finite"):
-        assignment.assign(np.array([[0.0, 1.0], [1.0, 0.0]]), prices=prices)
+        compiled.assign(np.array([[0.0, 1.0], [1.0, 0.0]]), prices=prices)
 
 
 def test_assign_rejects_capacities_that_do_not_fit():
     with pytest.raises(ValueError, match="summing"):
-        assignment.assign(np.zeros((4, 2)), np.array([1, 2]))
+        compiled.assign(np.zeros((4, 2)), np.array([1, 2]))
 
 
 # --------------------------------------------------------------------------- CG vs POT
-
-
-def pot_value_and_plan(M, C1, C2, p, q, alpha):
-    plan, log = ot.gromov.fused_gromov_wasserstein(M, C1, C2, p, q, alpha=alpha, log=True)
-    return float(log["fgw_dist"]), plan
 
 
 @pytest.mark.parametrize("kind", ["sp", "adj"])
@@ -164,11 +152,11 @@ def test_square_pairs_match_pot_values_and_plans(kind):
         problems = [random_problem(rng, n, n, kind=kind) for _ in range(6)]
         M, C1, C2 = (np.stack([prob[i] for prob in problems]) for i in range(3))
         # when
-        out = assignment.solve_pairs(M, C1, C2, np.full(6, 1 / n), None, 0.5, 10_000, 1e-9, return_plan=True)
+        out = compiled.solve_pairs(M, C1, C2, np.full(6, 1 / n), None, 0.5, 10_000, 1e-9, return_plan=True)
         # then: POT's values, and its plans (vertices and steps are the same)
-        assert (out.status == assignment.OK).all() and out.converged.all()
+        assert (out.status == OK).all() and out.converged.all()
         for k, prob in enumerate(problems):
-            value, plan = pot_value_and_plan(*prob, alpha=0.5)
+            value, plan = pot_exact_with_plan(*prob, alpha=0.5)
             assert abs(out.distance[k] - value) <= EXACT_RTOL * max(abs(value), 1e-12)
             np.testing.assert_allclose(out.plans[k], plan, atol=1e-12)
 
@@ -185,7 +173,7 @@ def test_graph_against_its_coarsenings_matches_pot(alpha):
         M = ((X[:, None, :] - c.features[None, :, :]) ** 2).sum(-1)
         cap = np.bincount(c.mapping)
         # when
-        out = assignment.solve_pairs(
+        out = compiled.solve_pairs(
             M[None],
             C[None],
             c.structure[None],
@@ -197,8 +185,8 @@ def test_graph_against_its_coarsenings_matches_pot(alpha):
             return_plan=True,
         )
         # then
-        value, plan = pot_value_and_plan(M, C, c.structure, p, c.weights, alpha)
-        assert out.status[0] == assignment.OK
+        value, plan = pot_exact_with_plan(M, C, c.structure, p, c.weights, alpha)
+        assert out.status[0] == OK
         assert abs(out.distance[0] - value) <= EXACT_RTOL * abs(value)
         np.testing.assert_allclose(out.plans[0], plan, atol=1e-12)
         np.testing.assert_allclose(out.plans[0].sum(axis=0), c.weights, atol=1e-12)
@@ -209,8 +197,8 @@ def test_threads_change_nothing():
     problems = [random_problem(rng, 12, 12) for _ in range(70)]  # several tasks of 16
     M, C1, C2 = (np.stack([prob[i] for prob in problems]) for i in range(3))
     w = np.full(70, 1 / 12)
-    one = assignment.solve_pairs(M, C1, C2, w, None, 0.5, 10_000, 1e-9, threads=1)
-    two = assignment.solve_pairs(M, C1, C2, w, None, 0.5, 10_000, 1e-9, threads=2)
+    one = compiled.solve_pairs(M, C1, C2, w, None, 0.5, 10_000, 1e-9, threads=1)
+    two = compiled.solve_pairs(M, C1, C2, w, None, 0.5, 10_000, 1e-9, threads=2)
     np.testing.assert_array_equal(one.distance, two.distance)
     np.testing.assert_array_equal(one.n_iter, two.n_iter)
 
@@ -223,39 +211,42 @@ def test_pairs_it_cannot_take_are_handed_back():
     C1[1, 0, 3] += 0.25
     M[2, :, 5] = np.inf
     # when
-    out = assignment.solve_pairs(M, C1, C2, np.full(3, 1 / 8), None, 0.5, 10_000, 1e-9)
+    out = compiled.solve_pairs(M, C1, C2, np.full(3, 1 / 8), None, 0.5, 10_000, 1e-9)
     # then
-    assert out.status.tolist() == [assignment.OK, assignment.NOT_SYMMETRIC, assignment.NOT_FINITE]
-    assert out.distance[0] == pytest.approx(pot_value_and_plan(*problems[0], alpha=0.5)[0], rel=EXACT_RTOL)
+    assert out.status.tolist() == [OK, NOT_SYMMETRIC, NOT_FINITE]
+    assert out.distance[0] == pytest.approx(pot_exact_with_plan(*problems[0], alpha=0.5)[0], rel=EXACT_RTOL)
 
 
-def coarsening_stacks(C: np.ndarray, X: np.ndarray, levels: list[int]) -> list[assignment.PairStack]:
+def coarsening_stacks(C: np.ndarray, X: np.ndarray, levels: list[int]) -> list[compiled.PairStack]:
     """One single-pair group per level, every one a view of the same ``C`` (an RD curve)."""
     n = len(C)
     stacks = []
     for c in coarsen_levels(X, C, np.full(n, 1 / n), levels):
         M = ((X[:, None, :] - c.features[None, :, :]) ** 2).sum(-1)
         cap = np.bincount(c.mapping)[None]
-        stacks.append(assignment.PairStack(M[None], C[None], c.structure[None], np.array([1 / n]), cap))
+        stacks.append(compiled.PairStack(M[None], C[None], c.structure[None], np.array([1 / n]), cap))
     return stacks
 
 
-def test_a_structure_shared_by_single_pair_groups_is_checked_once(monkeypatch):
-    # given: the levels of an RD curve, all sharing the graph's structure
+def test_a_structure_shared_by_single_pair_groups_is_checked_once():
+    # given: the levels of an RD curve, all sharing the graph's structure, and the same
+    # levels each with a copy of it
     rng = np.random.default_rng(12)
     C = random_graph(rng, 48, "sp")
     X = rng.normal(size=(48, 2))
     stacks = coarsening_stacks(C, X, [3, 9, 20])
-    calls = []
-    real = assignment.is_symmetric
-    monkeypatch.setattr(assignment, "is_symmetric", lambda A: calls.append(A.shape) or real(A))
+    copies = [compiled.PairStack(s.M, s.C1.copy(), s.C2, s.w, s.cap) for s in stacks]
     # when
-    shared = assignment.solve_many(stacks, 0.5, 10_000, 1e-9)
-    # then: one check of the shared structure, and the values of separate solves
-    assert calls == [(48, 48)]
+    shared = compiled.solve_many(stacks, 0.5, 10_000, 1e-9)
+    # then: the shared structure is checked before the solve (so not per pair inside
+    # it), copies are left to the pairs, and the values are those of separate solves
+    inputs = [(s.M, s.C1, s.C2, s.w, s.cap) for s in stacks]
+    assert [bool(v.all()) for v in compiled.shared_structures_checked(inputs)] == [True] * 3
+    copied = [(s.M, s.C1, s.C2, s.w, s.cap) for s in copies]
+    assert [bool(v.any()) for v in compiled.shared_structures_checked(copied)] == [False] * 3
     for stack, out in zip(stacks, shared, strict=True):
-        (alone,) = assignment.solve_many([stack], 0.5, 10_000, 1e-9)
-        assert out.status[0] == assignment.OK
+        (alone,) = compiled.solve_many([stack], 0.5, 10_000, 1e-9)
+        assert out.status[0] == OK
         assert out.distance[0] == alone.distance[0] and out.n_iter[0] == alone.n_iter[0]
 
 
@@ -270,9 +261,9 @@ def test_a_flawed_shared_structure_hands_every_pair_back(flaw):
     else:
         C[5, 5] = np.nan
     # when
-    outs = assignment.solve_many(stacks, 0.5, 10_000, 1e-9)
+    outs = compiled.solve_many(stacks, 0.5, 10_000, 1e-9)
     # then
-    want = assignment.NOT_SYMMETRIC if flaw == "asymmetric" else assignment.NOT_FINITE
+    want = NOT_SYMMETRIC if flaw == "asymmetric" else NOT_FINITE
     assert [out.status[0] for out in outs] == [want, want]
 
 
@@ -288,44 +279,19 @@ def test_a_single_non_finite_entry_anywhere_is_handed_back(bad, which):
         if which != "M":
             arrays[which][k, j, i] = bad  # keep the structure symmetric
     # when
-    out = assignment.solve_pairs(
+    out = compiled.solve_pairs(
         arrays["M"], arrays["C1"], arrays["C2"], np.full(4, 1 / 37), None, 0.5, 100, 1e-9
     )
     # then
-    assert out.status.tolist() == [assignment.NOT_FINITE] * 4
-
-
-@pytest.mark.parametrize("shape", [(1, 1), (7, 1), (37, 37), (256, 64)])
-def test_the_finiteness_scan_sees_every_entry(shape):
-    rng = np.random.default_rng(6)
-    A = rng.normal(size=shape) * 1e300  # huge but finite: no false alarm
-    assert assignment._all_finite(A)
-    for bad in (np.nan, np.inf, -np.inf):
-        for i, j in [(0, 0), (shape[0] - 1, shape[1] - 1), (shape[0] // 2, shape[1] // 3)]:
-            B = A.copy()
-            B[i, j] = bad
-            assert not assignment._all_finite(B)
+    assert out.status.tolist() == [NOT_FINITE] * 4
 
 
 def test_capacities_are_checked():
     M = np.zeros((1, 4, 2))
     with pytest.raises(ValueError, match="cap"):
-        assignment.solve_pairs(
+        compiled.solve_pairs(
             M, np.zeros((1, 4, 4)), np.zeros((1, 2, 2)), np.array([0.25]), np.array([[1, 2]]), 0.5, 10, 1e-9
         )
-
-
-def test_warm_up_leaves_the_compiled_solver_in_numbas_disk_cache(tmp_path):
-    # given: an empty cache directory for a fresh process
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    code = "from kernels import assignment; assignment.warm_up()"
-    # when
-    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], env=env, check=True)
-    # then: the solver's index and code files are there for the next process to load
-    names = {p.name for p in tmp_path.rglob("*")}
-    for fn in ("_cg_range", "_assign"):
-        assert any(fn in n and n.endswith(".nbi") for n in names), sorted(names)
-        assert any(fn in n and n.endswith(".nbc") for n in names), sorted(names)
 
 
 def test_overflow_inside_the_solve_hands_the_pair_back():
@@ -333,11 +299,11 @@ def test_overflow_inside_the_solve_hands_the_pair_back():
     rng = np.random.default_rng(6)
     M, C1, C2, _, _ = random_problem(rng, 6, 6)
     # when
-    out = assignment.solve_pairs(
+    out = compiled.solve_pairs(
         M[None], C1[None] * 1e160, C2[None] * 1e160, np.array([1 / 6]), None, 0.5, 50, 1e-9
     )
     # then: not a NaN reported as solved after max_iter iterations
-    assert out.status[0] == assignment.NOT_FINITE and out.n_iter[0] < 50
+    assert out.status[0] == NOT_FINITE and out.n_iter[0] < 50
 
 
 def test_infinite_weights_reach_the_general_validation():
@@ -350,58 +316,8 @@ def test_infinite_weights_reach_the_general_validation():
 def test_mismatched_shapes_are_refused_before_compiled_code_runs():
     M = np.zeros((2, 4, 3))
     with pytest.raises(ValueError, match="shapes"):
-        assignment.solve_pairs(
+        compiled.solve_pairs(
             M, np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), np.full(2, 0.25), None, 0.5, 5, 1e-9
         )
     with pytest.raises(ValueError, match="prices"):
-        assignment.assign(np.zeros((3, 3)), prices=np.zeros(2))
-
-
-def test_overlapping_blas_limits_restore_the_original_setting():
-    # given: the BLAS thread settings before, and two overlapping users (two threads'
-    # solves) that leave in the order they did not enter
-    controller = assignment._blas_controller()
-    before = [lib.num_threads for lib in controller.select(user_api="blas").lib_controllers]
-    first, second = assignment.one_blas_thread(), assignment.one_blas_thread()
-    first.__enter__()
-    second.__enter__()
-    during = [
-        lib.num_threads for lib in assignment._blas_controller().select(user_api="blas").lib_controllers
-    ]
-    first.__exit__(None, None, None)
-    still = [lib.num_threads for lib in assignment._blas_controller().select(user_api="blas").lib_controllers]
-    second.__exit__(None, None, None)
-    after = [lib.num_threads for lib in assignment._blas_controller().select(user_api="blas").lib_controllers]
-    # then
-    assert set(during) == {1} and set(still) == {1}
-    assert after == before
-
-
-def sorted_repeats(M: np.ndarray) -> int:
-    values = np.sort(M.ravel())
-    return int(np.count_nonzero(values[1:] == values[:-1]))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    shape=st.tuples(st.integers(1, 3), st.integers(1, 40), st.integers(1, 40)),
-    distinct=st.sampled_from([2, 7, 1000, 0]),
-)
-def test_float32_repeats_count_what_a_sort_counts(seed, shape, distinct):
-    # given: costs from few to all-distinct values, with signed zeros, NaN, infinities
-    # and values that only collide once rounded to float32 (as the tie screen rounds them)
-    rng = np.random.default_rng(seed)
-    if distinct:
-        A = rng.integers(0, distinct, shape).astype(np.float64) - distinct // 2
-    else:
-        A = rng.normal(size=shape)
-    specials = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e300, 1.0, 1.0 + 1e-12])
-    mask = rng.random(shape) < 0.1
-    A[mask] = rng.choice(specials, mask.sum())
-    with np.errstate(over="ignore"):
-        A = A.astype(np.float32)
-    # when
-    counts = assignment.float32_repeats(A)
-    # then
-    assert counts.tolist() == [sorted_repeats(M) for M in A]
+        compiled.assign(np.zeros((3, 3)), prices=np.zeros(2))
