@@ -9,6 +9,7 @@ with `Last-Event-ID`. A server without that endpoint (404) is polled on
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -93,7 +94,9 @@ def follow_run(
     """Call `on_update` with each state ({"status", "progress", ...}) until the run stops
     (STOP_STATUSES); return that last state. CliError(NOT_FINISHED) after `timeout` seconds."""
     deadline = _Deadline(timeout)
-    state = _follow_stream(api, run_id, on_update, deadline)
+    # LIMITGRAPH_FOLLOW=poll: for a server or proxy that buffers event streams (a WSGI server)
+    stream = os.environ.get("LIMITGRAPH_FOLLOW", "stream") != "poll"
+    state = _follow_stream(api, run_id, on_update, deadline) if stream else None
     if state is None:
         state = _poll(api, run_id, on_update, deadline, poll_interval)
     return state

@@ -79,6 +79,10 @@ def bare_cli(tmp_path: Path) -> Cli:
 
 @pytest.fixture
 def cli(bare_cli: Cli, live_server: Any, user: Any) -> Cli:
-    """Signed in as `user` through LIMITGRAPH_URL and LIMITGRAPH_API_KEY."""
-    bare_cli.env.update(LIMITGRAPH_URL=live_server.url, LIMITGRAPH_API_KEY=key_for(user))
+    """Signed in as `user` through LIMITGRAPH_URL and LIMITGRAPH_API_KEY. pytest-django's live
+    server is WSGI, which buffers event streams, so these follow runs by polling; the stream
+    itself is followed in tests/limitgraph_cli/test_follow.py and by the dashboard's browser test."""
+    bare_cli.env.update(
+        LIMITGRAPH_URL=live_server.url, LIMITGRAPH_API_KEY=key_for(user), LIMITGRAPH_FOLLOW="poll"
+    )
     return bare_cli
