@@ -63,7 +63,7 @@ def test_auto_takes_the_compiled_exact_solver_exactly_where_it_applies(kind: str
         (labels, C1, C2, p, q),
     ]
     problems = eligible + others
-    tie_prone = repeats_values([prob[0] for prob in problems])  # (all follow POT's arithmetic)
+    tie_prone = repeats_values([prob[0] for prob in problems])  # POT's arithmetic under auto too
     compiles = [k < len(eligible) and not tie_prone[k] for k in range(len(problems))]
     assert sum(compiles) >= 8 and tie_prone[-1]
     # when
@@ -79,7 +79,7 @@ def test_auto_takes_the_compiled_exact_solver_exactly_where_it_applies(kind: str
             assert rel(a.distance, r.distance) <= SAME_RTOL and a.n_iter == r.n_iter
         if tie_prone[k]:  # (solved alone, in POT's arithmetic, by both)
             assert a.distance == r.distance
-    # (which the reference solver does not reproduce to the bit: the check can fail)
+    # (bits the reference solver does not reproduce, so the first check can fail)
     assert any(auto[k].distance != reference[k].distance for k in range(len(problems)) if compiles[k])
 
 
