@@ -80,3 +80,18 @@ def reviewer_api(reviewer):
 @pytest.fixture
 def admin_api(admin_user):
     return client_for(admin_user)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The runs whose messages the services would publish (the broker itself is tested in
+    tests/workers): run ids, in order."""
+    messages = []
+
+    def send(run, producer=None):
+        messages.append(run.pk)
+        return True
+
+    monkeypatch.setattr("apps.runs.services.submission.send_run", send)
+    monkeypatch.setattr("apps.runs.services.reconcile.send_run", send)
+    return messages

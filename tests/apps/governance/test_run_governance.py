@@ -17,18 +17,6 @@ pytestmark = pytest.mark.django_db
 RUNS = "/api/v1/runs"
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    messages = []
-
-    def send(run, producer=None):
-        messages.append(run.pk)
-        return True
-
-    monkeypatch.setattr("apps.runs.services.submission.send_run", send)
-    return messages
-
-
 def submit(api, session, payload, kind="echo"):
     response = api.post(RUNS, {"session": str(session.pk), "kind": kind, "payload": payload}, format="json")
     assert response.status_code == 201, response.content

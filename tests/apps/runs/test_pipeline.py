@@ -25,19 +25,6 @@ def actions(run: Run) -> list[str]:
 
 
 @pytest.fixture
-def sent(monkeypatch):
-    messages = []
-
-    def send(run, producer=None):
-        messages.append(run.pk)
-        return True
-
-    monkeypatch.setattr("apps.runs.services.submission.send_run", send)
-    monkeypatch.setattr("apps.runs.services.reconcile.send_run", send)
-    return messages
-
-
-@pytest.fixture
 def input_check():
     recorded = []
 

@@ -17,19 +17,6 @@ from apps.runs.services.lifecycle import retry_delay_seconds
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    messages = []
-
-    def send(run, producer=None):
-        messages.append(run.pk)
-        return True
-
-    monkeypatch.setattr("apps.runs.services.submission.send_run", send)
-    monkeypatch.setattr("apps.runs.services.reconcile.send_run", send)
-    return messages
-
-
 def claimed(session) -> Run:
     run, _ = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={})
     Run.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED)

@@ -16,20 +16,6 @@ from workers.execution import run_execute
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """Messages the services would send to the broker (the broker itself is tested in tests/workers)."""
-    messages = []
-
-    def send(run, producer=None):
-        messages.append(run.pk)
-        return True
-
-    monkeypatch.setattr("apps.runs.services.submission.send_run", send)
-    monkeypatch.setattr("apps.runs.services.reconcile.send_run", send)
-    return messages
-
-
 def queued_run(session, kind="sleep", payload=None) -> Run:
     run, _ = run_submit(
         user=session.owner, session_id=session.pk, kind=kind, payload=payload or {"seconds": 1}
