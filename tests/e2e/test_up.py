@@ -170,7 +170,7 @@ def test_one_command_brings_the_platform_up_and_down(tmp_path):
             assert _request(f"http://127.0.0.1:{flower}{path}")[0] == 401, path
         flower_password = json.loads((tmp_path / "var" / "flower.json").read_text())["password"]
         assert f"login: flower / {flower_password}" in "".join(lines)
-        commands = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        commands = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
         assert "flower" in commands and flower_password not in commands
         assert (tmp_path / "var" / "limitgraph.sqlite3").exists()
     finally:
