@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,14 +20,22 @@ from workers.context import RunContext
 Executor = Callable[[dict[str, Any], RunContext], Any]
 
 _EXECUTORS: dict[str, Executor] = {}
+_LOADING = threading.Lock()
 
 
 def load_executors() -> dict[str, Executor]:
+    # A threads pool's first runs arrive together: each must wait for the whole table, not
+    # read one that another thread is still filling.
+    global _EXECUTORS
     if not _EXECUTORS:
-        for module in pkgutil.iter_modules(__path__):
-            if not module.name.startswith("_"):
-                loaded = importlib.import_module(f"{__name__}.{module.name}")
-                _EXECUTORS[module.name] = loaded.execute
+        with _LOADING:
+            if not _EXECUTORS:
+                loaded = {
+                    module.name: importlib.import_module(f"{__name__}.{module.name}").execute
+                    for module in pkgutil.iter_modules(__path__)
+                    if not module.name.startswith("_")
+                }
+                _EXECUTORS = loaded
     return _EXECUTORS
 
 
