@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from tests.config.test_gunicorn import start_server  # noqa: F401
 from tests.workers.conftest import start_worker  # noqa: F401
 
 # CHAOS_LONG=1 runs the long versions (more runs, more faults); CI runs the short ones.

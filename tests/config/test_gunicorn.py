@@ -95,6 +95,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., int]]:
             stderr=subprocess.DEVNULL,
         )
         servers.append(server)
+        start.processes[port] = server
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while time.monotonic() < deadline:
             try:
@@ -104,6 +105,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., int]]:
                 time.sleep(0.2)
         raise AssertionError("the server did not answer /health")
 
+    start.processes = {}  # port -> the gunicorn master, for tests that signal it or its workers
     yield start
     for server in servers:
         server.terminate()
