@@ -139,12 +139,19 @@ else:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN", default=2),
             "max_size": env.int("DATABASE_POOL_MAX", default=20),
-            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+            # How long a request waits for a connection before it is answered 503.
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Test a pooled connection before lending it: after a database restart the pool's
+        # connections are dead, and a request must get a new one, not a 503.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# The Retry-After of a 503 answered while the database cannot be reached.
+DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -25,6 +27,18 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
 
 def json_error(status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+# What a lost or refused database connection raises (a pool that cannot lend one in time
+# included): the request can be retried, so it is a 503, not a crash.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def database_unavailable() -> JsonResponse:
+    message = "The database is unavailable for a moment; nothing was stored. Retry later."
+    response = json_error(503, "database_unavailable", message)
+    response["Retry-After"] = str(settings.DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def _flatten_detail(detail: Any) -> Any:
@@ -57,6 +71,8 @@ def application_error_response(exc: ApplicationError) -> Response:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return application_error_response(exc)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return database_unavailable()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import csrf
 
-from apps.core.errors import json_error
+from apps.core.errors import DATABASE_UNAVAILABLE, database_unavailable, json_error
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
@@ -25,6 +27,10 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    # Django calls this inside its `except`: a database outage met outside a DRF view (the
+    # session or auth middleware, the admin) is a 503 there too.
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return database_unavailable()
     return json_error(500, "server_error", "Internal server error.")
 
 

@@ -29,7 +29,8 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 # Every operation can meet each of these: credentials are checked before the method (401),
-# bodies before the view (413, 415), rate limits on every request (429).
+# bodies before the view (413, 415), rate limits on every request (429), and a database
+# outage on any of them (503).
 ERROR_RESPONSES: dict[int, str] = {
     400: (
         "Invalid input; `fields` names each problem. Strings may not contain NUL (U+0000); names "
@@ -44,6 +45,7 @@ ERROR_RESPONSES: dict[int, str] = {
     413: "Request body over the limit (MAX_REQUEST_BODY_BYTES, or the endpoint's own).",
     415: "Not JSON, or a charset other than UTF-8.",
     429: "Rate limit reached: retry after `Retry-After` seconds.",
+    503: "The database is unavailable for a moment (nothing was stored): retry after `Retry-After` seconds.",
 }
 
 RETRY_AFTER_HEADER = {
@@ -65,6 +67,6 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                     str(status),
                     {"description": description, "content": {"application/json": {"schema": reference}}},
                 )
-                if status == 429:
+                if status in (429, 503):
                     response.setdefault("headers", {}).update(RETRY_AFTER_HEADER)
     return result
