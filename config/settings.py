@@ -468,6 +468,8 @@ RECONCILE_INTERVAL_SECONDS = env.float("RECONCILE_INTERVAL_SECONDS", default=15.
 # messages each reconcile pass: fewer messages than runs means the broker lost them
 # (a restart without persistence, a flush, a purge), and the queue's runs are sent again.
 RUN_LOST_MESSAGE_GRACE_SECONDS = env.float("RUN_LOST_MESSAGE_GRACE_SECONDS", default=10.0)
+# How long a worker retries writing a run's outcome while the database cannot be reached.
+WORKER_DATABASE_RETRY_SECONDS = env.float("WORKER_DATABASE_RETRY_SECONDS", default=120.0)
 # Transient failures are retried with exponential backoff up to this delay.
 RUN_RETRY_MAX_DELAY_SECONDS = env.float("RUN_RETRY_MAX_DELAY_SECONDS", default=600.0)
 WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5.0)

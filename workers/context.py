@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from apps.artifacts.services import artifact_put
 from apps.runs.models import Run
@@ -97,7 +97,13 @@ class ExecutionContext:
         if now - self._last_write < PROGRESS_MIN_INTERVAL_SECONDS and fraction < 1.0:
             return
         self._last_write = now
-        run_heartbeat(run=self.run, attempt=self.attempt, progress=fraction)
+        try:
+            run_heartbeat(run=self.run, attempt=self.attempt, progress=fraction)
+        except (OperationalError, InterfaceError):
+            # The database is away for a moment: keep computing; the next write (or the
+            # result's, which waits for it) reports the run.
+            connection.close()
+            logger.warning("progress not recorded: database unavailable", extra={"run_id": self.run_id})
 
     def backend(self, payload: dict[str, Any]) -> str:
         from workers.bootstrap import worker_capabilities
@@ -132,6 +138,7 @@ class ExecutionContext:
                         self._stop = stop
                         return
                     except Exception:
+                        connection.close()  # reconnect at the next beat rather than reuse a broken one
                         logger.warning("run heartbeat failed", exc_info=True, extra={"run_id": self.run_id})
             finally:
                 connection.close()

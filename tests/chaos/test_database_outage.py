@@ -23,6 +23,8 @@ import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from apps.core.models import WorkerHeartbeat
+from apps.runs.models import Run
 from tests.config.test_gunicorn import _free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -119,6 +121,15 @@ def _copy_test_database(cluster: PrivateCluster) -> None:
     )
 
 
+def _wait_for(db: psycopg.Connection, query: str, *params: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.execute(query, params).fetchone():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for: {query} {params}")
+
+
 def _request(url: str, method: str = "GET", body: dict | None = None, headers: dict[str, str] | None = None):
     request = urllib.request.Request(
         url,
@@ -137,13 +148,29 @@ def _request(url: str, method: str = "GET", body: dict | None = None, headers: d
     PG_BIN is None or shutil.which("runuser") is None, reason="needs PostgreSQL's server binaries"
 )
 def test_submissions_meet_a_503_while_postgresql_is_down_and_nothing_answered_2xx_is_lost(
-    cluster, start_server, user, session
+    cluster, start_server, start_worker, user, session
 ):
     token = Token.objects.create(user=user).key
     _copy_test_database(cluster)
     port = start_server(DATABASE_URL=cluster.url, DATABASE_POOL_TIMEOUT="2")
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Token {token}"}
+    db = psycopg.connect(
+        f"host=127.0.0.1 port={cluster.port} user=postgres dbname=limitgraph", autocommit=True
+    )
+    # a worker on the same database, with a run in progress when the database goes away
+    worker = start_worker("outage", wait=False, DATABASE_URL=cluster.url)
+    _wait_for(db, f"SELECT 1 FROM {WorkerHeartbeat._meta.db_table} WHERE hostname = %s", worker.hostname)
+    status, _, body = _request(
+        f"{base}/api/v1/runs",
+        "POST",
+        {"session": str(session.pk), "kind": "sleep", "payload": {"seconds": 8}},
+        headers,
+    )
+    assert status == 201, body
+    sleeper = json.loads(body)["id"]
+    _wait_for(db, f"SELECT 1 FROM {Run._meta.db_table} WHERE id = %s AND progress > 0", sleeper)
+    db.close()
     answers: list[tuple[str, int, dict[str, str], bytes]] = []
     stop = threading.Event()
 
@@ -190,7 +217,11 @@ def test_submissions_meet_a_503_while_postgresql_is_down_and_nothing_answered_2x
     assert json.loads(ready_body)["checks"]["database"].startswith("database unreachable")
 
     with psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname=limitgraph") as db:
-        stored = {row[0] for row in db.execute("SELECT payload->>'marker' FROM runs_run")}
-    accepted = {marker for marker, status, _, _ in answers if status == 201}
-    assert accepted <= stored
-    assert len(accepted) >= accepted_before
+        stored = {row[0] for row in db.execute(f"SELECT payload->>'marker' FROM {Run._meta.db_table}")}
+        accepted = {marker for marker, status, _, _ in answers if status == 201}
+        assert accepted <= stored
+        assert len(accepted) >= accepted_before
+        # the worker waited for the database to write the run's progress and its result:
+        # the run succeeded on its first attempt, not after a reconciler's requeue
+        query = f"SELECT 1 FROM {Run._meta.db_table} WHERE id = %s AND status = 'succeeded' AND attempts = 1"
+        _wait_for(db, query, sleeper)
