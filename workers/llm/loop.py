@@ -27,7 +27,7 @@ from apps.llm.services import provider_slot_acquire, provider_slot_release
 from apps.runs.events import publish_output
 from apps.runs.services import run_cancel_children, run_event_append, run_provenance_append
 from workers.context import ExecutionContext
-from workers.llm.clients import ModelReply, ProviderClient, ProviderError, RetryableProviderError
+from workers.llm.clients import ModelReply, ProviderError, RetryableProviderError, client_for
 from workers.llm.tools import ToolOutcome, ToolRunner, argument_errors, parsed_arguments, sha256_of
 
 # Partial output is stored at most this often (or once this many characters wait).
@@ -105,7 +105,7 @@ class Conversation:
         self.ctx = ctx
         self.model = payload["model"]
         self.max_tokens = payload["max_tokens"]
-        self.client = ProviderClient(provider, self._api_key())
+        self.client = client_for(provider, self._api_key())
         self.retries = 0
         self.calls = 0
         self.input_tokens = 0
