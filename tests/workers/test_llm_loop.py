@@ -221,6 +221,22 @@ def test_retries_stop_at_the_runs_cap(api, session, fakes, settings):
     assert len(fakes["openai"].chat_requests()) == 3
 
 
+def test_tokens_spent_before_a_failure_count_in_the_sessions_usage(api, session, fakes, settings):
+    settings.LLM_MAX_RETRIES_PER_RUN = 1
+    fake = fakes["anthropic"]
+    fake.responder = asks_then_answers("gaussian_rate", {"variance": 2, "distortion": 1})
+    ok = succeeded(submit(api, session, "anthropic-stream", tools=["gaussian_rate"]))
+    fake.script = [Reply(tool_calls=[("gaussian_rate", {"variance": 2, "distortion": 1})], usage=(40, 9))]
+    fake.script += [Fail(500), Fail(502)]  # the second call's retries run out
+
+    run = execute(submit(api, session, "anthropic-stream", tools=["gaussian_rate"]))
+
+    assert run.status == "failed" and "gave up after 1 retries" in run.error["message"]
+    usage = LlmUsage.objects.get(session=session, provider="anthropic-stream")
+    spent = (ok["usage"]["input_tokens"] + 40, ok["usage"]["output_tokens"] + 9)
+    assert (usage.input_tokens, usage.output_tokens, usage.runs) == (*spent, 2)
+
+
 def test_a_client_error_is_not_retried(api, session, fakes):
     fakes["openai"].script = [Fail(400, message="max_tokens is too large")]
     run = execute(submit(api, session, "openai-plain"))
@@ -330,6 +346,9 @@ def test_the_tool_loop_is_bounded(api, session, fakes, settings):
     run = execute(submit(api, session, tools=["gaussian_rate"]))
     assert run.status == "failed" and run.error["type"] == "LlmLimitExceeded"
     assert len(fakes["openai"].chat_requests()) == 2
+    # the two calls' tokens were spent: the session's usage counts them though the run failed
+    usage = api.get(f"/api/v1/sessions/{session.pk}/llm-usage").json()["usage"]
+    assert [(u["input_tokens"], u["output_tokens"], u["runs"]) for u in usage] == [(20, 10, 1)]
 
 
 def test_the_token_budget_bounds_a_run(api, session, fakes, settings):

@@ -23,9 +23,10 @@ from django.conf import settings
 from apps.conversations.selectors import conversation_history
 from apps.llm.history import conversation_key
 from apps.llm.providers import Provider, provider_get
-from apps.llm.services import provider_slot_acquire, provider_slot_release
+from apps.llm.services import llm_usage_record, provider_slot_acquire, provider_slot_release
 from apps.runs.events import publish_output
 from apps.runs.services import run_cancel_children, run_event_append, run_provenance_append
+from apps.traces.selectors import provenance_list
 from workers.context import ExecutionContext
 from workers.llm.clients import ModelReply, ProviderError, RetryableProviderError, client_for
 from workers.llm.tools import ToolOutcome, ToolRunner, argument_errors, parsed_arguments, sha256_of
@@ -110,6 +111,13 @@ class Conversation:
         self.calls = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        # the session's usage counts a run once, though a later attempt may call again
+        trace = getattr(ctx.run, "trace", None)
+        self.run_counted = (
+            ctx.attempt > 1
+            and trace is not None
+            and provenance_list(trace=trace).filter(action="llm.model_call").exists()
+        )
 
     def _api_key(self) -> str:
         name = self.provider.api_key_env
@@ -178,6 +186,15 @@ class Conversation:
                 continue
             self.input_tokens += reply.input_tokens
             self.output_tokens += reply.output_tokens
+            llm_usage_record(
+                session=self.ctx.run.session,
+                provider=self.provider.name,
+                model=self.model,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                new_run=not self.run_counted,
+            )
+            self.run_counted = True
             trace(
                 self.ctx,
                 "llm.model_call",
