@@ -25,6 +25,7 @@ from typing import Any
 
 import anthropic
 import openai
+from django.conf import settings
 
 from apps.llm.providers import Provider
 
@@ -162,6 +163,7 @@ class ProviderClient(ABC):
     what differs: the SDK, the request's form, and how an answer reads."""
 
     sdk: Callable[..., Any]
+    timeout_type: Callable[..., Any]
     no_arguments = ""  # the arguments of a streamed call that sent none
 
     def __init__(self, provider: Provider, api_key: str) -> None:
@@ -191,10 +193,11 @@ class ProviderClient(ABC):
             raise
 
     def _call(self, request: dict[str, Any], on_text: Callable[[str], None]) -> ModelReply:
+        seconds = self.provider.timeout_seconds
         client = self.sdk(
             api_key=self._key,
             base_url=self.provider.base_url,
-            timeout=self.provider.timeout_seconds,
+            timeout=self.timeout_type(seconds, connect=min(seconds, settings.LLM_CONNECT_TIMEOUT_SECONDS)),
             max_retries=0,
         )
         with client:
@@ -232,6 +235,7 @@ class OpenAIClient(ProviderClient):
     """OpenAI chat completions (and every server that speaks them)."""
 
     sdk = openai.OpenAI
+    timeout_type = openai.Timeout
 
     def request(
         self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], max_tokens: int
@@ -301,6 +305,7 @@ class AnthropicClient(ProviderClient):
     """Anthropic's Messages API."""
 
     sdk = anthropic.Anthropic
+    timeout_type = anthropic.Timeout
     no_arguments = "{}"
 
     def request(
