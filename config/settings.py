@@ -327,7 +327,7 @@ LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=8)
 LLM_MAX_MESSAGES = env.int("LLM_MAX_MESSAGES", default=200)
 LLM_MAX_INPUT_CHARS = env.int("LLM_MAX_INPUT_CHARS", default=200_000)  # all messages of a payload
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=120.0)  # per model call (read timeout)
-LLM_CONNECT_TIMEOUT_SECONDS = env.float("LLM_CONNECT_TIMEOUT_SECONDS", default=10.0)
+LLM_CONNECT_TIMEOUT_SECONDS = env.float("LLM_CONNECT_TIMEOUT_SECONDS", default=10.0)  # at most the above
 # Retries of failed model calls (429, 5xx, connection errors, timeouts), all calls of a run together.
 LLM_MAX_RETRIES_PER_RUN = env.int("LLM_MAX_RETRIES_PER_RUN", default=6)
 LLM_RETRY_BASE_SECONDS = env.float("LLM_RETRY_BASE_SECONDS", default=1.0)
@@ -337,6 +337,9 @@ LLM_PROVIDER_CONCURRENCY = env.int("LLM_PROVIDER_CONCURRENCY", default=8)
 LLM_PROVIDER_USER_CONCURRENCY = env.int("LLM_PROVIDER_USER_CONCURRENCY", default=2)
 LLM_SLOT_WAIT_SECONDS = env.float("LLM_SLOT_WAIT_SECONDS", default=600.0)
 LLM_TOOL_TIMEOUT_SECONDS = env.float("LLM_TOOL_TIMEOUT_SECONDS", default=900.0)  # one child run
+# One attempt of an llm run, all calls and tool runs: the io queue's threads pool enforces no
+# time limit, so the loop ends the run itself (its children with it), below the kind's 3600 s.
+LLM_MAX_RUN_SECONDS = env.float("LLM_MAX_RUN_SECONDS", default=3000.0)
 LLM_TOOL_RESULT_MAX_CHARS = env.int("LLM_TOOL_RESULT_MAX_CHARS", default=20_000)  # sent to the model
 LLM_READY_TIMEOUT_SECONDS = env.float("LLM_READY_TIMEOUT_SECONDS", default=2.0)
 LLM_READY_CACHE_SECONDS = env.float("LLM_READY_CACHE_SECONDS", default=30.0)

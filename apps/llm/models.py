@@ -8,7 +8,8 @@ from django.db import models
 
 class LlmUsage(models.Model):
     """Tokens a session's `llm` runs spent with one provider's model (each run's own figures
-    are in its result's `usage`); added to when a run succeeds."""
+    are in its result's `usage`), added to after every model call, so the calls of runs that
+    later failed count too; `runs` counts the runs that made at least one call."""
 
     session = models.ForeignKey(
         "compute_sessions.Session", on_delete=models.CASCADE, related_name="llm_usage"

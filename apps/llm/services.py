@@ -21,14 +21,21 @@ from apps.sessions.models import Session
 
 
 def llm_usage_record(
-    *, session: Session, provider: str, model: str, input_tokens: int, output_tokens: int
+    *,
+    session: Session,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    new_run: bool = True,
 ) -> None:
-    """Add a run's tokens to its session's figures (inside run_complete's transaction)."""
+    """Add one model call's tokens to its session's figures, at once, whatever the run's end
+    (spent tokens stay spent when a later call fails); `new_run` when it is the run's first."""
     usage, _ = LlmUsage.objects.get_or_create(session=session, provider=provider, model=model)
     LlmUsage.objects.filter(pk=usage.pk).update(
         input_tokens=F("input_tokens") + max(0, int(input_tokens)),
         output_tokens=F("output_tokens") + max(0, int(output_tokens)),
-        runs=F("runs") + 1,
+        runs=F("runs") + int(new_run),
         updated_at=timezone.now(),
     )
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
+from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from apps.governance.models import Flag
 from apps.llm.models import LlmUsage
+from apps.llm.providers import providers_all
+from apps.llm.reachability import probe_url
 from apps.runs.models import Run, RunEvent
 from apps.runs.services import run_claim
 from apps.sessions.services import session_create
@@ -221,6 +225,22 @@ def test_retries_stop_at_the_runs_cap(api, session, fakes, settings):
     assert len(fakes["openai"].chat_requests()) == 3
 
 
+def test_tokens_spent_before_a_failure_count_in_the_sessions_usage(api, session, fakes, settings):
+    settings.LLM_MAX_RETRIES_PER_RUN = 1
+    fake = fakes["anthropic"]
+    fake.responder = asks_then_answers("gaussian_rate", {"variance": 2, "distortion": 1})
+    ok = succeeded(submit(api, session, "anthropic-stream", tools=["gaussian_rate"]))
+    fake.script = [Reply(tool_calls=[("gaussian_rate", {"variance": 2, "distortion": 1})], usage=(40, 9))]
+    fake.script += [Fail(500), Fail(502)]  # the second call's retries run out
+
+    run = execute(submit(api, session, "anthropic-stream", tools=["gaussian_rate"]))
+
+    assert run.status == "failed" and "gave up after 1 retries" in run.error["message"]
+    usage = LlmUsage.objects.get(session=session, provider="anthropic-stream")
+    spent = (ok["usage"]["input_tokens"] + 40, ok["usage"]["output_tokens"] + 9)
+    assert (usage.input_tokens, usage.output_tokens, usage.runs) == (*spent, 2)
+
+
 def test_a_client_error_is_not_retried(api, session, fakes):
     fakes["openai"].script = [Fail(400, message="max_tokens is too large")]
     run = execute(submit(api, session, "openai-plain"))
@@ -330,6 +350,9 @@ def test_the_tool_loop_is_bounded(api, session, fakes, settings):
     run = execute(submit(api, session, tools=["gaussian_rate"]))
     assert run.status == "failed" and run.error["type"] == "LlmLimitExceeded"
     assert len(fakes["openai"].chat_requests()) == 2
+    # the two calls' tokens were spent: the session's usage counts them though the run failed
+    usage = api.get(f"/api/v1/sessions/{session.pk}/llm-usage").json()["usage"]
+    assert [(u["input_tokens"], u["output_tokens"], u["runs"]) for u in usage] == [(20, 10, 1)]
 
 
 def test_the_token_budget_bounds_a_run(api, session, fakes, settings):
@@ -341,3 +364,53 @@ def test_the_token_budget_bounds_a_run(api, session, fakes, settings):
     assert run.status == "failed" and "LLM_MAX_TOKENS_PER_RUN" in run.error["message"]
     (request,) = fakes["openai"].chat_requests()
     assert request.body["max_tokens"] == 40  # a call never asks for more than the run has left
+
+
+def readme_llm_examples() -> tuple[str, str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Remote LLMs") :]
+    section = section[: section.index("\n## ", 1)]
+    local, hosted = re.findall(r"```sh\n(.+?)\n```", section, flags=re.S)[:2]
+    return local, hosted
+
+
+def test_the_readmes_curl_example_runs_against_a_local_openai_compatible_server(
+    api, session, fakes, settings
+):
+    local, _ = readme_llm_examples()
+    providers = json.loads(re.search(r"export LLM_PROVIDERS='(.+?)'", local).group(1))
+    (name,) = providers
+    providers[name]["base_url"] = fakes["openai"].base_url  # the local server, faked on loopback
+    settings.LLM_PROVIDERS = providers
+    body = re.search(r'/api/v1/runs -d "(.+?)"\n#', local, flags=re.S).group(1)
+    body = json.loads(body.replace('\\"', '"').replace("$SESSION", str(session.pk)))
+    shown = json.loads(re.search(r"#   result: (.+)", local, flags=re.S).group(1).replace("\n#", "\n"))
+    fakes["openai"].responder = asks_then_answers(
+        "gaussian_rate", {"variance": 4, "distortion": 1}, lambda r: "... 1 bit per sample ..."
+    )
+
+    response = api.post("/api/v1/runs", body, format="json")
+    assert response.status_code == 201, response.content
+    result = succeeded(response.json()["id"])
+
+    assert set(result) == set(shown) and result["tool_calls"] == shown["tool_calls"]
+    assert result["message"] == shown["message"] and set(result["usage"]) == set(shown["usage"])
+    assert (result["provider"], result["model"]) == (shown["provider"], shown["model"])
+    # no api_key_env (a local Ollama needs none): the client's placeholder, not some variable's value
+    assert {r.headers["authorization"] for r in fakes["openai"].chat_requests()} == {"Bearer no-key"}
+
+
+def test_the_readmes_hosted_providers_are_valid_and_probed_without_a_key(settings):
+    _, hosted = readme_llm_examples()
+    settings.LLM_PROVIDERS = json.loads(
+        re.search(r"export LLM_PROVIDERS='(.+?)'", hosted, flags=re.S).group(1)
+    )
+    providers = providers_all()
+    assert {p.api for p in providers.values()} == {"openai", "anthropic"}
+    for provider in providers.values():
+        assert provider.api_key_env and provider.api_key_env in hosted  # a variable's name, not a key
+    # what /ready asks each of them: the unauthenticated models list, which spends no tokens
+    assert {probe_url(p) for p in providers.values()} == {
+        "https://api.openai.com/v1/models",
+        "https://api.anthropic.com/v1/models",
+    }

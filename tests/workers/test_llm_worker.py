@@ -1,12 +1,17 @@
 """`llm` runs through the API on one real worker process (threads pool, as the io queue's
 workers run) that also serves the cpu queue, so tool calls become child runs executed beside
-their parent: the fgw_distance round trip, and cancelling a parent cancels its child."""
+their parent: the fgw_distance round trip, and cancelling a parent cancels its child; with a
+sandbox worker beside it (prefork, as deployed), the python tool's child runs under bubblewrap."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -59,6 +64,25 @@ def worker(fake, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterat
             raise
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox_worker(worker, django_db_blocker, tmp_path_factory) -> Iterator[WorkerProcess]:
+    assert shutil.which("bwrap"), "bubblewrap is needed: apt-get install bubblewrap (.ci/run does)"
+    # enterable by the sandbox's own uids (pytest's tmp_path is closed to other users)
+    root = Path(tempfile.mkdtemp(prefix="lg-llm-python-", dir="/tmp"))
+    os.chmod(root, 0o711)
+    log = tmp_path_factory.mktemp("llm-sandbox-worker") / "worker.log"
+    with django_db_blocker.unblock():
+        process = WorkerProcess("llm-sandbox", "sandbox", log, process_env(RUN_WORKSPACE_ROOT=str(root)))
+        try:
+            process.wait_ready()
+        except BaseException:
+            process.stop()
+            raise
+    yield process
+    process.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -155,3 +179,31 @@ def test_on_the_worker_a_bad_argument_returns_to_the_model_and_an_injection_is_f
     sent_back = json.dumps(tool_results(fake.chat_requests()[1].body))
     assert "required property" in sent_back and "Ignore all previous" not in sent_back
     assert Flag.objects.filter(trace__run_id=run_id, type="jailbreak").exists()
+
+
+def test_the_model_runs_python_in_the_sandbox_and_reads_its_output(
+    api, session, worker, sandbox_worker, fake
+):
+    code = "import os, sys\nprint(os.getcwd(), sum(i * i for i in range(10)))\nprint('note', file=sys.stderr)"
+
+    def respond(body: dict) -> Reply:
+        results = tool_results(body)
+        if not results:
+            return Reply(tool_calls=[("python", {"code": code, "timeout_s": 30})])
+        return Reply(text=f"It printed {results[0]['stdout'].split()[-1]}.")
+
+    fake.responder = respond
+    run_id = submit(api, session, ["python"])
+
+    run = wait_for_run(run_id, {"succeeded", "failed", "dead"}, timeout=120)
+
+    assert run.status == "succeeded", run.error
+    (call,) = run.result["tool_calls"]
+    child = Run.objects.get(pk=call["run"])
+    assert child.kind == "python" and child.parent_id == run.pk and child.status == "succeeded"
+    assert child.worker_hostname == sandbox_worker.hostname  # not the llm worker: it serves no sandbox
+    # the sandbox's own working directory: the code ran under bubblewrap, not in a worker
+    assert call["result"]["stdout"] == "/workspace 285\n" and call["result"]["exit_code"] == 0
+    assert "note" in call["result"]["stderr"] and call["arguments"] == {"code": code, "timeout_s": 30}
+    assert tool_results(fake.chat_requests()[1].body)[0] == call["result"]
+    assert run.result["message"]["content"] == "It printed 285."

@@ -1,5 +1,8 @@
 """One model call through a provider's official client (`openai`, `anthropic`), in the run's
-provider-neutral message form, streamed or not, as a ModelReply.
+provider-neutral message form, streamed or not, as a ModelReply. ProviderClient holds what both
+API styles share (the client without its own retries, streamed text to the caller as it comes,
+the reply and its usage put together by a ReplyBuilder, errors classified and redacted);
+OpenAIClient and AnthropicClient hold only the request's form and how an answer reads.
 
 Neutral messages:
     {"role": "system" | "user", "content": str}
@@ -15,12 +18,14 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 import openai
+from django.conf import settings
 
 from apps.llm.providers import Provider
 
@@ -102,8 +107,64 @@ def _classified(exc: Exception, provider: Provider, secret: str) -> ProviderErro
 SDK_ERRORS = (openai.APIError, anthropic.APIError, OSError)
 
 
-class ProviderClient:
-    """A provider's official client with the key from its variable (read now, on the worker)."""
+class ReplyBuilder:
+    """A ModelReply put together from a provider's answer, whole or streamed in pieces: text
+    (each piece to `on_text` as it arrives), tool calls (whole, or in pieces by index), usage
+    and finish reason. Both API styles fill one; only how they read their answer differs."""
+
+    def __init__(self, on_text: Callable[[str], None] | None = None) -> None:
+        self.on_text = on_text
+        self.texts: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.reply = ModelReply()
+
+    def text(self, piece: str) -> None:
+        self.texts.append(piece)
+        if self.on_text is not None:
+            self.on_text(piece)
+
+    def tool_call(
+        self, index: int, *, id: str = "", name: str = "", arguments: str | dict[str, Any] = ""
+    ) -> None:
+        """A tool call, or a piece of one: its id when given, its name and its arguments text
+        appended (an arguments object, from a whole answer, is kept as it is)."""
+        call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        call["id"] = id or call["id"]
+        call["name"] += name
+        call["arguments"] = arguments if isinstance(arguments, dict) else call["arguments"] + arguments
+
+    def usage(self, *, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
+        if input_tokens is not None:
+            self.reply.input_tokens = input_tokens
+        if output_tokens is not None:
+            self.reply.output_tokens = output_tokens
+
+    def finish(self, reason: str | None) -> None:
+        self.reply.finish_reason = reason or self.reply.finish_reason
+
+    def build(self, *, no_arguments: str = "") -> ModelReply:
+        """The reply; a call whose arguments never came gets `no_arguments`."""
+        self.reply.text = "".join(self.texts)
+        self.reply.tool_calls = [
+            ToolCall(
+                call["id"] or f"call_{index}",
+                call["name"],
+                no_arguments if call["arguments"] == "" else call["arguments"],
+            )
+            for index, call in sorted(self.calls.items())
+        ]
+        return self.reply
+
+
+class ProviderClient(ABC):
+    """One model call through a provider's official client, with the key from its variable
+    (read on the worker): the client without its own retries, the answer streamed or whole
+    into a ReplyBuilder, SDK errors classified and redacted. A subclass per API style holds
+    what differs: the SDK, the request's form, and how an answer reads."""
+
+    sdk: Callable[..., Any]
+    timeout_type: Callable[..., Any]
+    no_arguments = ""  # the arguments of a streamed call that sent none
 
     def __init__(self, provider: Provider, api_key: str) -> None:
         self.provider = provider
@@ -120,9 +181,7 @@ class ProviderClient:
     ) -> ModelReply:
         """One model call; `on_text` gets each piece of streamed text (and may raise to stop)."""
         try:
-            if self.provider.api == "openai":
-                return self._openai(model, messages, tools, max_tokens, on_text)
-            return self._anthropic(model, messages, tools, max_tokens, on_text)
+            return self._call(self.request(model, messages, tools, max_tokens), on_text)
         except ProviderError:
             raise
         except SDK_ERRORS as exc:
@@ -133,22 +192,54 @@ class ProviderClient:
                 raise _classified(exc, self.provider, self._key) from None
             raise
 
-    # --- OpenAI chat completions ------------------------------------------------------------
-
-    def _openai(
-        self,
-        model: str,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        max_tokens: int,
-        on_text: Callable[[str], None],
-    ) -> ModelReply:
-        client = openai.OpenAI(
+    def _call(self, request: dict[str, Any], on_text: Callable[[str], None]) -> ModelReply:
+        seconds = self.provider.timeout_seconds
+        client = self.sdk(
             api_key=self._key,
             base_url=self.provider.base_url,
-            timeout=self.provider.timeout_seconds,
+            timeout=self.timeout_type(seconds, connect=min(seconds, settings.LLM_CONNECT_TIMEOUT_SECONDS)),
             max_retries=0,
         )
+        with client:
+            if not self.provider.stream:
+                builder = ReplyBuilder()
+                self.read_whole(self.create(client, request), builder)
+                return builder.build(no_arguments=self.no_arguments)
+            builder = ReplyBuilder(on_text)
+            with self.create(client, {**request, **self.stream_options()}) as stream:
+                for item in stream:
+                    self.read_piece(item, builder)
+            return builder.build(no_arguments=self.no_arguments)
+
+    # --- what an API style defines ------------------------------------------------------------
+
+    @abstractmethod
+    def request(
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], max_tokens: int
+    ) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def create(self, client: Any, request: dict[str, Any]) -> Any: ...
+
+    def stream_options(self) -> dict[str, Any]:
+        return {"stream": True}
+
+    @abstractmethod
+    def read_whole(self, answer: Any, builder: ReplyBuilder) -> None: ...
+
+    @abstractmethod
+    def read_piece(self, piece: Any, builder: ReplyBuilder) -> None: ...
+
+
+class OpenAIClient(ProviderClient):
+    """OpenAI chat completions (and every server that speaks them)."""
+
+    sdk = openai.OpenAI
+    timeout_type = openai.Timeout
+
+    def request(
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], max_tokens: int
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": model,
             "messages": openai_messages(messages),
@@ -166,31 +257,60 @@ class ProviderClient:
                 }
                 for t in tools
             ]
-        with client:
-            if not self.provider.stream:
-                return _openai_reply(client.chat.completions.create(**request))
-            stream = client.chat.completions.create(
-                **request, stream=True, stream_options={"include_usage": True}
+        return request
+
+    def create(self, client: Any, request: dict[str, Any]) -> Any:
+        return client.chat.completions.create(**request)
+
+    def stream_options(self) -> dict[str, Any]:
+        return {"stream": True, "stream_options": {"include_usage": True}}
+
+    def read_whole(self, completion: Any, builder: ReplyBuilder) -> None:
+        if completion.usage is not None:
+            builder.usage(
+                input_tokens=completion.usage.prompt_tokens or 0,
+                output_tokens=completion.usage.completion_tokens or 0,
             )
-            with stream:
-                return _openai_streamed(stream, on_text)
+        if completion.choices:
+            choice = completion.choices[0]
+            builder.finish(choice.finish_reason)
+            if choice.message.content:
+                builder.text(choice.message.content)
+            for index, call in enumerate(choice.message.tool_calls or []):
+                builder.tool_call(
+                    index, id=call.id, name=call.function.name or "", arguments=call.function.arguments or ""
+                )
 
-    # --- Anthropic Messages -------------------------------------------------------------------
+    def read_piece(self, chunk: Any, builder: ReplyBuilder) -> None:
+        if getattr(chunk, "usage", None) is not None:
+            builder.usage(
+                input_tokens=chunk.usage.prompt_tokens or 0, output_tokens=chunk.usage.completion_tokens or 0
+            )
+        for choice in chunk.choices or []:
+            delta = choice.delta
+            if delta is not None and delta.content:
+                builder.text(delta.content)
+            for piece in (delta.tool_calls or []) if delta is not None else []:
+                function = piece.function
+                builder.tool_call(
+                    piece.index,
+                    id=piece.id or "",
+                    name=(function.name or "") if function is not None else "",
+                    arguments=(function.arguments or "") if function is not None else "",
+                )
+            builder.finish(choice.finish_reason)
 
-    def _anthropic(
-        self,
-        model: str,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        max_tokens: int,
-        on_text: Callable[[str], None],
-    ) -> ModelReply:
-        client = anthropic.Anthropic(
-            api_key=self._key,
-            base_url=self.provider.base_url,
-            timeout=self.provider.timeout_seconds,
-            max_retries=0,
-        )
+
+class AnthropicClient(ProviderClient):
+    """Anthropic's Messages API."""
+
+    sdk = anthropic.Anthropic
+    timeout_type = anthropic.Timeout
+    no_arguments = "{}"
+
+    def request(
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], max_tokens: int
+    ) -> dict[str, Any]:
         system, converted = anthropic_messages(messages)
         request: dict[str, Any] = {"model": model, "messages": converted, "max_tokens": max_tokens}
         if system:
@@ -200,12 +320,48 @@ class ProviderClient:
                 {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
                 for t in tools
             ]
-        with client:
-            if not self.provider.stream:
-                return _anthropic_reply(client.messages.create(**request))
-            stream = client.messages.create(**request, stream=True)
-            with stream:
-                return _anthropic_streamed(stream, on_text)
+        return request
+
+    def create(self, client: Any, request: dict[str, Any]) -> Any:
+        return client.messages.create(**request)
+
+    def read_whole(self, message: Any, builder: ReplyBuilder) -> None:
+        builder.finish(message.stop_reason)
+        if message.usage is not None:
+            builder.usage(
+                input_tokens=message.usage.input_tokens or 0, output_tokens=message.usage.output_tokens or 0
+            )
+        for index, block in enumerate(message.content or []):
+            if block.type == "text":
+                builder.text(block.text)
+            elif block.type == "tool_use":
+                builder.tool_call(index, id=block.id, name=block.name, arguments=dict(block.input or {}))
+
+    def read_piece(self, event: Any, builder: ReplyBuilder) -> None:
+        kind = event.type
+        if kind == "message_start":
+            usage = event.message.usage
+            if usage is not None:
+                builder.usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0)
+        elif kind == "content_block_start" and event.content_block.type == "tool_use":
+            builder.tool_call(event.index, id=event.content_block.id, name=event.content_block.name)
+        elif kind == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                builder.text(delta.text)
+            elif delta.type == "input_json_delta" and event.index in builder.calls:
+                builder.tool_call(event.index, arguments=delta.partial_json)
+        elif kind == "message_delta":
+            builder.finish(event.delta.stop_reason)
+            if event.usage is not None:
+                builder.usage(output_tokens=event.usage.output_tokens)
+
+
+CLIENTS: dict[str, type[ProviderClient]] = {"openai": OpenAIClient, "anthropic": AnthropicClient}
+
+
+def client_for(provider: Provider, api_key: str) -> ProviderClient:
+    return CLIENTS[provider.api](provider, api_key)
 
 
 def _arguments_text(arguments: str | dict[str, Any]) -> str:
@@ -279,93 +435,3 @@ def anthropic_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[s
         else:
             out.append({"role": role, "content": message["content"]})
     return system, out
-
-
-def _openai_reply(completion: Any) -> ModelReply:
-    reply = ModelReply()
-    if completion.usage is not None:
-        reply.input_tokens = completion.usage.prompt_tokens or 0
-        reply.output_tokens = completion.usage.completion_tokens or 0
-    if completion.choices:
-        choice = completion.choices[0]
-        reply.finish_reason = choice.finish_reason
-        reply.text = choice.message.content or ""
-        for call in choice.message.tool_calls or []:
-            reply.tool_calls.append(ToolCall(call.id, call.function.name, call.function.arguments or ""))
-    return reply
-
-
-def _openai_streamed(stream: Any, on_text: Callable[[str], None]) -> ModelReply:
-    reply = ModelReply()
-    parts: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
-    for chunk in stream:
-        if getattr(chunk, "usage", None) is not None:
-            reply.input_tokens = chunk.usage.prompt_tokens or 0
-            reply.output_tokens = chunk.usage.completion_tokens or 0
-        for choice in chunk.choices or []:
-            delta = choice.delta
-            if delta is not None and delta.content:
-                parts.append(delta.content)
-                on_text(delta.content)
-            for piece in (delta.tool_calls or []) if delta is not None else []:
-                call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
-                call["id"] = piece.id or call["id"]
-                if piece.function is not None:
-                    call["name"] += piece.function.name or ""
-                    call["arguments"] += piece.function.arguments or ""
-            if choice.finish_reason:
-                reply.finish_reason = choice.finish_reason
-    reply.text = "".join(parts)
-    reply.tool_calls = [
-        ToolCall(call["id"] or f"call_{index}", call["name"], call["arguments"])
-        for index, call in sorted(calls.items())
-    ]
-    return reply
-
-
-def _anthropic_reply(message: Any) -> ModelReply:
-    reply = ModelReply(finish_reason=message.stop_reason)
-    if message.usage is not None:
-        reply.input_tokens = message.usage.input_tokens or 0
-        reply.output_tokens = message.usage.output_tokens or 0
-    texts = []
-    for block in message.content or []:
-        if block.type == "text":
-            texts.append(block.text)
-        elif block.type == "tool_use":
-            reply.tool_calls.append(ToolCall(block.id, block.name, dict(block.input or {})))
-    reply.text = "".join(texts)
-    return reply
-
-
-def _anthropic_streamed(stream: Any, on_text: Callable[[str], None]) -> ModelReply:
-    reply = ModelReply()
-    texts: list[str] = []
-    uses: dict[int, dict[str, Any]] = {}
-    for event in stream:
-        kind = event.type
-        if kind == "message_start":
-            usage = event.message.usage
-            if usage is not None:
-                reply.input_tokens = usage.input_tokens or 0
-                reply.output_tokens = usage.output_tokens or 0
-        elif kind == "content_block_start" and event.content_block.type == "tool_use":
-            block = event.content_block
-            uses[event.index] = {"id": block.id, "name": block.name, "json": ""}
-        elif kind == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                texts.append(delta.text)
-                on_text(delta.text)
-            elif delta.type == "input_json_delta" and event.index in uses:
-                uses[event.index]["json"] += delta.partial_json
-        elif kind == "message_delta":
-            reply.finish_reason = event.delta.stop_reason or reply.finish_reason
-            if event.usage is not None and event.usage.output_tokens is not None:
-                reply.output_tokens = event.usage.output_tokens
-    reply.text = "".join(texts)
-    reply.tool_calls = [
-        ToolCall(use["id"], use["name"], use["json"] or "{}") for _, use in sorted(uses.items())
-    ]
-    return reply

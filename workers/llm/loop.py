@@ -1,6 +1,6 @@
 """The `llm` run on a worker: the session's context, then model calls and tool rounds until the
-model answers without asking for a tool, bounded by LLM_MAX_TOOL_ROUNDS and
-LLM_MAX_TOKENS_PER_RUN.
+model answers without asking for a tool, bounded by LLM_MAX_TOOL_ROUNDS, LLM_MAX_TOKENS_PER_RUN
+and LLM_MAX_RUN_SECONDS. Each call's tokens are added to the session's usage as it returns.
 
 Each model call takes one of its provider's concurrency slots (apps.llm.services), streams its
 text into the run's events (apps.runs.models.RunEvent, type "output"), and is retried on 429,
@@ -23,22 +23,27 @@ from django.conf import settings
 from apps.conversations.selectors import conversation_history
 from apps.llm.history import conversation_key
 from apps.llm.providers import Provider, provider_get
-from apps.llm.services import provider_slot_acquire, provider_slot_release
+from apps.llm.services import llm_usage_record, provider_slot_acquire, provider_slot_release
 from apps.runs.events import publish_output
-from apps.runs.services import run_cancel_children, run_event_append, run_provenance_append
+from apps.runs.services import run_event_append, run_provenance_append
+from apps.traces.selectors import provenance_list
 from workers.context import ExecutionContext
-from workers.llm.clients import ModelReply, ProviderClient, ProviderError, RetryableProviderError
-from workers.llm.tools import ToolOutcome, ToolRunner, argument_errors, parsed_arguments, sha256_of
+from workers.llm.clients import ModelReply, ProviderError, RetryableProviderError, client_for
+from workers.llm.tools import (
+    LlmLimitExceeded,
+    ToolOutcome,
+    ToolRunner,
+    argument_errors,
+    parsed_arguments,
+    run_time_exceeded,
+    sha256_of,
+)
 
 # Partial output is stored at most this often (or once this many characters wait).
 FLUSH_SECONDS = 0.25
 FLUSH_CHARS = 2000
 SLOT_POLL_SECONDS = 0.5
 SLEEP_SLICE_SECONDS = 0.2
-
-
-class LlmLimitExceeded(Exception):
-    """The model kept asking for tools past LLM_MAX_TOOL_ROUNDS, or the run spent its tokens."""
 
 
 class ProviderBusy(Exception):
@@ -97,19 +102,27 @@ def backoff_seconds(retry: int) -> float:
 class Conversation:
     """One `llm` run's calls: provider, client, budget, retries, usage."""
 
-    def __init__(self, payload: dict[str, Any], ctx: ExecutionContext) -> None:
+    def __init__(self, payload: dict[str, Any], ctx: ExecutionContext, deadline: float) -> None:
         provider = provider_get(payload["provider"])
         if provider is None:
             raise ProviderError(f"the provider {payload['provider']!r} is no longer configured")
         self.provider: Provider = provider
         self.ctx = ctx
+        self.deadline = deadline
         self.model = payload["model"]
         self.max_tokens = payload["max_tokens"]
-        self.client = ProviderClient(provider, self._api_key())
+        self.client = client_for(provider, self._api_key())
         self.retries = 0
         self.calls = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        # the session's usage counts a run once, though a later attempt may call again
+        trace = getattr(ctx.run, "trace", None)
+        self.run_counted = (
+            ctx.attempt > 1
+            and trace is not None
+            and provenance_list(trace=trace).filter(action="llm.model_call").exists()
+        )
 
     def _api_key(self) -> str:
         name = self.provider.api_key_env
@@ -161,6 +174,8 @@ class Conversation:
         )
         while True:
             self.ctx.check()
+            if (past := run_time_exceeded(self.deadline)) is not None:
+                raise past
             started = time.monotonic()
             try:
                 with self.slot() as renew:
@@ -178,6 +193,15 @@ class Conversation:
                 continue
             self.input_tokens += reply.input_tokens
             self.output_tokens += reply.output_tokens
+            llm_usage_record(
+                session=self.ctx.run.session,
+                provider=self.provider.name,
+                model=self.model,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                new_run=not self.run_counted,
+            )
+            self.run_counted = True
             trace(
                 self.ctx,
                 "llm.model_call",
@@ -334,40 +358,38 @@ def _run_tool_round(
 
 
 def run_llm(payload: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
-    conversation = Conversation(payload, ctx)
-    runner = ToolRunner(ctx, list(payload.get("tools", [])))
+    """The run's result. A failure leaves tool runs still going to the run services, which stop
+    them when the run fails for good (run_fail) and leave them to a retry's next attempt."""
+    deadline = time.monotonic() + settings.LLM_MAX_RUN_SECONDS
+    conversation = Conversation(payload, ctx, deadline)
+    runner = ToolRunner(ctx, list(payload.get("tools", [])), deadline)
     tools = [runner.tool(name).as_public() for name in runner.offered]  # type: ignore[union-attr]
     messages = _context(payload, ctx)
     tool_calls: list[ToolOutcome] = []
-    try:
-        rounds = 0
-        while True:
-            reply = conversation.call(messages, tools)
-            if not reply.tool_calls:
-                break
-            rounds += 1
-            if rounds > settings.LLM_MAX_TOOL_ROUNDS:
-                raise LlmLimitExceeded(
-                    f"the model still asked for tools after {settings.LLM_MAX_TOOL_ROUNDS} rounds "
-                    "(LLM_MAX_TOOL_ROUNDS)"
-                )
-            outcomes = _run_tool_round(reply, runner, ctx, conversation.calls, len(tool_calls))
-            tool_calls += outcomes
-            messages.append({"role": "assistant", "content": reply.text, "tool_calls": reply.tool_calls})
-            for tool_call, outcome in zip(reply.tool_calls, outcomes, strict=True):
-                messages.append(
-                    {
-                        "role": "tool",
-                        "call_id": tool_call.id,
-                        "name": tool_call.name,
-                        "content": outcome.model_text(),
-                        "is_error": not outcome.ok,
-                    }
-                )
-    except BaseException:
-        # failed, cancelled or lost: a tool run still going is stopped with it
-        run_cancel_children(run=ctx.run, actor=ctx.run.worker_hostname)
-        raise
+    rounds = 0
+    while True:
+        reply = conversation.call(messages, tools)
+        if not reply.tool_calls:
+            break
+        rounds += 1
+        if rounds > settings.LLM_MAX_TOOL_ROUNDS:
+            raise LlmLimitExceeded(
+                f"the model still asked for tools after {settings.LLM_MAX_TOOL_ROUNDS} rounds "
+                "(LLM_MAX_TOOL_ROUNDS)"
+            )
+        outcomes = _run_tool_round(reply, runner, ctx, conversation.calls, len(tool_calls))
+        tool_calls += outcomes
+        messages.append({"role": "assistant", "content": reply.text, "tool_calls": reply.tool_calls})
+        for tool_call, outcome in zip(reply.tool_calls, outcomes, strict=True):
+            messages.append(
+                {
+                    "role": "tool",
+                    "call_id": tool_call.id,
+                    "name": tool_call.name,
+                    "content": outcome.model_text(),
+                    "is_error": not outcome.ok,
+                }
+            )
     return {
         "message": {"role": "assistant", "content": reply.text},
         "tool_calls": [outcome.as_result() for outcome in tool_calls],

@@ -31,6 +31,18 @@ POLL_MAX_SECONDS = 1.0
 ENDED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DEAD, RunStatus.BLOCKED)
 
 
+class LlmLimitExceeded(Exception):
+    """The model kept asking for tools past LLM_MAX_TOOL_ROUNDS, the run spent its tokens, or
+    it ran past LLM_MAX_RUN_SECONDS."""
+
+
+def run_time_exceeded(deadline: float) -> LlmLimitExceeded | None:
+    """The error to end a run with once its LLM_MAX_RUN_SECONDS (`deadline`, monotonic) passed."""
+    if time.monotonic() <= deadline:
+        return None
+    return LlmLimitExceeded(f"the run took over {settings.LLM_MAX_RUN_SECONDS:g}s (LLM_MAX_RUN_SECONDS)")
+
+
 @dataclass
 class ToolOutcome:
     """One tool call as the result records it and the model reads it."""
@@ -73,11 +85,12 @@ def argument_errors(tool: Tool | None, name: str, offered: list[str], arguments:
 class ToolRunner:
     """The tool calls of one `llm` run (its context, owner and session)."""
 
-    def __init__(self, ctx: ExecutionContext, offered: list[str]) -> None:
+    def __init__(self, ctx: ExecutionContext, offered: list[str], deadline: float) -> None:
         self.ctx = ctx
         self.run = ctx.run
         self.owner = ctx.run.owner
         self.offered = offered
+        self.deadline = deadline  # the run's (LLM_MAX_RUN_SECONDS), monotonic
 
     def tool(self, name: str) -> Tool | None:
         return tool_get(name) if name in self.offered else None
@@ -105,11 +118,14 @@ class ToolRunner:
 
     def wait(self, tool: Tool, child: Run) -> ToolOutcome:
         """Poll the child until it ends (checking the parent's cancellation between polls); the
-        result or the error the model reads."""
+        result or the error the model reads. Past the run's own time the run fails (and its
+        failure stops the child)."""
         deadline = time.monotonic() + settings.LLM_TOOL_TIMEOUT_SECONDS
         delay = POLL_FIRST_SECONDS
         while True:
             self.ctx.check()
+            if (past := run_time_exceeded(self.deadline)) is not None:
+                raise past
             current = run_get_for_user(user=self.owner, run_id=child.pk)
             if current is None:
                 return self._error(tool, child, "The tool run is gone.")

@@ -10,7 +10,8 @@ with function calling, on the `io` queue (workers/llm).
 this one (`run` in tool_calls). With `use_session_context` the session's earlier exchanges with
 the same provider model come first, and this run's messages (other than system ones) and its
 reply are added to them when it succeeds (in run_complete's transaction and attempt fence).
-The session's token usage is added to at the same time.
+The session's token usage (apps.llm.models.LlmUsage) is added to by the worker after each model
+call, so a run that fails still counts what it spent.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from apps.conversations.services import conversation_append, conversation_trim
 from apps.core.queues import Queue
 from apps.llm.history import conversation_key, estimate_tokens
 from apps.llm.providers import provider_get, providers_all
-from apps.llm.services import llm_usage_record
 from apps.llm.tools import tool_get, tool_names
 from apps.runs.kinds import RunKind, register
 from apps.runs.kinds._strict import StrictBooleanField, StrictIntegerField, StrictPayloadSerializer
@@ -125,19 +125,9 @@ class LlmPayloadSerializer(StrictPayloadSerializer):
 
 
 def record_exchange(run: Run, result: Any) -> None:
-    """The session's token usage, and (with use_session_context) the conversation's new turns."""
-    if not isinstance(result, dict):
-        return
+    """With use_session_context, the conversation's new turns."""
     payload = run.payload
-    usage = result.get("usage") or {}
-    llm_usage_record(
-        session=run.session,
-        provider=payload["provider"],
-        model=payload["model"],
-        input_tokens=int(usage.get("input_tokens", 0)),
-        output_tokens=int(usage.get("output_tokens", 0)),
-    )
-    if not payload.get("use_session_context"):
+    if not isinstance(result, dict) or not payload.get("use_session_context"):
         return
     key = conversation_key(payload["provider"], payload["model"])
     reply = str((result.get("message") or {}).get("content") or "")

@@ -161,17 +161,23 @@ def run_fail(*, run: Run, attempt: int, error_type: str, message: str) -> RunSta
     """Record a failure of the holder of `attempt`: a failure the kind declares transient is
     retried later (the run waits `pending` in the database until `not_before`) until the
     kind's retries run out, then the run is dead; any other failure is final. Returns the
-    status the run took, or None if this attempt no longer holds it."""
+    status the run took, or None if this attempt no longer holds it. A run that failed for good
+    stops the runs it started; one that will be retried leaves them going, for its next attempt
+    to take back (a tool call's child is found again by its idempotency key)."""
     error = {"type": error_type, "message": message[:2000]}
     kind = get_kind(run.kind)
     if kind is None or error_type not in kind.retry_on:
         done = _finish(
             run, attempt, RunStatus.FAILED, action="run.failed", data={"error": error}, error=error
         )
+        if done:
+            run_cancel_children(run=run, actor=run.worker_hostname)
         return RunStatus.FAILED if done else None
     if run.retries >= kind.max_retries:
         error["message"] = f"{error['message']} (gave up after {run.retries} retries)"
         done = _finish(run, attempt, RunStatus.DEAD, action="run.dead", data={"error": error}, error=error)
+        if done:
+            run_cancel_children(run=run, actor=run.worker_hostname)
         return RunStatus.DEAD if done else None
     delay = retry_delay_seconds(backoff=kind.retry_backoff_seconds, retries=run.retries)
     retried = transition(
@@ -191,7 +197,12 @@ def run_fail(*, run: Run, attempt: int, error_type: str, message: str) -> RunSta
 
 
 def run_mark_cancelled(*, run: Run, attempt: int) -> bool:
-    return _finish(run, attempt, RunStatus.CANCELLED, action="run.cancelled", data={"while": "running"})
+    """The worker stopped a run that was asked to stop; children it started after the cancel
+    was asked for are stopped too."""
+    done = _finish(run, attempt, RunStatus.CANCELLED, action="run.cancelled", data={"while": "running"})
+    if done:
+        run_cancel_children(run=run, actor=run.worker_hostname)
+    return done
 
 
 def _stop(run: Run, actor: str, data: dict[str, Any]) -> bool:
@@ -221,8 +232,10 @@ def _stop(run: Run, actor: str, data: dict[str, Any]) -> bool:
 
 def run_cancel_children(*, run: Run, actor: str) -> int:
     """Cancel the runs a run started (its tool calls) that have not ended, and theirs; returns
-    how many were stopped. Called when a parent is cancelled, and by the parent's worker when
-    it stops for any other reason (failure, lost lease) with children still going."""
+    how many were stopped. Called whenever a parent ends other than by succeeding: cancelled
+    (through the API, then again by its worker), failed or dead (by its worker or the
+    reconciler). Not when it lost its lease or waits for a retry: its next attempt takes
+    them back."""
     stopped = 0
     pending = [run.pk]
     while pending:

@@ -20,6 +20,7 @@ from apps.core.broker import broker_ready_counts
 from apps.runs.kinds import get_kind
 from apps.runs.models import Run, RunStatus
 from apps.runs.services._transitions import held_by, transition
+from apps.runs.services.lifecycle import run_cancel_children
 from apps.runs.services.submission import run_enqueue, send_run
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def run_reconcile() -> ReconcileReport:
         stale = held_by(run, run.attempts).filter(heartbeat_at__lt=lease_cutoff)
         ran_for = (now - run.started_at).total_seconds() if run.started_at else 0.0
         if run.cancel_requested:
-            transition(
+            if transition(
                 stale,
                 run,
                 actor="reconciler",
@@ -96,10 +97,11 @@ def run_reconcile() -> ReconcileReport:
                 data={"while": "orphaned"},
                 status=RunStatus.CANCELLED,
                 finished_at=now,
-            )
+            ):
+                run_cancel_children(run=run, actor="reconciler")
         elif (outcome := _unrecoverable(run, ran_for)) is not None:
             status, error = outcome
-            failed += transition(
+            if transition(
                 stale,
                 run,
                 actor="reconciler",
@@ -108,7 +110,9 @@ def run_reconcile() -> ReconcileReport:
                 status=status,
                 finished_at=now,
                 error=error,
-            )
+            ):
+                failed += 1
+                run_cancel_children(run=run, actor="reconciler")
         elif transition(
             stale,
             run,

@@ -244,3 +244,25 @@ def test_tool_results_are_cut_to_what_the_model_needs():
         {"distance": 0.5, "n_iter": 3, "converged": True, "plan": [[1]]}
     )
     assert fgw == {"distance": 0.5, "converged": True, "n_iter": 3}
+
+
+def test_ready_probes_an_anthropic_provider_at_its_models_list_without_its_key(client, settings, monkeypatch):
+    server = FakeLLMServer("anthropic")
+    monkeypatch.setenv("FAKE_ANTHROPIC_KEY", KEY)
+    settings.LLM_PROVIDERS = {
+        "claude": {
+            "api": "anthropic",
+            "base_url": server.base_url,
+            "api_key_env": "FAKE_ANTHROPIC_KEY",
+            "models": ["c"],
+        }
+    }
+    cache.delete("llm:providers:reachability")
+    try:
+        details = client.get("/ready").json()["details"]["llm_providers"]
+    finally:
+        server.stop()
+    assert details["status"] == "ok" and details["providers"]["claude"]["status"] == "reachable"
+    (probe,) = server.requests
+    assert probe.method == "GET" and probe.path == "/v1/models" and not server.chat_requests()
+    assert "x-api-key" not in probe.headers and KEY.encode() not in probe.raw
