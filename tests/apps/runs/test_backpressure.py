@@ -4,9 +4,12 @@ submission one cache read, no SQL."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -134,6 +137,26 @@ def test_a_submission_reads_the_queues_figures_at_most_once_a_second(api, sessio
         # then once the figures are read again, the queue refuses
         backpressure.forget()
         assert_overloaded(api.post(RUNS, body(session, ECHO), format="json"), "cpu")
+
+
+def test_on_redis_every_process_reads_the_figures_one_of_them_counted(api, session):
+    redis = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["CELERY_BROKER_URL"],
+        "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+    }
+    fill(session, "cpu", 3)
+    with override_settings(CACHES={"default": redis}), limits(cpu={"max_queued": 3}):
+        try:
+            assert_overloaded(api.post(RUNS, body(session, ECHO), format="json"), "cpu")
+            assert caches["default"]._cache.get_client().keys(f"{redis['KEY_PREFIX']}:*backpressure*")
+            # another process (no figures of its own) refuses from what is in Redis, without SQL
+            backpressure._local, backpressure._last_read = None, 0.0
+            with CaptureQueriesContext(connection) as queries:
+                assert_overloaded(api.post(RUNS, body(session, ECHO), format="json"), "cpu")
+            assert _figure_reads(queries) == 0
+        finally:
+            caches["default"].clear()
 
 
 def test_prometheus_shows_the_backed_up_queue_and_the_refusals(api, session):
