@@ -27,6 +27,7 @@ from celery.signals import celeryd_after_setup, celeryd_init, worker_ready, work
 
 from apps.core.queues import Queue
 from workers import gpu as gpu_pool  # runs in flight, device figures, recycling limits
+from workers import shutdown  # noqa: F401  (the bound on a warm shutdown)
 
 logger = logging.getLogger(__name__)
 

@@ -198,6 +198,11 @@ def recycle_reason(tasks_done: int) -> str | None:
     return None
 
 
+def is_recycling() -> bool:
+    """Whether this worker is retiring itself (its runs then finish, however long they take)."""
+    return _recycling
+
+
 def _maybe_recycle(tasks_done: int) -> None:
     global _recycling
     if _recycling:
