@@ -480,8 +480,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Recycling (prefork pools): a child process is replaced once a task leaves its peak memory
 # (resident set) over WORKER_MAX_MEMORY_PER_CHILD_MB, and after WORKER_MAX_TASKS_PER_CHILD tasks;
-# 0 turns either off. Threads and solo pools run tasks in the worker process itself: GPU workers
-# recycle themselves (workers/gpu.py).
+# 0 turns either off. Threads and solo pools run tasks in the worker process itself: that worker
+# retires (warm shutdown) once its peak memory passes the same limit, for its supervisor to start
+# a fresh one (workers/gpu.py; GPU workers also on their card's memory).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("WORKER_MAX_MEMORY_PER_CHILD_MB", default=2048) * 1024 or None
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("WORKER_MAX_TASKS_PER_CHILD", default=1000) or None
 # Warm shutdown (SIGTERM to the worker's main process): runs in flight have this long to finish;

@@ -168,6 +168,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         logger.warning("the sandbox queue runs WITHOUT isolation (SANDBOX_ALLOW_UNSANDBOXED is set)")
     # tasks run in this process (so its counter sees them) unless the pool forks children
     in_process = "prefork" not in type(getattr(sender, "pool", None)).__module__
+    gpu_pool.set_runs_in_process(in_process)
 
     def beat() -> None:
         try:

@@ -1,5 +1,5 @@
 """Real worker processes: a warm shutdown (SIGTERM) is bounded and hands its runs in flight back,
-and prefork children are recycled above their memory threshold."""
+and workers are recycled above their memory threshold (prefork: the children; threads: itself)."""
 
 from __future__ import annotations
 
@@ -95,3 +95,15 @@ def test_prefork_children_are_recycled_above_their_memory_threshold(start_worker
     while before & set(pool_children(worker.process.pid)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not before & set(pool_children(worker.process.pid))
+
+
+def test_a_threads_worker_retires_itself_above_the_memory_threshold(start_worker, api, session):
+    # given a threads-pool worker (no children to replace) allowed 1 MiB
+    worker = start_worker("threads-recycled", args=("--pool", "threads"), WORKER_MAX_MEMORY_PER_CHILD_MB="1")
+
+    # when a run ends, the worker finishes it and then leaves by a warm shutdown
+    run = wait_for_run(submit(api, session, "echo", {"n": 1}), {"succeeded", "failed"})
+    assert run.status == "succeeded", run.error
+    worker.process.wait(timeout=30)
+    assert worker.process.returncode == 0
+    assert "worker recycling: peak memory" in worker.log_path.read_text()
