@@ -15,7 +15,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -56,6 +56,12 @@ class ResultTooLarge(ValueError):
 def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
     """queued -> running for exactly one caller; None when someone else has it or it ended."""
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The claim need not wait for its WAL flush: a claim lost to a database crash
+            # leaves the run queued for the reconciler, and this attempt's later writes fenced.
+            # The completion is flushed as usual.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
             status=RunStatus.RUNNING,
             attempts=F("attempts") + 1,
