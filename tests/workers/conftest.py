@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,23 @@ class WorkerProcess:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextmanager
+def running_worker(blocker, name: str, queues: str, log_path: Path, env: dict[str, str], args=()):
+    """A worker for a module-scoped fixture: started and ready (with the database unblocked,
+    as module fixtures need), stopped when the block ends."""
+    with blocker.unblock():
+        process = WorkerProcess(name, queues, log_path, env, args)
+        try:
+            process.wait_ready()
+        except BaseException:
+            process.stop()
+            raise
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture

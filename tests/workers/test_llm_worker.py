@@ -21,7 +21,7 @@ from apps.runs.models import Run
 from apps.traces.models import ProvenanceEntry
 from tests.fakes import llm_tools  # noqa: F401  (registers read_note and nap here too)
 from tests.fakes.llm_servers import FakeLLMServer, Reply
-from tests.workers.conftest import WorkerProcess, process_env, wait_for_run
+from tests.workers.conftest import WorkerProcess, process_env, running_worker, wait_for_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -53,17 +53,10 @@ def worker(fake, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterat
         LOG_LEVEL="DEBUG",  # the key must not reach the log at any level
     )
     log = tmp_path_factory.mktemp("llm-worker") / "worker.log"
-    with django_db_blocker.unblock():
-        process = WorkerProcess(
-            "llm", "io,cpu,control", log, env, ("--pool", "threads", "--concurrency", "4")
-        )
-        try:
-            process.wait_ready()
-        except BaseException:
-            process.stop()
-            raise
-    yield process
-    process.stop()
+    with running_worker(
+        django_db_blocker, "llm", "io,cpu,control", log, env, ("--pool", "threads", "--concurrency", "4")
+    ) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +66,10 @@ def sandbox_worker(worker, django_db_blocker, tmp_path_factory) -> Iterator[Work
     root = Path(tempfile.mkdtemp(prefix="lg-llm-python-", dir="/tmp"))
     os.chmod(root, 0o711)
     log = tmp_path_factory.mktemp("llm-sandbox-worker") / "worker.log"
-    with django_db_blocker.unblock():
-        process = WorkerProcess("llm-sandbox", "sandbox", log, process_env(RUN_WORKSPACE_ROOT=str(root)))
-        try:
-            process.wait_ready()
-        except BaseException:
-            process.stop()
-            raise
-    yield process
-    process.stop()
+    with running_worker(
+        django_db_blocker, "llm-sandbox", "sandbox", log, process_env(RUN_WORKSPACE_ROOT=str(root))
+    ) as process:
+        yield process
     shutil.rmtree(root, ignore_errors=True)
 
 

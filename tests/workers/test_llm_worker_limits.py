@@ -17,7 +17,7 @@ from apps.runs.models import Run
 from apps.traces.models import ProvenanceEntry
 from tests.fakes import llm_tools  # noqa: F401  (registers nap here too)
 from tests.fakes.llm_servers import FakeLLMServer, Reply
-from tests.workers.conftest import WorkerProcess, process_env, wait_for_run
+from tests.workers.conftest import WorkerProcess, process_env, running_worker, wait_for_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -44,17 +44,15 @@ def worker(fake, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterat
         LLM_MAX_RUN_SECONDS=str(RUN_SECONDS),
     )
     log = tmp_path_factory.mktemp("llm-limits-worker") / "worker.log"
-    with django_db_blocker.unblock():
-        process = WorkerProcess(
-            "llm-limits", "io,cpu,control", log, env, ("--pool", "threads", "--concurrency", "4")
-        )
-        try:
-            process.wait_ready()
-        except BaseException:
-            process.stop()
-            raise
-    yield process
-    process.stop()
+    with running_worker(
+        django_db_blocker,
+        "llm-limits",
+        "io,cpu,control",
+        log,
+        env,
+        ("--pool", "threads", "--concurrency", "4"),
+    ) as process:
+        yield process
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from django.test import Client
 
 from apps.runs.models import Run
 from apps.sessions.services import session_create
-from tests.workers.conftest import WorkerProcess, process_env, wait_for_run
+from tests.workers.conftest import WorkerProcess, process_env, running_worker, wait_for_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -46,20 +46,14 @@ def sandbox_worker(
 ) -> Iterator[WorkerProcess]:
     assert shutil.which("bwrap"), "bubblewrap is needed: apt-get install bubblewrap (.ci/run does)"
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    with django_db_blocker.unblock():
-        worker = WorkerProcess(
-            "sandbox",
-            "sandbox,control",
-            tmp_path_factory.mktemp("sandbox-worker") / "worker.log",
-            process_env(RUN_WORKSPACE_ROOT=str(workspace_root), **WORKER_LIMITS),
-        )
-        try:
-            worker.wait_ready()
-        except BaseException:
-            worker.stop()
-            raise
-    yield worker
-    worker.stop()
+    with running_worker(
+        django_db_blocker,
+        "sandbox",
+        "sandbox,control",
+        tmp_path_factory.mktemp("sandbox-worker") / "worker.log",
+        process_env(RUN_WORKSPACE_ROOT=str(workspace_root), **WORKER_LIMITS),
+    ) as worker:
+        yield worker
 
 
 @pytest.fixture(autouse=True)
