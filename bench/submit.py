@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATABASE_URL = "postgres://postgres@127.0.0.1:5432/limitgraph_bench"
-BROKER_URL = "redis://127.0.0.1:6379/3"
+DATABASE = "limitgraph_bench"
+REDIS_DB = 3
 BATCH = 100
 
 SETUP = """
@@ -64,15 +64,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def environment(port: int) -> dict[str, str]:
+def environment(port: int, database: str, redis_db: int) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.submit_stack.settings",
-        "DATABASE_URL": DATABASE_URL,
-        "CELERY_BROKER_URL": BROKER_URL,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
         "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghij",
         "THROTTLE_USER": "100000000/min",
         "THROTTLE_ANON": "100000000/min",
+        # the rate limiter and the credential cache on Redis, as config.up and compose have them
+        "CACHE_URL": f"redis://127.0.0.1:6379/{redis_db}",
         "LOG_LEVEL": "WARNING",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "PYTHONPATH": str(ROOT),
@@ -121,16 +123,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--database", default=DATABASE, help="dropped and created afresh")
+    parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="flushed at the end")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
 
-    subprocess.run(
-        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "limitgraph_bench"], check=True
-    )
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "limitgraph_bench"], check=True)
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", args.database], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", args.database], check=True)
     port = free_port()
-    env = environment(port)
+    env = environment(port, args.database, args.redis_db)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     token, session = subprocess.run(
         [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -191,7 +193,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        subprocess.run(["redis-cli", "-n", "3", "flushdb"], capture_output=True)
+        subprocess.run(["redis-cli", "-n", str(args.redis_db), "flushdb"], capture_output=True)
 
     print(
         f"\n{args.web_workers} gunicorn workers (uvicorn), wrk {args.connections} connections, "

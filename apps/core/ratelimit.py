@@ -24,6 +24,8 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from redis.commands.core import Script
 
+from apps.core.rediscache import redis_client
+
 logger = logging.getLogger(__name__)
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -92,9 +94,9 @@ _script: Script | None = None
 
 def _take_on_redis(backend: RedisCache, keys: list[str], buckets: list[Bucket]) -> float:
     global _script
-    # Django's Redis cache hands out a new client on its pool each time; the script (sent by
-    # its SHA, loaded again if Redis restarted) is one object for them all.
-    client = backend._cache.get_client(None, write=True)
+    # The script (sent by its SHA, loaded again if Redis restarted) is one object for all
+    # clients.
+    client = redis_client(backend)
     if _script is None:
         _script = Script(client, _GCRA_LUA)
     args: list[float | int] = []
