@@ -10,9 +10,12 @@ drives with wrk (Debian's `wrk`) at 16 connections:
 - `POST /api/v1/runs`: a real submission (validation, governance input scan, run + trace +
   provenance in one transaction, publish on commit);
 
-and batch submission (`POST /api/v1/runs/batch`, 100 `echo` runs each, one keep-alive
-connection). Prints runs/s, p50/p99 and the ratios against the issue's bars (submissions
->= 0.5x the bare endpoint with p99 < 200 ms; batches >= 10,000 runs/s).
+and batch submission (`POST /api/v1/runs/batch`, 100 `echo` runs each, over one keep-alive
+connection, then over one connection per web worker at once). Prints runs/s, p50/p99, the web
+workers' CPU time per request (what the stack itself costs, which other load on a shared
+machine moves less than throughput), the load average before and after, and the ratios
+against the issue's bars (submissions >= 0.5x the bare endpoint with p99 < 200 ms; batches
+>= 10,000 runs/s). bench/submit_profile.py says where a request's time goes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -100,20 +104,52 @@ def wrk(url: str, script: Path, *, seconds: int, connections: int) -> tuple[floa
     return rate, percentile("50"), percentile("99")
 
 
-def batch_rate(port: int, token: str, session: str, batches: int) -> float:
+def batch_rate(port: int, token: str, session: str, batches: int, connections: int = 1) -> float:
+    """Runs accepted per second, `batches` batches on each of `connections` connections at once."""
     body = json.dumps(
         {"runs": [{"session": session, "kind": "echo", "payload": {"i": i}} for i in range(BATCH)]}
     )
     headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    failures: list[int] = []
+
+    def drive() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for _ in range(batches):
+            conn.request("POST", "/api/v1/runs/batch", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 201:
+                failures.append(response.status)
+
+    threads = [threading.Thread(target=drive) for _ in range(connections)]
     started = time.perf_counter()
-    for _ in range(batches):
-        conn.request("POST", "/api/v1/runs/batch", body, headers)
-        response = conn.getresponse()
-        response.read()
-        if response.status != 201:
-            raise SystemExit(f"batch answered {response.status}")
-    return batches * BATCH / (time.perf_counter() - started)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"batches answered {sorted(set(failures))}")
+    return connections * batches * BATCH / (time.perf_counter() - started)
+
+
+def worker_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time (user + system) of the server's worker processes so far (Linux /proc)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == server.pid:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def load() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
@@ -175,21 +211,22 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit((workdir / "gunicorn.log").read_text()[-3000:]) from None
                 time.sleep(0.2)
-        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in paths}
+        load_before = load()
+        results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in paths}
         for path, script in paths.values():  # warm both
             wrk(f"http://127.0.0.1:{port}{path}", script, seconds=2, connections=args.connections)
         for _ in range(args.rounds):
             for name, (path, script) in paths.items():
-                results[name].append(
-                    wrk(
-                        f"http://127.0.0.1:{port}{path}",
-                        script,
-                        seconds=args.seconds,
-                        connections=args.connections,
-                    )
-                )
+                cpu = worker_cpu_seconds(server)
+                url = f"http://127.0.0.1:{port}{path}"
+                rate, p50, p99 = wrk(url, script, seconds=args.seconds, connections=args.connections)
+                cpu_ms = (worker_cpu_seconds(server) - cpu) * 1000 / (rate * args.seconds)
+                results[name].append((rate, p50, p99, cpu_ms))
         batch_rate(port, token, session, 2)  # warm
         batches = [batch_rate(port, token, session, args.batches) for _ in range(args.rounds)]
+        workers = args.web_workers
+        parallel = [batch_rate(port, token, session, args.batches, workers) for _ in range(args.rounds)]
+        load_after = load()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -197,25 +234,33 @@ def main() -> None:
 
     print(
         f"\n{args.web_workers} gunicorn workers (uvicorn), wrk {args.connections} connections, "
-        f"{args.seconds} s x {args.rounds} rounds, PostgreSQL + Redis; cores: {os.cpu_count()}\n"
+        f"{args.seconds} s x {args.rounds} rounds, PostgreSQL + Redis; cores: {os.cpu_count()}; "
+        f"load average {load_before} before, {load_after} after\n"
     )
-    print("| path | requests/s (median) | p50 ms | p99 ms |\n|---|---|---|---|")
+    print(
+        "| path | requests/s (median) | p50 ms | p99 ms | web worker CPU ms per request (median) |\n"
+        "|---|---|---|---|---|"
+    )
     medians = {}
     for name, rows in results.items():
         rate = statistics.median(r[0] for r in rows)
         medians[name] = rate
         print(
             f"| {name} | {rate:,.0f} | {statistics.median(r[1] for r in rows):.1f} | "
-            f"{max(r[2] for r in rows):.1f} |"
+            f"{max(r[2] for r in rows):.1f} | {statistics.median(r[3] for r in rows):.2f} |"
         )
     ratio = medians["limitgraph submit"] / medians["bare DRF one-insert"]
     p99 = max(r[2] for r in results["limitgraph submit"])
     print(f"\nsubmit / bare: {ratio:.2f}x (bar >= 0.5x); submit p99 {p99:.0f} ms (bar < 200 ms)")
-    rounds = ", ".join(f"{b:,.0f}" for b in batches)
-    print(
-        f"batch submission, {BATCH} echo runs per batch, one keep-alive connection: "
-        f"{statistics.median(batches):,.0f} runs/s (rounds: {rounds}; bar >= 10,000)"
-    )
+    for label, figures in (
+        ("one keep-alive connection", batches),
+        (f"{args.web_workers} connections at once", parallel),
+    ):
+        rounds = ", ".join(f"{b:,.0f}" for b in figures)
+        print(
+            f"batch submission, {BATCH} echo runs per batch, {label}: "
+            f"{statistics.median(figures):,.0f} runs/s (rounds: {rounds}; bar >= 10,000)"
+        )
 
 
 if __name__ == "__main__":
