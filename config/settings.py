@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last: its process_view runs after the body limit's and CSRF's
+    "apps.accounts.logins.LoginThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -379,6 +381,24 @@ REST_FRAMEWORK = {
 THROTTLE_USER = env.str("THROTTLE_USER", default="60/min:10,1000/hour")
 THROTTLE_ANON = env.str("THROTTLE_ANON", default="60/min:10,1000/hour")
 RATE_LIMITS = {"user": THROTTLE_USER, "anon": THROTTLE_ANON, **env.json("RATE_LIMITS", default={})}
+# Password logins (the admin's, the dashboard's, POST /api/v1/auth/token): failed attempts per
+# client address and per username (compared trimmed and case-folded), on the same cache
+# buckets; a refused attempt is a 429 before the password is checked (apps/accounts/logins.py).
+LOGIN_FAILURES_PER_ADDRESS = env.str("LOGIN_FAILURES_PER_ADDRESS", default="30/hour:10")
+LOGIN_FAILURES_PER_USERNAME = env.str("LOGIN_FAILURES_PER_USERNAME", default="10/hour:5")
+# Backpressure (apps/runs/backpressure.py): a queue holding BACKPRESSURE_MAX_QUEUED waiting runs
+# or more, or whose oldest waiting run has waited past BACKPRESSURE_MAX_WAIT_SECONDS, refuses new
+# submissions (429 queue_overloaded) with a Retry-After from the runs it finished in the last
+# BACKPRESSURE_DRAIN_WINDOW_SECONDS. BACKPRESSURE_QUEUES (JSON) sets either limit per queue
+# ("gpu" covers "gpu.<index>"): {"gpu": {"max_queued": 500, "max_wait_seconds": 300}}; 0 lifts one.
+BACKPRESSURE_MAX_QUEUED = env.int("BACKPRESSURE_MAX_QUEUED", default=10_000)
+BACKPRESSURE_MAX_WAIT_SECONDS = env.float("BACKPRESSURE_MAX_WAIT_SECONDS", default=600.0)
+BACKPRESSURE_QUEUES = env.json("BACKPRESSURE_QUEUES", default={})
+BACKPRESSURE_DRAIN_WINDOW_SECONDS = env.float("BACKPRESSURE_DRAIN_WINDOW_SECONDS", default=60.0)
+BACKPRESSURE_MAX_RETRY_AFTER_SECONDS = env.int("BACKPRESSURE_MAX_RETRY_AFTER_SECONDS", default=300)
+# The queues' figures are read from the database at most this often per web process (kept
+# in the cache between reads, so a submission costs one cache read and no SQL).
+BACKPRESSURE_REFRESH_SECONDS = env.float("BACKPRESSURE_REFRESH_SECONDS", default=1.0)
 # JWT (djangorestframework-simplejwt), beside tokens and API keys: POST /api/v1/auth/token with a
 # username and password gives an access and a refresh token; each refresh gives a new pair and
 # blacklists the refresh token it used, so a stolen one works at most once.
@@ -461,6 +481,19 @@ CELERY_WORKER_SEND_TASK_EVENTS = True  # for Flower
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Recycling (prefork pools): a child process is replaced once a task leaves its peak memory
+# (resident set) over WORKER_MAX_MEMORY_PER_CHILD_MB, and after WORKER_MAX_TASKS_PER_CHILD tasks;
+# 0 turns either off. Threads and solo pools run tasks in the worker process itself: that worker
+# retires (warm shutdown) once its peak memory passes the same limit, for its supervisor to start
+# a fresh one (workers/gpu.py; GPU workers also on their card's memory).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("WORKER_MAX_MEMORY_PER_CHILD_MB", default=2048) * 1024 or None
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("WORKER_MAX_TASKS_PER_CHILD", default=1000) or None
+# Warm shutdown (SIGTERM to the worker's main process): runs in flight have this long to finish;
+# then the worker hands the rest back (re-queued at once, their attempt fenced off) and stops
+# them, and exits within WORKER_SHUTDOWN_GRACE_SECONDS + WORKER_SHUTDOWN_FORCE_SECONDS at most
+# (workers/shutdown.py). Give its supervisor (compose's stop_grace_period) longer than that.
+WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", default=20.0)
+WORKER_SHUTDOWN_FORCE_SECONDS = env.float("WORKER_SHUTDOWN_FORCE_SECONDS", default=10.0)
 
 # Run lifecycle timing. A running run writes a heartbeat every
 # RUN_HEARTBEAT_SECONDS; past RUN_LEASE_SECONDS without one the reconciler

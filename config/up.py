@@ -215,14 +215,20 @@ def main() -> int:
                 stopping = True
         time.sleep(0.5)
 
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
-    for child in children.values():
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
+    # The broker last: a worker stopping hands its runs in flight back through it. A worker's
+    # warm shutdown is bounded (workers/shutdown.py); it gets that long before it is killed.
+    stop_within = settings.WORKER_SHUTDOWN_GRACE_SECONDS + settings.WORKER_SHUTDOWN_FORCE_SECONDS + 5
+    broker = children.pop("broker", None)
+    for group in (children, {"broker": broker} if broker else {}):
+        for child in group.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + stop_within
+        for child in group.values():
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
     _say("stopped")
     return 0
 

@@ -27,6 +27,7 @@ from celery.signals import celeryd_after_setup, celeryd_init, worker_ready, work
 
 from apps.core.queues import Queue
 from workers import gpu as gpu_pool  # runs in flight, device figures, recycling limits
+from workers import shutdown  # noqa: F401  (the bound on a warm shutdown)
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         logger.warning("the sandbox queue runs WITHOUT isolation (SANDBOX_ALLOW_UNSANDBOXED is set)")
     # tasks run in this process (so its counter sees them) unless the pool forks children
     in_process = "prefork" not in type(getattr(sender, "pool", None)).__module__
+    gpu_pool.set_runs_in_process(in_process)
 
     def beat() -> None:
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from celery.signals import task_postrun, task_prerun
+from django.conf import settings
 
 from apps.core.queues import EXECUTE_RUN_TASK
 
@@ -133,6 +135,17 @@ _in_flight = 0
 _tasks_done = 0
 _counter_lock = threading.Lock()
 _recycling = False
+# Set at worker start: tasks run in this process (threads, solo) rather than in forked children.
+_runs_in_process = False
+
+
+def set_runs_in_process(value: bool) -> None:
+    global _runs_in_process
+    _runs_in_process = value
+
+
+def _peak_memory_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def _is_run(task: Any) -> bool:
@@ -195,7 +208,17 @@ def recycle_reason(tasks_done: int) -> str | None:
         fraction = _memory_fraction_in_use()
         if fraction is not None and fraction >= max_fraction:
             return f"GPU memory {fraction:.0%} in use (limit {max_fraction:.0%})"
+    # Threads and solo pools have no children for Celery's --max-memory-per-child to replace:
+    # the worker itself retires above the same limit, and its supervisor starts a fresh one.
+    limit_kib = settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD
+    if _runs_in_process and limit_kib and (peak := _peak_memory_bytes()) > limit_kib * 1024:
+        return f"peak memory {peak >> 20} MiB (limit {limit_kib >> 10} MiB, WORKER_MAX_MEMORY_PER_CHILD_MB)"
     return None
+
+
+def is_recycling() -> bool:
+    """Whether this worker is retiring itself (its runs then finish, however long they take)."""
+    return _recycling
 
 
 def _maybe_recycle(tasks_done: int) -> None:

@@ -65,7 +65,8 @@ def application_error_response(exc: ApplicationError) -> Response:
     message = exc.message
     if fields and exc.code == "invalid" and message == exc.default_message:
         message = f"Invalid input. {_first_message(fields)}"
-    return Response(error_body(exc.code, message, fields), status=exc.status)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return Response(error_body(exc.code, message, fields), status=exc.status, headers=headers)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

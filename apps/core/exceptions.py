@@ -17,6 +17,8 @@ class ApplicationError(Exception):
     code = "invalid"
     status = 400
     default_message = "The request is invalid."
+    # Seconds after which the same request may succeed (sent as Retry-After), when known.
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None, *, fields: dict[str, Any] | None = None) -> None:
         self.message = message or self.default_message
@@ -62,3 +64,18 @@ class UnsupportedMediaType(ApplicationError):
     code = "unsupported_media_type"
     status = 415
     default_message = "Unsupported media type."
+
+
+class Overloaded(ApplicationError):
+    """Refused for now because the platform is busy (a backed-up queue), not because of the
+    request: the same request may succeed after `retry_after` seconds."""
+
+    code = "overloaded"
+    status = 429
+    default_message = "Too busy to accept this now; retry later."
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: int, fields: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, fields=fields)
+        self.retry_after = retry_after

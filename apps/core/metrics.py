@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -35,6 +35,21 @@ HTTP_LATENCY = Histogram(
     "HTTP request latency by view.",
     ["view"],
 )
+
+
+# Metrics counted in the web process itself (beside the HTTP ones): registered for the scrape
+# here, or read from every process's files in multiprocess mode.
+_PROCESS_METRICS: list[Collector] = [HTTP_REQUESTS, HTTP_LATENCY]
+
+
+ProcessMetric = TypeVar("ProcessMetric", bound=Collector)
+
+
+def register_process_metric(metric: ProcessMetric) -> ProcessMetric:
+    """A Counter/Gauge/Histogram of this process, added to every /metrics scrape."""
+    if metric not in _PROCESS_METRICS:
+        _PROCESS_METRICS.append(metric)
+    return metric
 
 
 def observe_http_request(*, view: str, method: str, status: int, seconds: float) -> None:
@@ -109,8 +124,8 @@ def render_latest() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
     else:
-        registry.register(HTTP_REQUESTS)
-        registry.register(HTTP_LATENCY)
+        for metric in _PROCESS_METRICS:
+            registry.register(metric)
     for collector in _APP_COLLECTORS:
         registry.register(collector)
     return generate_latest(registry), CONTENT_TYPE_LATEST

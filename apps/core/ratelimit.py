@@ -88,21 +88,41 @@ end
 return 0
 """
 
+# KEYS: one per bucket; ARGV: the interval (µs) of each. Gives back one request taken by the
+# script above (a bucket whose arrival time falls to now or before is dropped: it is full).
+_GIVE_BACK_LUA = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+for i, key in ipairs(KEYS) do
+  local arrival = tonumber(redis.call('GET', key) or now) - tonumber(ARGV[i])
+  if arrival <= now then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, string.format('%.0f', arrival), 'PX', math.ceil((arrival - now) / 1000) + 1)
+  end
+end
+return 0
+"""
+
 _local_lock = threading.Lock()
-_script: Script | None = None
+_scripts: dict[str, Script] = {}
+
+
+def _run_on_redis(backend: RedisCache, source: str, keys: list[str], args: list[float | int]) -> float:
+    # One client per pool (apps.core.rediscache); a script (sent by its SHA, loaded again if
+    # Redis restarted) is one object for all clients.
+    client = redis_client(backend)
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = Script(client, source)
+    return float(script(keys=[backend.make_and_validate_key(key) for key in keys], args=args, client=client))
 
 
 def _take_on_redis(backend: RedisCache, keys: list[str], buckets: list[Bucket]) -> float:
-    global _script
-    # The script (sent by its SHA, loaded again if Redis restarted) is one object for all
-    # clients.
-    client = redis_client(backend)
-    if _script is None:
-        _script = Script(client, _GCRA_LUA)
     args: list[float | int] = []
     for bucket in buckets:
         args += [bucket.interval_us, bucket.burst]
-    return float(_script(keys=[backend.make_and_validate_key(key) for key in keys], args=args, client=client))
+    return _run_on_redis(backend, _GCRA_LUA, keys, args)
 
 
 def _take_locally(keys: list[str], buckets: list[Bucket]) -> float:
@@ -122,15 +142,34 @@ def _take_locally(keys: list[str], buckets: list[Bucket]) -> float:
         return 0.0
 
 
-def take(limits: list[tuple[str, tuple[Bucket, ...]]]) -> float:
+def _give_back_locally(keys: list[str], buckets: list[Bucket]) -> None:
+    with _local_lock:
+        cache = caches["default"]
+        now = time.time() * 1_000_000
+        for key, bucket in zip(keys, buckets, strict=True):
+            arrival = (cache.get(key) or now) - bucket.interval_us
+            if arrival <= now:
+                cache.delete(key)
+            else:
+                cache.set(key, arrival, timeout=math.ceil((arrival - now) / 1_000_000) + 1)
+
+
+Limits = list[tuple[str, tuple[Bucket, ...]]]
+
+
+def _flatten(limits: Limits) -> tuple[list[str], list[Bucket]]:
+    keys = [f"ratelimit:{key}:{bucket.rate}/{bucket.period}" for key, buckets in limits for bucket in buckets]
+    return keys, [bucket for _, buckets in limits for bucket in buckets]
+
+
+def take(limits: Limits) -> float:
     """Take one request from every bucket of every (key, buckets) pair, or none.
 
     Returns 0 when allowed, else the seconds to wait before the request would be.
     A cache that cannot be reached lets the request through (logged): a rate limiter
     must not take the API down with it.
     """
-    keys = [f"ratelimit:{key}:{bucket.rate}/{bucket.period}" for key, buckets in limits for bucket in buckets]
-    flat = [bucket for _, buckets in limits for bucket in buckets]
+    keys, flat = _flatten(limits)
     if not keys:
         return 0.0
     try:
@@ -143,3 +182,19 @@ def take(limits: list[tuple[str, tuple[Bucket, ...]]]) -> float:
         logger.warning("rate limit cache unreachable; request let through", exc_info=True)
         return 0.0
     return wait_us / 1_000_000
+
+
+def give_back(limits: Limits) -> None:
+    """Return the request `take(limits)` took (what did not count after all: a login that
+    succeeded, where only failures are limited)."""
+    keys, flat = _flatten(limits)
+    if not keys:
+        return
+    try:
+        backend = caches["default"]
+        if isinstance(backend, RedisCache):
+            _run_on_redis(backend, _GIVE_BACK_LUA, keys, [bucket.interval_us for bucket in flat])
+        else:
+            _give_back_locally(keys, flat)
+    except Exception:
+        logger.warning("rate limit cache unreachable; nothing given back", exc_info=True)

@@ -11,7 +11,8 @@ class RunsConfig(AppConfig):
     def ready(self) -> None:
         from apps.core.metrics import register_collector
         from apps.runs.kinds import load_kinds
-        from apps.runs.metrics import RunMetricsCollector
+        from apps.runs.metrics import BackpressureCollector, RunMetricsCollector
 
         load_kinds()
         register_collector(RunMetricsCollector())
+        register_collector(BackpressureCollector())

@@ -111,6 +111,8 @@ class Run(models.Model):
             models.Index(fields=["status", "queue"], name="run_status_queue_idx"),
             models.Index(fields=["owner", "-created_at"], name="run_owner_created_idx"),
             models.Index(fields=["session", "-created_at"], name="run_session_created_idx"),
+            # runs finished in the last minute, per queue: backpressure's drain rate
+            models.Index(fields=["finished_at"], name="run_finished_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, Now
 
 from apps.runs.models import FINAL_STATUSES, Run, RunEvent, RunStatus
 
@@ -102,3 +104,42 @@ def run_metrics_snapshot(*, buckets: Sequence[float]) -> RunMetricsSnapshot:
         .order_by()
     }
     return RunMetricsSnapshot(submitted, finished, durations, queued)
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    """One queue's load: runs cleared to run and not yet claimed, since when the oldest of
+    them has waited (its last send, epoch seconds), and runs that ended in the window."""
+
+    waiting: int
+    oldest_queued_at: float | None
+    finished_in_window: int
+
+
+def run_queue_figures(*, window_seconds: float) -> dict[str, QueueFigures]:
+    """Every queue with waiting runs or runs finished in the last `window_seconds`: one
+    GROUP BY over two indexes (status + queue, and finished_at)."""
+    since = Now() - timedelta(seconds=window_seconds)
+    # pending runs waiting out a retry's backoff are not in the queue yet
+    waiting = Q(status=RunStatus.QUEUED) | Q(
+        Q(not_before__isnull=True) | Q(not_before__lte=Now()), status=RunStatus.PENDING
+    )
+    finished = Q(finished_at__gte=since)
+    rows = (
+        Run.objects.filter(waiting | finished)
+        .values("queue")
+        .annotate(
+            waiting=Count("pk", filter=waiting),
+            oldest=Min(Coalesce("queued_at", "created_at"), filter=waiting),
+            finished=Count("pk", filter=finished),
+        )
+        .order_by()
+    )
+    return {
+        row["queue"]: QueueFigures(
+            waiting=row["waiting"],
+            oldest_queued_at=row["oldest"].timestamp() if row["oldest"] is not None else None,
+            finished_in_window=row["finished"],
+        )
+        for row in rows
+    }

@@ -110,6 +110,8 @@ def test_prometheus_scrapes_the_web_metrics(compose):
         "limitgraph_gpu_memory_used_bytes",
         "limitgraph_gpu_utilization_ratio",
         "limitgraph_worker_runs_in_flight",
+        "limitgraph_queue_backpressure",
+        "limitgraph_backpressure_refusals_total",
     ):
         assert metric in exprs
 
@@ -121,3 +123,15 @@ def test_flower_takes_its_login_from_the_environment_not_its_arguments(compose):
     # the image's working directory holds flowerconfig.py, which Flower loads by default
     assert "WORKDIR /app" in (DOCKER / "Dockerfile").read_text()
     assert (DOCKER.parent / "flowerconfig.py").is_file()
+
+
+def test_workers_recycle_and_outlast_their_bounded_shutdown(compose):
+    for name, service in compose["services"].items():
+        if not name.startswith("worker-"):
+            continue
+        env = service["environment"]
+        for variable in ("WORKER_MAX_MEMORY_PER_CHILD_MB", "WORKER_MAX_TASKS_PER_CHILD"):
+            assert variable in env[variable], (name, variable)  # passed through, with a default
+        grace = int(re.search(r":-(\d+)", env["WORKER_SHUTDOWN_GRACE_SECONDS"]).group(1))
+        # docker stop's SIGKILL comes after the grace and the forced exit (10 s), not before
+        assert int(service["stop_grace_period"].rstrip("s")) > grace + 10, name

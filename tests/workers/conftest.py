@@ -42,12 +42,19 @@ def process_env(**extra: str) -> dict[str, str]:
 
 class WorkerProcess:
     def __init__(
-        self, name: str, queues: str, log_path: Path, env: dict[str, str], args: tuple[str, ...] = ()
+        self,
+        name: str,
+        queues: str,
+        log_path: Path,
+        env: dict[str, str],
+        args: tuple[str, ...] = (),
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.hostname = f"{name}-{uuid.uuid4().hex[:6]}@test"
         self.log_path = log_path
         self.process = subprocess.Popen(
             [
+                *prefix,  # ("ip", "netns", "exec", "<namespace>"): a worker in a network of its own
                 sys.executable,
                 "-m",
                 "celery",
@@ -107,10 +114,11 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         queues: str = "cpu,control",
         wait: bool = True,
         args: tuple[str, ...] = (),
+        prefix: tuple[str, ...] = (),
         **env: str,
     ) -> WorkerProcess:
         log_path = tmp_path / f"{name}-{len(workers)}.log"
-        worker = WorkerProcess(name, queues, log_path, process_env(**env), args)
+        worker = WorkerProcess(name, queues, log_path, process_env(**env), args, prefix)
         workers.append(worker)
         if wait:
             worker.wait_ready()

@@ -19,7 +19,7 @@ from apps.runs.services.lifecycle import (
     run_mark_cancelled,
     run_provenance_append,
 )
-from apps.runs.services.reconcile import ReconcileReport, run_reconcile
+from apps.runs.services.reconcile import ReconcileReport, run_hand_back, run_reconcile
 from apps.runs.services.submission import (
     RunRequest,
     run_enqueue,
@@ -44,6 +44,7 @@ __all__ = [
     "run_enqueue",
     "run_event_append",
     "run_fail",
+    "run_hand_back",
     "run_heartbeat",
     "run_mark_cancelled",
     "run_provenance_append",

@@ -144,3 +144,25 @@ def run_reconcile() -> ReconcileReport:
         ):
             resent += send_run(run)
     return ReconcileReport(requeued=requeued, failed=failed, resent=resent)
+
+
+def run_hand_back(*, hostname: str) -> int:
+    """A stopping worker's runs in flight, back to their queues at once: running -> pending
+    under each run's current attempt, then sent again. The stopping process's later writes
+    carry the old attempt and are fenced off; whichever worker claims the run next runs it.
+    Returns how many were handed back."""
+    handed = 0
+    for run in Run.objects.select_related("trace").filter(status=RunStatus.RUNNING, worker_hostname=hostname):
+        if transition(
+            held_by(run, run.attempts),
+            run,
+            actor=hostname,
+            action="run.handed_back",
+            data={"attempt": run.attempts, "worker": hostname},
+            status=RunStatus.PENDING,
+            worker_hostname="",
+            progress=0.0,
+        ):
+            handed += 1
+            run_enqueue(run_id=run.pk)
+    return handed

@@ -23,6 +23,7 @@ from kombu.common import maybe_declare
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.hashchain import canonical_json, sha256_hex
 from apps.core.queues import EXECUTE_RUN_TASK, broker_priority
+from apps.runs.backpressure import backpressure_check
 from apps.runs.events import publish_run_state, publish_runs_created
 from apps.runs.kinds import get_kind, kind_names
 from apps.runs.models import MAX_PRIORITY, Run, RunBatch, RunStatus
@@ -88,11 +89,21 @@ def _validated_payload(
 
 
 def _prepare(
-    user: AbstractBaseUser, request: RunRequest, seen: dict[str, Session | None] | None = None
+    user: AbstractBaseUser,
+    request: RunRequest,
+    seen: dict[str, Session | None] | None = None,
+    accepting: set[str] | None = None,
 ) -> _Prepared:
+    """`seen` and `accepting` (queues found not backed up) carry lookups across a batch."""
     session = _session(user, request.session_id, seen)
     kind, payload = _validated_payload(user, session, request)
     queue = kind.queue_for(payload)
+    if accepting is None or queue not in accepting:
+        # before the input checks, which cost more than this cache read; a backed-up queue
+        # refuses a whole batch
+        backpressure_check(queues=[queue])
+        if accepting is not None:
+            accepting.add(queue)
     verdict = check_inputs(InputSubject(user=user, session=session, kind=kind.name, payload=payload))
     return _Prepared(request, session, payload, queue, verdict)
 
@@ -232,7 +243,8 @@ def _replayed(existing: Run, user: AbstractBaseUser, request: RunRequest) -> Run
 def run_submit_batch(
     *, user: AbstractBaseUser, requests: list[RunRequest], idempotency_key: str | None = None
 ) -> tuple[list[Run], bool]:
-    """All or nothing: one invalid run rejects the batch and stores none.
+    """All or nothing: one invalid run rejects the batch and stores none, and so does one
+    run for a backed-up queue (QueueOverloaded).
 
     Returns (runs, created); the same Idempotency-Key with the same batch gives the
     stored runs back, with another batch a Conflict.
@@ -242,10 +254,10 @@ def run_submit_batch(
         if existing is not None:
             return _replayed_batch(existing, user, requests), False
     errors: dict[str, Any] = {}
-    prepared, seen = [], {}
+    prepared, seen, accepting = [], {}, set()
     for index, request in enumerate(requests):
         try:
-            prepared.append(_prepare(user, request, seen))
+            prepared.append(_prepare(user, request, seen, accepting))
         except ValidationFailed as exc:
             errors[str(index)] = exc.fields
     if errors:
