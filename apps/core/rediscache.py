@@ -1,9 +1,10 @@
 """A reusable Redis client for the Django cache's Redis backend.
 
 Django's RedisCache builds a new redis-py client for every operation, whose construction
-(its table of reply callbacks) costs more CPU than the round trip it makes; the rate limiter
-and the credential cache, which talk to the cache on every API request, use one client per
-connection pool instead (redis-py clients are safe to share between threads).
+(its table of reply callbacks) costs more CPU than the round trip it makes; the rate limiter,
+the credential cache and the backpressure check, which read the cache on every API request
+or submission, use one client per connection pool instead (redis-py clients are safe to
+share between threads).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
 
@@ -29,3 +31,11 @@ def get_many(backend: RedisCache, keys: list[str]) -> dict[str, Any]:
     return {
         key: serializer.loads(value) for key, value in zip(keys, values, strict=True) if value is not None
     }
+
+
+def cache_get(key: str, default: Any = None) -> Any:
+    """caches["default"].get(key), over the shared client when the cache is Redis."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return get_many(backend, [key]).get(key, default)
+    return backend.get(key, default)
