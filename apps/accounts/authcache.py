@@ -2,9 +2,9 @@
 
 Looking a credential up costs a database query on every API request; a cached one costs a
 read of the cache, which the rate limiter already talks to. Entries are keyed by the
-credential's SHA-256 (never the secret) and hold the user's and the credential's row
-values, from which each request builds fresh model instances (nothing is shared between
-requests).
+credential's SHA-256 and hold the user's and the credential's row values (never the secret:
+an API token's key is left out, the request brings it), from which each request builds fresh
+model instances (nothing is shared between requests).
 
 Invalidation is by generation: every entry carries the value of one counter when its rows
 were read, and a lookup reads the entry and the counter in one round trip, so an entry
@@ -94,8 +94,12 @@ def invalidate(**_: Any) -> None:
     transaction.on_commit(_advance)
 
 
-def row_values(instance: models.Model) -> dict[str, Any]:
-    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+def row_values(instance: models.Model, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        field.attname: getattr(instance, field.attname)
+        for field in instance._meta.concrete_fields
+        if field.attname not in without
+    }
 
 
 def instance_of(model: type[models.Model], values: dict[str, Any]) -> models.Model:

@@ -23,7 +23,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         generation, entry = authcache.lookup("token", digest)
         if entry is not None:
             user = authcache.instance_of(get_user_model(), entry["user"])
-            token = authcache.instance_of(Token, entry["token"])
+            token = authcache.instance_of(Token, {**entry["token"], "key": key})
             token.user = user
             if not user.is_active:  # deactivated by a bulk update, which sends no signal
                 raise exceptions.AuthenticationFailed("User inactive or deleted.")
@@ -33,7 +33,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
             "token",
             digest,
             generation,
-            {"user": authcache.row_values(user), "token": authcache.row_values(token)},
+            # the token itself stays out of the cache: the request brings it
+            {"user": authcache.row_values(user), "token": authcache.row_values(token, without=("key",))},
         )
         return user, token
 

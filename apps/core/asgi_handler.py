@@ -4,7 +4,7 @@ Every view of the project is synchronous (event streams are sync views returning
 iterator). Django's own ASGIHandler runs the middleware in async mode, where each
 synchronous middleware and each `process_request` / `process_response` / `process_view`
 hook of Django's MiddlewareMixin crosses from the event loop to a thread and back, and the
-view once more: a dozen hops a request here, which cost more CPU than the view itself
+view once more; together those hops cost more CPU than a small view itself
 (docs/benchmarks.md, "Submission throughput"). This handler loads the middleware in
 sync mode, as under WSGI, and runs `request_started`, the whole chain and, for a finished
 (non-streaming) response, `response.close()` (`request_finished`: the database connection

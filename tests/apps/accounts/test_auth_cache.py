@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -50,6 +51,11 @@ def test_a_cached_token_costs_no_query_and_deleting_it_refuses_the_next_request(
     client = client_for(user)
     assert _queries_on("authtoken_token", client) == (200, 1)
     assert _queries_on("authtoken_token", client) == (200, 0)
+    # what the cache holds is keyed by a digest and holds no secret
+    stored = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    values = [stored.get(name) for name in stored.scan_iter(f"{redis_cache}:*")]
+    secret = Token.objects.get(user=user).key.encode()
+    assert values and not any(secret in value for value in values if value)
 
     with django_capture_on_commit_callbacks(execute=True):
         Token.objects.get(user=user).delete()
