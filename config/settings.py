@@ -246,6 +246,8 @@ GOVERNANCE_CODE_SCANNER = env.str("GOVERNANCE_CODE_SCANNER", default="apps.gover
 GOVERNANCE_METRIC_CHECKER = env.str(
     "GOVERNANCE_METRIC_CHECKER", default="apps.governance.detectors.check_metric"
 )
+# How old the run durations that metric anomalies are judged against may be (per worker process).
+GOVERNANCE_METRIC_HISTORY_SECONDS = env.float("GOVERNANCE_METRIC_HISTORY_SECONDS", default=30.0)
 # One directory per session for runners that keep files between a session's runs
 # (RunContext.workspace); on workers' local disk, or a shared volume for many hosts.
 RUN_WORKSPACE_ROOT = env.path("RUN_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces"))

@@ -93,8 +93,10 @@ class ExecutionContext:
 
     def progress(self, fraction: float) -> None:
         self.check()
+        if fraction >= 1.0:
+            return  # the completion writes progress 1.0 with the result, in its own transaction
         now = time.monotonic()
-        if now - self._last_write < PROGRESS_MIN_INTERVAL_SECONDS and fraction < 1.0:
+        if now - self._last_write < PROGRESS_MIN_INTERVAL_SECONDS:
             return
         self._last_write = now
         try:

@@ -4,8 +4,10 @@ withholds its result), under the session's active policy version."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.governance.models import ReviewState
@@ -39,13 +41,24 @@ def check_inputs(subject: pipeline.InputSubject) -> pipeline.CheckResult | None:
     return _verdict(findings, version, inputs=True) if findings else None
 
 
+# kind -> (monotonic time read, durations newest first): each worker process reads a kind's
+# history at most once every GOVERNANCE_METRIC_HISTORY_SECONDS, not on every completion.
+_histories: dict[str, tuple[float, list[float]]] = {}
+
+
 def _duration_history(run: Run) -> list[float]:
-    return list(
+    now = time.monotonic()
+    cached = _histories.get(run.kind)
+    if cached is not None and now - cached[0] < settings.GOVERNANCE_METRIC_HISTORY_SECONDS:
+        return cached[1]
+    history = list(
         Run.objects.filter(kind=run.kind, status=RunStatus.SUCCEEDED, duration_seconds__isnull=False)
         .exclude(pk=run.pk)
         .order_by("-finished_at")
         .values_list("duration_seconds", flat=True)[:METRIC_HISTORY]
     )
+    _histories[run.kind] = (now, history)
+    return history
 
 
 def check_outputs(subject: pipeline.OutputSubject) -> pipeline.CheckResult | None:

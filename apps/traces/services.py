@@ -168,33 +168,53 @@ def provenance_append_for_user(
 def provenance_append(*, trace: Trace, actor: str, action: str, data: dict[str, Any]) -> ProvenanceEntry:
     """Append one entry (the platform's; clients go through provenance_append_for_user).
     Serialised per trace by a row lock, so seq never forks."""
-    with transaction.atomic():
+    return provenance_extend(trace=trace, actor=actor, entries=[(action, data)])[0]
+
+
+def provenance_extend(
+    *,
+    trace: Trace,
+    actor: str,
+    entries: list[tuple[str, dict[str, Any]]],
+    trace_values: dict[str, Any] | None = None,
+) -> list[ProvenanceEntry]:
+    """Append entries (action, data) in order, and write `trace_values` to the trace row with
+    its new head: one lock, one insert and one update however many entries. Part of the
+    caller's transaction (no savepoint of its own: a failure fails the caller's)."""
+    with transaction.atomic(savepoint=False):
         head = Trace.objects.select_for_update().only("id", "head_hash", "entry_count").get(pk=trace.pk)
-        seq = head.entry_count + 1
+        prev_hash, seq = head.head_hash, head.entry_count
         created_at = timezone.now()
-        data = _normalised(data)
-        digest = entry_hash(
-            prev_hash=head.head_hash,
-            chain_id=str(head.pk),
-            seq=seq,
-            actor=actor,
-            action=action,
-            data=data,
-            created_at=created_at,
-        )
-        entry = ProvenanceEntry.objects.create(
-            trace_id=head.pk,
-            seq=seq,
-            actor=actor,
-            action=action,
-            data=data,
-            created_at=created_at,
-            prev_hash=head.head_hash,
-            hash=digest,
-        )
-        Trace.objects.filter(pk=head.pk).update(head_hash=digest, entry_count=seq)
-    trace.head_hash, trace.entry_count = digest, seq
-    return entry
+        rows = []
+        for action, data in entries:
+            seq += 1
+            data = _normalised(data)
+            digest = entry_hash(
+                prev_hash=prev_hash,
+                chain_id=str(head.pk),
+                seq=seq,
+                actor=actor,
+                action=action,
+                data=data,
+                created_at=created_at,
+            )
+            rows.append(
+                ProvenanceEntry(
+                    trace_id=head.pk,
+                    seq=seq,
+                    actor=actor,
+                    action=action,
+                    data=data,
+                    created_at=created_at,
+                    prev_hash=prev_hash,
+                    hash=digest,
+                )
+            )
+            prev_hash = digest
+        ProvenanceEntry.objects.bulk_create(rows)
+        Trace.objects.filter(pk=head.pk).update(head_hash=prev_hash, entry_count=seq, **(trace_values or {}))
+    trace.head_hash, trace.entry_count = prev_hash, seq
+    return rows
 
 
 def trace_merge(*, trace: Trace, actor: str) -> Trace:
@@ -210,15 +230,17 @@ def trace_merge(*, trace: Trace, actor: str) -> Trace:
 
 def trace_outputs_record(*, trace: Trace, actor: str, outputs: dict[str, Any]) -> None:
     """Set a trace's outputs and chain a digest of them."""
-    with transaction.atomic():
-        outputs = _normalised(outputs)
-        Trace.objects.filter(pk=trace.pk).update(outputs=outputs, updated_at=timezone.now())
-        provenance_append(
-            trace=trace,
-            actor=actor,
-            action="trace.outputs",
-            data={"outputs_sha256": _digest(outputs)},
-        )
+    provenance_extend(trace=trace, actor=actor, **trace_outputs_entry(outputs))
+
+
+def trace_outputs_entry(outputs: dict[str, Any]) -> dict[str, Any]:
+    """provenance_extend's arguments that set a trace's outputs: its `trace.outputs` entry
+    and the row's new values, for callers that chain other entries in the same append."""
+    outputs = _normalised(outputs)
+    return {
+        "entries": [("trace.outputs", {"outputs_sha256": _digest(outputs)})],
+        "trace_values": {"outputs": outputs, "updated_at": timezone.now()},
+    }
 
 
 def trace_verify(*, trace: Trace) -> ChainVerification:

@@ -15,7 +15,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -28,7 +28,7 @@ from apps.runs.models import FINAL_STATUSES, WAITING_STATUSES, Run, RunEvent, Ru
 from apps.runs.pipeline import Decision, OutputSubject, check_outputs
 from apps.runs.selectors import run_get_for_user
 from apps.runs.services._transitions import chain, held_by, transition
-from apps.traces.services import trace_outputs_record
+from apps.traces.services import provenance_extend, trace_outputs_entry
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ class ResultTooLarge(ValueError):
 def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
     """queued -> running for exactly one caller; None when someone else has it or it ended."""
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The claim need not wait for its WAL flush: a claim lost to a database crash
+            # leaves the run queued for the reconciler, and this attempt's later writes fenced.
+            # The completion is flushed as usual.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
             status=RunStatus.RUNNING,
             attempts=F("attempts") + 1,
@@ -66,7 +72,8 @@ def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
         )
         if not claimed:
             return None
-        run = Run.objects.select_related("trace").get(pk=run_id)
+        # with what the output checks read (the session's active policy version): one query
+        run = Run.objects.select_related("trace", "session__policy__active_version").get(pk=run_id)
         chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
         publish_run_state(run, action="run.started")
     return run
@@ -118,32 +125,35 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
     digest = sha256_hex(body)
     verdict = check_outputs(OutputSubject(run=run, result=result))
     withheld = verdict.decision != Decision.ALLOW
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "status": RunStatus.SUCCEEDED,
+        "finished_at": now,
+        "duration_seconds": (now - (run.started_at or now)).total_seconds(),
+        "result": result,
+        "result_withheld": withheld,
+        "hold_reason": verdict.reason if withheld else "",
+        "progress": 1.0,
+    }
     with transaction.atomic():
-        if not _finish(
-            run,
-            attempt,
-            RunStatus.SUCCEEDED,
-            action="run.succeeded",
-            data={"result_sha256": digest},
-            result=result,
-            result_withheld=withheld,
-            hold_reason=verdict.reason if withheld else "",
-            progress=1.0,
-        ):
+        if not held_by(run, attempt).update(**values):
             return False
         trace = getattr(run, "trace", None)
         if trace is not None:
+            # The completion, the trace's outputs and the output checks chained in one append.
             # Small results are kept on the trace itself; large or withheld ones by digest.
             inline = size <= settings.TRACE_INLINE_RESULT_BYTES and not withheld
             outputs = {"result": result} if inline else {"result_sha256": digest, "result_bytes": size}
-            trace_outputs_record(trace=trace, actor=run.worker_hostname, outputs=outputs)
-        if verdict.results:
-            chain(
-                run,
-                actor=run.worker_hostname,
-                action="run.output_checked",
-                data={"withheld": withheld, "checks": verdict.as_json()},
+            recorded = trace_outputs_entry(outputs)
+            entries = [("run.succeeded", {"result_sha256": digest}), *recorded["entries"]]
+            if verdict.results:
+                checked = {"withheld": withheld, "checks": verdict.as_json()}
+                entries.append(("run.output_checked", checked))
+            provenance_extend(
+                trace=trace, actor=run.worker_hostname, entries=entries, trace_values=recorded["trace_values"]
             )
+        publish_run_state(run, action="run.succeeded", values=values)
+        if verdict.results:
             verdict.record(run)
         kind = get_kind(run.kind)
         if kind is not None and kind.on_success is not None and not withheld:

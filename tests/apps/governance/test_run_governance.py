@@ -147,3 +147,25 @@ def test_code_is_scanned_as_code(api, strict_session, sent):
     )
     assert [(f["flag"], f["span"]["field"]) for f in findings] == [("unsafe", "payload.code")]
     assert scan_value({"code": "os.system"}, path="payload", source="input", kind="echo") == []
+
+
+def test_a_workers_duration_history_is_read_once_per_interval(
+    api, session, sent, settings, django_assert_num_queries
+):
+    from apps.governance import checks
+
+    settings.GOVERNANCE_METRIC_HISTORY_SECONDS = 60
+    checks._histories.clear()
+    run_id = submit(api, session, {"a": 1})["id"]
+    run = Run.objects.get(pk=run_id)
+    Run.objects.filter(pk=run_id).update(status=RunStatus.SUCCEEDED, duration_seconds=0.5)
+
+    with django_assert_num_queries(1):
+        first = checks._duration_history(run)
+    with django_assert_num_queries(0):
+        again = checks._duration_history(run)
+    assert first == again == []  # the run itself is left out of its own history
+
+    settings.GOVERNANCE_METRIC_HISTORY_SECONDS = 0
+    other = Run.objects.get(pk=submit(api, session, {"a": 2})["id"])
+    assert checks._duration_history(other) == [0.5]
