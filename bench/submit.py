@@ -10,9 +10,12 @@ drives with wrk (Debian's `wrk`) at 16 connections:
 - `POST /api/v1/runs`: a real submission (validation, governance input scan, run + trace +
   provenance in one transaction, publish on commit);
 
-and batch submission (`POST /api/v1/runs/batch`, 100 `echo` runs each, one keep-alive
-connection). Prints runs/s, p50/p99 and the ratios against the issue's bars (submissions
->= 0.5x the bare endpoint with p99 < 200 ms; batches >= 10,000 runs/s).
+and batch submission (`POST /api/v1/runs/batch`, 100 `echo` runs each, over one keep-alive
+connection, then over one connection per web worker at once). Prints runs/s, p50/p99, the web
+workers' CPU time per request (what the stack itself costs, which other load on a shared
+machine moves less than throughput), the load average before and after, and the ratios
+against the issue's bars (submissions >= 0.5x the bare endpoint with p99 < 200 ms; batches
+>= 10,000 runs/s). bench/submit_profile.py says where a request's time goes.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATABASE_URL = "postgres://postgres@127.0.0.1:5432/limitgraph_bench"
-BROKER_URL = "redis://127.0.0.1:6379/3"
+DATABASE = "limitgraph_bench"
+REDIS_DB = 3
 BATCH = 100
 
 SETUP = """
@@ -64,15 +68,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def environment(port: int) -> dict[str, str]:
+def environment(port: int, database: str, redis_db: int) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.submit_stack.settings",
-        "DATABASE_URL": DATABASE_URL,
-        "CELERY_BROKER_URL": BROKER_URL,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
         "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghij",
         "THROTTLE_USER": "100000000/min",
         "THROTTLE_ANON": "100000000/min",
+        # the rate limiter and the credential cache on Redis, as config.up and compose have them
+        "CACHE_URL": f"redis://127.0.0.1:6379/{redis_db}",
         "LOG_LEVEL": "WARNING",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "PYTHONPATH": str(ROOT),
@@ -98,20 +104,52 @@ def wrk(url: str, script: Path, *, seconds: int, connections: int) -> tuple[floa
     return rate, percentile("50"), percentile("99")
 
 
-def batch_rate(port: int, token: str, session: str, batches: int) -> float:
+def batch_rate(port: int, token: str, session: str, batches: int, connections: int = 1) -> float:
+    """Runs accepted per second, `batches` batches on each of `connections` connections at once."""
     body = json.dumps(
         {"runs": [{"session": session, "kind": "echo", "payload": {"i": i}} for i in range(BATCH)]}
     )
     headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    failures: list[int] = []
+
+    def drive() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for _ in range(batches):
+            conn.request("POST", "/api/v1/runs/batch", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 201:
+                failures.append(response.status)
+
+    threads = [threading.Thread(target=drive) for _ in range(connections)]
     started = time.perf_counter()
-    for _ in range(batches):
-        conn.request("POST", "/api/v1/runs/batch", body, headers)
-        response = conn.getresponse()
-        response.read()
-        if response.status != 201:
-            raise SystemExit(f"batch answered {response.status}")
-    return batches * BATCH / (time.perf_counter() - started)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"batches answered {sorted(set(failures))}")
+    return connections * batches * BATCH / (time.perf_counter() - started)
+
+
+def worker_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time (user + system) of the server's worker processes so far (Linux /proc)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == server.pid:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def load() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
@@ -121,16 +159,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--database", default=DATABASE, help="dropped and created afresh")
+    parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="flushed at the end")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
 
-    subprocess.run(
-        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "limitgraph_bench"], check=True
-    )
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "limitgraph_bench"], check=True)
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", args.database], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", args.database], check=True)
     port = free_port()
-    env = environment(port)
+    env = environment(port, args.database, args.redis_db)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     token, session = subprocess.run(
         [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -173,47 +211,56 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit((workdir / "gunicorn.log").read_text()[-3000:]) from None
                 time.sleep(0.2)
-        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in paths}
+        load_before = load()
+        results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in paths}
         for path, script in paths.values():  # warm both
             wrk(f"http://127.0.0.1:{port}{path}", script, seconds=2, connections=args.connections)
         for _ in range(args.rounds):
             for name, (path, script) in paths.items():
-                results[name].append(
-                    wrk(
-                        f"http://127.0.0.1:{port}{path}",
-                        script,
-                        seconds=args.seconds,
-                        connections=args.connections,
-                    )
-                )
+                cpu = worker_cpu_seconds(server)
+                url = f"http://127.0.0.1:{port}{path}"
+                rate, p50, p99 = wrk(url, script, seconds=args.seconds, connections=args.connections)
+                cpu_ms = (worker_cpu_seconds(server) - cpu) * 1000 / (rate * args.seconds)
+                results[name].append((rate, p50, p99, cpu_ms))
         batch_rate(port, token, session, 2)  # warm
         batches = [batch_rate(port, token, session, args.batches) for _ in range(args.rounds)]
+        workers = args.web_workers
+        parallel = [batch_rate(port, token, session, args.batches, workers) for _ in range(args.rounds)]
+        load_after = load()
     finally:
         server.terminate()
         server.wait(timeout=30)
-        subprocess.run(["redis-cli", "-n", "3", "flushdb"], capture_output=True)
+        subprocess.run(["redis-cli", "-n", str(args.redis_db), "flushdb"], capture_output=True)
 
     print(
         f"\n{args.web_workers} gunicorn workers (uvicorn), wrk {args.connections} connections, "
-        f"{args.seconds} s x {args.rounds} rounds, PostgreSQL + Redis; cores: {os.cpu_count()}\n"
+        f"{args.seconds} s x {args.rounds} rounds, PostgreSQL + Redis; cores: {os.cpu_count()}; "
+        f"load average {load_before} before, {load_after} after\n"
     )
-    print("| path | requests/s (median) | p50 ms | p99 ms |\n|---|---|---|---|")
+    print(
+        "| path | requests/s (median) | p50 ms | p99 ms | web worker CPU ms per request (median) |\n"
+        "|---|---|---|---|---|"
+    )
     medians = {}
     for name, rows in results.items():
         rate = statistics.median(r[0] for r in rows)
         medians[name] = rate
         print(
             f"| {name} | {rate:,.0f} | {statistics.median(r[1] for r in rows):.1f} | "
-            f"{max(r[2] for r in rows):.1f} |"
+            f"{max(r[2] for r in rows):.1f} | {statistics.median(r[3] for r in rows):.2f} |"
         )
     ratio = medians["limitgraph submit"] / medians["bare DRF one-insert"]
     p99 = max(r[2] for r in results["limitgraph submit"])
     print(f"\nsubmit / bare: {ratio:.2f}x (bar >= 0.5x); submit p99 {p99:.0f} ms (bar < 200 ms)")
-    rounds = ", ".join(f"{b:,.0f}" for b in batches)
-    print(
-        f"batch submission, {BATCH} echo runs per batch, one keep-alive connection: "
-        f"{statistics.median(batches):,.0f} runs/s (rounds: {rounds}; bar >= 10,000)"
-    )
+    for label, figures in (
+        ("one keep-alive connection", batches),
+        (f"{args.web_workers} connections at once", parallel),
+    ):
+        rounds = ", ".join(f"{b:,.0f}" for b in figures)
+        print(
+            f"batch submission, {BATCH} echo runs per batch, {label}: "
+            f"{statistics.median(figures):,.0f} runs/s (rounds: {rounds}; bar >= 10,000)"
+        )
 
 
 if __name__ == "__main__":

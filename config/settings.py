@@ -316,6 +316,9 @@ CONVERSATION_MAX_TOKENS = env.int("CONVERSATION_MAX_TOKENS", default=2048)
 # API keys (apps.accounts): active keys a user may hold, and the longest overlap a rotation
 # may give the key it replaces.
 API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=20)
+# Token and API key lookups are cached this long in a shared (Redis) cache, and invalidated
+# at once when a credential is revoked or its user changed (apps.accounts.authcache); 0: off.
+AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=60)
 API_KEY_MAX_ROTATION_OVERLAP_SECONDS = env.int("API_KEY_MAX_ROTATION_OVERLAP_SECONDS", default=7 * 24 * 3600)
 
 # Remote LLM runs (`llm` kind, apps.llm, workers/llm). Providers: JSON, see apps/llm/providers.py;
@@ -354,7 +357,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First class decides the WWW-Authenticate header, hence 401 (not 403).
         "apps.accounts.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.authentication.TokenAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],

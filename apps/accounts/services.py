@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts import authcache
 from apps.accounts.keys import generate_key, hash_key
 from apps.accounts.models import ApiKey
 from apps.accounts.roles import ADMIN, REVIEWER, ROLES, is_reviewer
@@ -144,23 +145,43 @@ def api_key_revoke(*, api_key: ApiKey, cascade: bool = False) -> list[ApiKey]:
                 )
                 chain.extend(frontier)
         ApiKey.objects.filter(pk__in=chain, revoked_at__isnull=True).update(revoked_at=now)
+        authcache.invalidate()  # an update sends no signal
         revoked = {key.pk: key for key in ApiKey.objects.filter(pk__in=chain)}
     api_key.revoked_at = revoked[api_key.pk].revoked_at
     return [api_key, *(revoked[pk] for pk in chain[1:])]
 
 
 def api_key_authenticate(*, key: str) -> ApiKey | None:
+    """The active key of an active user, or None. Cached (apps.accounts.authcache): a cached
+    key's expiry is checked here, revocation and deactivation invalidate the cache."""
     now = timezone.now()
-    api_key = (
-        ApiKey.objects.select_related("user")
-        .filter(_active(now), key_hash=hash_key(key), user__is_active=True)
-        .first()
-    )
-    if api_key is not None and (
-        api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION
-    ):
+    digest = hash_key(key)
+    generation, entry = authcache.lookup("api_key", digest)
+    if entry is not None:
+        api_key = authcache.instance_of(ApiKey, entry["key"])
+        api_key.user = authcache.instance_of(get_user_model(), entry["user"])
+        if not api_key.is_active or not api_key.user.is_active:
+            return None
+    else:
+        api_key = (
+            ApiKey.objects.select_related("user")
+            .filter(_active(now), key_hash=digest, user__is_active=True)
+            .first()
+        )
+        if api_key is None:
+            return None
+    fresh = entry is None
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        fresh = True
+    if fresh:
+        authcache.store(
+            "api_key",
+            digest,
+            generation,
+            {"key": authcache.row_values(api_key), "user": authcache.row_values(api_key.user)},
+        )
     return api_key
 
 

@@ -24,6 +24,8 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from redis.commands.core import Script
 
+from apps.core.rediscache import redis_client
+
 logger = logging.getLogger(__name__)
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -107,9 +109,9 @@ _scripts: dict[str, Script] = {}
 
 
 def _run_on_redis(backend: RedisCache, source: str, keys: list[str], args: list[float | int]) -> float:
-    # Django's Redis cache hands out a new client on its pool each time; a script (sent by
-    # its SHA, loaded again if Redis restarted) is one object for them all.
-    client = backend._cache.get_client(None, write=True)
+    # One client per pool (apps.core.rediscache); a script (sent by its SHA, loaded again if
+    # Redis restarted) is one object for all clients.
+    client = redis_client(backend)
     script = _scripts.get(source)
     if script is None:
         script = _scripts[source] = Script(client, source)

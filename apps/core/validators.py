@@ -73,14 +73,17 @@ class BoundedJSONField(serializers.JSONField):
 def validate_each(
     items: list[Any], serializer_class: type[serializers.Serializer], context: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Validate every item of a list; errors are keyed by the item's index."""
+    """Validate every item of a list; errors are keyed by the item's index.
+
+    One serializer validates them all (what is_valid does, item by item): a serializer builds
+    its fields when it is made, which cost more than validating a small item."""
     cleaned, errors = [], {}
+    serializer = serializer_class(context=context or {})
     for index, item in enumerate(items):
-        serializer = serializer_class(data=item if isinstance(item, dict) else {}, context=context or {})
-        if serializer.is_valid():
-            cleaned.append(serializer.validated_data)
-        else:
-            errors[str(index)] = serializer.errors
+        try:
+            cleaned.append(serializer.run_validation(item if isinstance(item, dict) else {}))
+        except serializers.ValidationError as exc:
+            errors[str(index)] = exc.detail
     if errors:
         raise serializers.ValidationError(errors)
     return cleaned

@@ -27,6 +27,7 @@ from prometheus_client import Counter
 
 from apps.core.exceptions import Overloaded
 from apps.core.metrics import register_process_metric
+from apps.core.rediscache import cache_get
 from apps.runs.selectors import QueueFigures, run_queue_figures
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def queues_snapshot() -> Snapshot:
     read them (else the newest there is)."""
     refresh = settings.BACKPRESSURE_REFRESH_SECONDS
     try:
-        cached: Snapshot | None = cache.get(CACHE_KEY)
+        cached: Snapshot | None = cache_get(CACHE_KEY)
     except Exception:
         logger.warning("backpressure: cache unreachable; using this process's figures", exc_info=True)
         cached = None

@@ -158,28 +158,43 @@ class _Publisher:
         script = self._ready()
         if script is None:
             return
-        try:
-            pipe = self._client.pipeline(transaction=False)  # type: ignore[union-attr]
-            for event, data in events:
-                run, session = run_channel(data["run"]), session_channel(data["session"])
-                script(
-                    keys=[sequence_key(run), history_key(run), sequence_key(session), history_key(session)],
-                    args=[
-                        event,
-                        json.dumps(data, separators=(",", ":"), default=str),
-                        run,
-                        session,
-                        settings.EVENTS_HISTORY_LENGTH,
-                        int(settings.EVENTS_HISTORY_SECONDS),
-                        "1" if event in STORED_EVENTS else "0",
-                    ],
-                    client=pipe,
+        calls = []
+        for event, data in events:
+            run, session = run_channel(data["run"]), session_channel(data["session"])
+            calls.append(
+                (
+                    sequence_key(run),
+                    history_key(run),
+                    sequence_key(session),
+                    history_key(session),
+                    event,
+                    json.dumps(data, separators=(",", ":"), default=str),
+                    run,
+                    session,
+                    settings.EVENTS_HISTORY_LENGTH,
+                    int(settings.EVENTS_HISTORY_SECONDS),
+                    "1" if event in STORED_EVENTS else "0",
                 )
-            pipe.execute()
+            )
+        try:
+            try:
+                self._execute(script.sha, calls)
+            except redis.exceptions.NoScriptError:
+                # Redis restarted (or flushed its scripts): none of them ran; load it, once.
+                self._client.script_load(_PUBLISH_LUA)  # type: ignore[union-attr]
+                self._execute(script.sha, calls)
         except Exception:
             # The row holds the state; streams re-read it. A run never fails for an event.
             self._down_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
             logger.warning("could not publish run events", exc_info=True)
+
+    def _execute(self, sha: str, calls: list[tuple[Any, ...]]) -> None:
+        # EVALSHA in a plain pipeline: a script registered on the pipeline would first cost a
+        # SCRIPT EXISTS round trip on every publish.
+        pipe = self._client.pipeline(transaction=False)  # type: ignore[union-attr]
+        for call in calls:
+            pipe.evalsha(sha, 4, *call)
+        pipe.execute()
 
 
 _publisher = _Publisher()

@@ -15,4 +15,8 @@ def session_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Session]:
 
 
 def session_get_for_user(*, user: AbstractBaseUser, session_id: UUID | str) -> Session | None:
-    return session_list_for_user(user=user).filter(pk=session_id).first()
+    # get(), not first(): no ORDER BY to compile and sort for a primary key
+    try:
+        return session_list_for_user(user=user).get(pk=session_id)
+    except Session.DoesNotExist:
+        return None

@@ -21,6 +21,7 @@ from apps.runs.api.serializers import (
     RunOutputSerializer,
     RunProgressOutputSerializer,
     RunSubmitInputSerializer,
+    run_json,
 )
 from apps.runs.models import Run
 
@@ -100,7 +101,7 @@ class RunListSubmitApi(ListAPIView):
             idempotency_key=key,
         )
         return Response(
-            RunOutputSerializer(run).data,
+            run_json(run),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -121,7 +122,7 @@ class RunBatchSubmitApi(APIView):
             idempotency_key=key,
         )
         return Response(
-            {"runs": RunOutputSerializer(runs, many=True).data},
+            {"runs": [run_json(run) for run in runs]},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -129,14 +130,14 @@ class RunBatchSubmitApi(APIView):
 class RunDetailApi(APIView):
     @extend_schema(responses={200: RunOutputSerializer})
     def get(self, request: Request, run_id: UUID) -> Response:
-        return Response(RunOutputSerializer(_run_or_404(request, run_id)).data)
+        return Response(run_json(_run_or_404(request, run_id)))
 
 
 class RunCancelApi(APIView):
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request: Request, run_id: UUID) -> Response:
         run = services.run_cancel(user=request.user, run_id=run_id)
-        return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(run_json(run), status=status.HTTP_202_ACCEPTED)
 
 
 class RunProgressApi(APIView):
