@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import ot
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from kernels import backend as bk
+from kernels.fgw import _entropic as entropic_module
 from kernels.fgw import fgw, fgw_batch
 from kernels.graphs import coarsen_levels
 from tests.kernels.conftest import random_graph, random_problem
@@ -143,10 +145,16 @@ def test_identical_graphs_give_zero(xp: ModuleType, on: Callable[[np.ndarray], A
     m=st.integers(2, 20),
     method=st.sampled_from(["exact", "entropic"]),
 )
+@example(seed=77634, n=19, m=10, method="entropic")
 def test_swapping_graphs_gives_same_value(seed: int, n: int, m: int, method: str) -> None:
     M, C1, C2, p, q = random_problem(np.random.default_rng(seed), n, m, uniform=False)
-    a = fgw(M, C1, C2, p, q, method=method)
-    b = fgw(M.T, C2, C1, q, p, method=method)
+    # Entropic FGW is not convex: the default early projections, loose while the plan still
+    # moves, may settle the two orientations on neighbouring stationary points (the example
+    # above: 0.1118 and 0.1142, where POT's PGD gives 0.1129 for both and its PPA 0.1163).
+    # Projections held to the floor tolerance make the iteration the same in both orientations.
+    with mock.patch.object(entropic_module, "SINKHORN_INEXACT", 0.0):
+        a = fgw(M, C1, C2, p, q, method=method)
+        b = fgw(M.T, C2, C1, q, p, method=method)
     # an entropic run that stops unconverged (Sinkhorn crawling on nearly equal
     # marginals at eps=1e-2; POT does not converge there either) has no value to compare
     assume(method == "exact" or (a.converged and b.converged))
