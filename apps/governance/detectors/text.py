@@ -17,9 +17,20 @@ from typing import Any
 
 from apps.governance.detectors.findings import Finding
 from apps.governance.detectors.normalize import INVISIBLE_RE, TAG_RE, Normalized, normalize
-from apps.governance.detectors.rules import GUARD_WINDOW, META, RULES, SENTENCE_END, STARTS, SYMBOLS, Rule
+from apps.governance.detectors.rules import (
+    GUARD_WINDOW,
+    META,
+    REQUIRES,
+    RULES,
+    SENTENCE_END,
+    STARTS,
+    SYMBOLS,
+    Rule,
+)
 
 MAX_HITS_PER_RULE = 3
+FLAG_SEVERITY = 5  # what the policies and the benchmark count as flagged
+WEAK_SEVERITY = 3
 MAX_DECODE_DEPTH = 2
 MAX_CANDIDATES = 16  # encoded blobs decoded per text: bounds the work a hostile input can cause
 MODEL_DETECTOR = "model:minilm-mlp"
@@ -28,10 +39,16 @@ NATURAL_SAMPLE = 2000
 MAX_STARTS = 4096
 
 _LEET = str.maketrans(
-    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"}
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a",
+     "$": "s", "\u20ac": "e", "+": "t", "|": "i", "!": "i"}
+)  # fmt: skip
+# A leet digit next to a letter, or a leet symbol inside a word ("w!th", "rep|y", "+he"); starts with the
+# rarer class so the search skips ahead quickly.
+_LEET_GATE = re.compile(
+    r"[0134567@$9](?:(?<=[a-z][0134567@$9])|(?=[a-z]))|[\u20ac+|!](?:(?<=[a-z][\u20ac+|!])(?=[a-z])|(?<![\w])(?=[a-z]{2}))"
 )
-# A leet digit next to a letter; starts with the rarer class so the search skips ahead quickly.
-_LEET_GATE = re.compile(r"[013457@$](?:(?<=[a-z][013457@$])|(?=[a-z]))")
+# Text written with a backslash before every character ("\\i\\g\\n\\o\\r\\e").
+BACKSLASH_SHARE = 0.3
 # Runs of single letters split by one separator each: "i g n o r e", "I.g.n.o.r.e", "i-g-n-o-r-e".
 _SPACED_GATE = re.compile(r"[ .\-_*/|][a-z][ .\-_*/|][a-z][ .\-_*/|][a-z][ .\-_*/|]")
 _SPACED_RUN = re.compile(r"(?<![\w])(?:[a-z][ .\-_*/|]){3,}[a-z](?![\w])")
@@ -90,6 +107,14 @@ def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[
     views: list[tuple[str, str, Callable[[int, int], tuple[int, int]]]] = [("", base, norm.span)]
     if _LEET_GATE.search(base):
         views.append(("leetspeak", base.translate(_LEET), norm.span))
+    if len(base) >= 8 and base.count("\\") > BACKSLASH_SHARE * len(base):
+        kept = [i for i, c in enumerate(base) if c != "\\"]
+
+        def unescaped_span(start: int, end: int, kept: list[int] = kept) -> tuple[int, int]:
+            end = max(end, start + 1)
+            return norm.span(kept[start], kept[min(end, len(kept)) - 1] + 1)
+
+        views.append(("backslash-escaped letters", base.replace("\\", ""), unescaped_span))
     collapsed = _collapse_spaced(base)
     if collapsed is not None:
         text, index = collapsed
@@ -170,7 +195,8 @@ class _Index:
     def __init__(self, text: str) -> None:
         self.text = text
         self.words: dict[str, list[int]] = {}
-        for word in _ALL_STARTS.intersection(_TOKEN.findall(text)):
+        self.present = frozenset(_TOKEN.findall(text))  # every word of the view, for rules.REQUIRES
+        for word in _ALL_STARTS.intersection(self.present):
             found = self.words[word] = []
             at = text.find(word)
             while at >= 0:
@@ -193,6 +219,9 @@ _ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
 def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     """The rule's matches, tried only where one can start (rules.STARTS and rules.SYMBOLS)."""
     text = index.text
+    required = REQUIRES.get(rule.name)
+    if required is not None and index.present.isdisjoint(required):
+        return
     starts: set[int] = set()
     for word in STARTS.get(rule.name, ()):
         starts.update(index.words.get(word, ()))
@@ -323,7 +352,7 @@ def rule_findings(text: str, depth: int = 0) -> list[Finding]:
 
 
 def _model_finding(
-    norm: Normalized, probability: float, window: tuple[int, int], threshold: float
+    norm: Normalized, probability: float, window: tuple[int, int], threshold: float, weak: bool = False
 ) -> Finding | None:
     from apps.governance.detectors.model import severity_for
 
@@ -331,8 +360,14 @@ def _model_finding(
     if severity < 3:
         return None
     flag = "jailbreak" if severity >= 5 else "unverified"
-    reason = f"resembles prompt-injection and jailbreak prompts (classifier p={probability:.2f})"
+    evidence = ", with the rules' weak evidence" if weak else ""
+    reason = f"resembles prompt-injection and jailbreak prompts (classifier p={probability:.2f}{evidence})"
     return Finding(flag, severity, round(probability, 4), reason, MODEL_DETECTOR, norm.span(*window))
+
+
+def has_weak_evidence(findings: Sequence[Finding]) -> bool:
+    """A rule finding below the flagging severity but above noise (3-4): evidence for the model's score."""
+    return any(WEAK_SEVERITY <= f.severity < FLAG_SEVERITY for f in findings)
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
@@ -353,10 +388,14 @@ def scan_texts(
 
     norms = [normalize(t) for t in texts]
     classifier = classifier or get_classifier()
-    threshold = classifier.threshold
     scored = score_texts([n.text for n in norms], embedder, classifier)
     for norm, found, (probability, window) in zip(norms, results, scored, strict=True):
-        finding = _model_finding(norm, probability, window, threshold)
+        # weak rule evidence lowers the bar the model must clear (the thresholds were chosen together)
+        weak = has_weak_evidence(found)
+        threshold = classifier.threshold_for(weak)
+        finding = _model_finding(
+            norm, probability, window, threshold, weak and threshold < classifier.threshold
+        )
         if finding is not None:
             found.append(finding)
     return [_ordered(r) for r in results]
