@@ -171,7 +171,8 @@ RULES: list[Rule] = [
         r"(?:instructions?|data|prompt)|core\s+(?:directive|instructions?))",
         r"\b(?:the|this|a)\s+(?:\w+\s+)?(?:guidelines|configuration|directives|programming|prompts?|"
         r"initiali[sz]ation|rules)\s+(?:for|of|on|about|file|files|format|syntax|"
-        r"template|engineering)\b(?!\s+(?:you|this\s+(?:ai|assistant|model|chat|conversation)))",
+        r"template|engineering)\b(?!\s+(?:you|this\s+(?:ai|assistant|model|chat|conversation)))"
+        r"|\b(?:tips|advice|recommendations|best\s+practices|examples)\s+(?:for|on|about)\b",
     ),
     _rule(
         "repeat-above",
@@ -769,7 +770,8 @@ RULES.append(
         r"beschrankungen|settings|features)|\b(?:disable|remove|lift)\s+(?:all\s+)?(?:your\s+)?"
         r"(?:limitations|restrictions)\b",
         r"\b(?:router|outlook|gmail|spam|browser|chrome|firefox|safari|windows|phone|iphone|android|app|"
-        r"instagram|tiktok|youtube|parental|kids|child|school|network|firewall|antivirus|camera|car|tv|"
+        r"instagram|tiktok|youtube|parental|kids|child|school|network|firewall|antivirus|camera|car|tv|pdf|"
+        r"document|file|spreadsheet|workbook|"
         r"laptop|printer|account|server|nginx|apache|settings\s+menu)\b",
     )
 )
@@ -820,9 +822,11 @@ RULES.append(
     )
 )
 _DISCLOSE = (
-    r"(?:share|show|reveal|disclose|display|output|print|list|describe|explain|elaborate|summari[sz]e|"
+    r"(?:shar(?:e|es|ing)|show(?:s|ing)?|reveal(?:s|ing)?|disclos(?:e|es|ing)|display(?:s|ing)?|"
+    r"output|print|list|describe|explain|elaborate|summari[sz]e|"
     r"condense|detail|outline|tell\s+me|tell\s+us|give\s+me|give\s+us|provide|include|preface|prefix|"
-    r"conclude|paste|quote|repeat|recite|expose|surface|unveil|spell\s+out|transcribe|encode|translate|"
+    r"conclude|paste|quote|repeat|recite|expos(?:e|es|ing)|surface|unveil|spell\s+out|transcribe|encode|"
+    r"translate|"
     r"document|enumerate|dump|leak|divulge|present|publish|post|send|write\s+out|type\s+out|read\s+out|"
     r"walk\s+me\s+through|break\s+down|paraphrase|rephrase|restate|put|convert|transform|render|"
     r"reproduce|copy|export|return|emit|echo|insert|append|attach|embed|clarify|specify|confirm|"
@@ -834,8 +838,7 @@ _CONFIG = (
     r"configuration|config|directives|guidelines|rules|restrictions|constraints|programming|"
     r"initiali[sz]ation(?:\s+\w+)?|parameters|setup|safety\s+(?:rules|guidelines|filters|training|settings|"
     r"policies|protocols|instructions|measures)|content\s+(?:filters?|polic(?:y|ies))|filters|"
-    r"training\s+(?:instructions|data|prompt|details)|guardrails|hidden\s+\w+|secret\s+\w+|"
-    r"operating\s+\w+|operational\s+\w+|behaviou?ral\s+\w+|internal\s+\w+|underlying\s+\w+)"
+    r"training\s+(?:instructions|data|prompt|details)|guardrails)"
 )
 # Talking about disclosure rather than asking for it: negated, hypothetical or about one's own product.
 _DISCLOSE_GUARD = (
@@ -865,9 +868,88 @@ RULES.append(
         3,
         "refers to the assistant's own rules or configuration",
         rf"\byour\s+(?:[\w-]+\s+){{0,2}}?(?:{_CONFIG}|{_OWN_RULES}|training|limitations|boundaries|"
-        r"creators?|developers?|programmers?)\b",
+        r"creators?|developers?|programmers?|refus\w*)\b"
+        r"|\b(?:initiali[sz]ation|foundational|operational|hidden|secret|concealed|guarded|internal)\s+(?:text|"
+        r"prompt|instructions|parameters|directives|configuration|rules|guidelines)\b",
     )
 )
+# Switching safety off in so many words, or asking for what it keeps back.
+_HARDWARE = (
+    r"\b(?:interlock|switch|valve|sensor|fuse|breaker|dryer|washer|microwave|oven|heater|car|vehicle|"
+    r"truck|machine|equipment|tool|saw|mower|drill|gun\s+safety|pistol|rifle|elevator|forklift|boiler|"
+    r"thermostat|circuit|plc|relay|bios|uefi|windows|macos|browser|chrome|firefox|router|firewall|"
+    r"antivirus|ssl|tls|certificate|cors|csp|content\s+security\s+policy|sandbox|selinux|apparmor|"
+    r"gatekeeper|smartscreen|driver|kernel|mode|setting|settings|phone|tablet|app|game|pdf|document|file|"
+    r"word|excel|spreadsheet|workbook|zip|ebook|kindle|briefing)\b"
+)
+# "safety" alone, not "safety briefing" or "safety glasses"
+_BARE_SAFETY = (
+    r"safety(?=\s*(?:[.,;:!?)]|$)|\s+(?:and|or|to|for|so|now|please|just|this|rules|in|when|while|because|"
+    r"completely|entirely|altogether|once|here|today)\b)"
+)
+RULES.append(
+    _rule(
+        "bypass-safety",
+        "instruction override",
+        "jailbreak",
+        7,
+        "asks to switch the assistant's safety off",
+        r"\b(?:bypass|circumvent|evade|disable|deactivate|override|ignore|disregard|get\s+around|work\s+around|"
+        r"turn\s+off|switch\s+off|lift|drop|suspend|skip|remove|strip|strip\s+away|forget\s+about)\s+"
+        rf"(?:the\s+|all\s+|any\s+|every\s+|these\s+|those\s+)?(?:{_BARE_SAFETY}|restrictions|guardrails|filters|"
+        r"content\s+filters?|censorship|moderation|safeguards|protections|limitations|guidelines|"
+        r"safety\s+(?:measures|checks|filters|protocols|features|rules|guidelines|training|layers?)|"
+        r"ethical\s+(?:guidelines|constraints|rules|filters|considerations|boundaries)|content\s+polic(?:y|ies))"
+        r"\b(?!\s+(?:on|in|of|for)\s+(?:my|the|a|your)\s+(?!(?:ai|assistant|model|chatbot|answers?|responses?)\b))",
+        rf"{_HARDWARE}|{_CIRCUMVENT_GUARD}",
+    )
+)
+RULES.append(
+    _rule(
+        "forbidden-content",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "asks for the content the assistant withholds",
+        r"\b(?:output|give|provide|share|tell|produce|generate|write|show|reveal|quote|print|display|say|"
+        r"answer\s+with|respond\s+with)\s+(?:me\s+|us\s+)?(?:the\s+|that\s+|some\s+|any\s+)?(?:forbidden|"
+        r"disallowed|banned|prohibited|censored|restricted|withheld|off-limits|filtered|blocked|hidden)\s+"
+        r"(?:content|data|information|answer|output|text|material|response|details|knowledge|stuff|"
+        r"topics?|version|instructions)\b",
+        r"\b(?:airline|luggage|carry-on|baggage|customs|border|school|library|country|countries|china|"
+        r"import|export|list\s+of|which\s+(?:items|books|substances))\b",
+    )
+)
+RULES.append(
+    _rule(
+        "unrestricted-request",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "asks for unrestricted answers",
+        r"\b(?:you|your\s+(?:answers?|responses?|replies|help|assistance|output)|respond|answer|reply|operate|"
+        r"act|behave|talk|speak|write|give\s+me|provide|grant\s+me|extend\s+me|i\s+(?:want|need)|"
+        r"courtesy\s+of|imagine|simulate|demonstrate)\b[^.!?\n]{0,40}?\b(?:unrestricted|unfiltered|"
+        r"uncensored|unconstrained|unmoderated)\s+(?:assistance|help|answers?|responses?|access|output|mode|"
+        r"version|ai|information|honesty|truth|knowledge|conversation|replies|model|assistant|chatbot|"
+        r"self|persona)\b",
+        r"\b(?:network|s3|bucket|storage|internet|data\s+plan|vacation|parking|api|database|file|folder|"
+        r"permissions?|admin\s+panel|account|free\s+kick|wifi|server|vpn|firewall|ports?|land|beach|"
+        r"library|park|files|folders?|windows|linux|mac|drive|disk|computer|pc|laptop|device|repository|repo)\b",
+    )
+)
+RULES.append(
+    _rule(
+        "unrestricted-mention",
+        "persona jailbreak",
+        "unverified",
+        3,
+        "talk of an assistant without restrictions",
+        r"\b(?:unrestricted|unfiltered|uncensored|unconstrained|jailbroken|unaligned)\b|\bwithout\s+(?:any\s+)?"
+        r"(?:restrictions|filters|guardrails|censorship|safety\s+(?:measures|guidelines|filters))\b",
+    )
+)
+
 RULES.append(
     _rule(
         "persona-name",
@@ -913,7 +995,7 @@ RULES.append(
         r"output(?:s|ted|ting)?|show(?:s|ed|ing)?|lists?|quot\w+|recit\w+|dump(?:s|ed|ing)?)\s+"
         r"(?:(?:its|their|your|the|all|every|any|his|her)\s+)?(?:[\w-]+\s+){0,3}?(?:system\s+prompt|prompt|"
         r"instructions|configuration|rules|guidelines|restrictions|constraints|safeguards|guardrails|filters|"
-        r"initiali[sz]ation\s+\w+|directives|programming|secrets?|everything|hidden\s+\w+|parameters|"
+        r"initiali[sz]ation\s+\w+|directives|programming|everything|hidden\s+(?:instructions|rules|prompt)|parameters|"
         r"forbidden\s+\w+|banned\s+\w+|safety\s+\w+|guarded\s+\w+)\b",
         r"\b(?:proud\s+of|follows?\s+its|respects?|keeps?\s+(?:its|their)\s+(?:rules|secrets?))\b",
     )
@@ -943,25 +1025,48 @@ _ML_VERB = (
     r"trenne\s+dich|verstoss\w*\s+gegen|ubergeh\w*|widersprich|brich|handle\s+ausserhalb|gehe\s+uber|"
     r"stelle|schalte|ignorieren\s+sie|vergessen\s+sie)"
 )
-_ML_YOUR = (
-    r"(?:tus|tu|tes|ta|ton|vos|votre|deine[nrms]?|dein|ihre[nrms]?|tue|tuoi|tua|tuo|teus|tuas|teu|suas|"
-    r"seus|sua|seu|sus|su)"
+# One phrase a line; the words of a phrase may be split by any spacing.
+_ML_SAFETY_PHRASES = (
+    """
+restricciones restrizioni restricoes restrictions einschrankungen beschrankungen richtlinien
+sicherheitsrichtlinien protokolle sicherheitsprotokolle ethik betriebsethik betriebsverfahren
+standardbetriebsverfahren directrices diretrizes protocoles protocolos protocolli filtros filtri filtres
+filter programacion programmation programmazione programacao programmierung etica etiche eticos eticas
+ethique ethiques ethische ethischen ethischer ethisches seguridad securite sicurezza seguranca sicherheit
+sicherheitsregeln sicherheitsmassnahmen sicherheitsfilter sicherheitsvorkehrungen sicherheitseinstellungen
+censura censure zensur salvaguardias garde-fous standardeinstellungen datenschutz datenschutzregeln
+datenschutzrichtlinien datenschutzbestimmungen datenschutzregelungen
+""".split()
+    + [
+        "linee guida",
+        "lignes directrices",
+        "limites eticos",
+        "standard etici",
+        "normas eticas",
+        "principios eticos",
+        "principes ethiques",
+        "principi etici",
+        "procedure operative",
+        "procedimientos operativos",
+        "procedures operationnelles",
+        "configuracion predeterminada",
+        "parametres par defaut",
+        "impostazioni predefinite",
+        "configuracoes padrao",
+        "protocolos padrao",
+        "protocoles standard",
+        "normas de privacidad",
+        "regles de confidentialite",
+        "norme sulla privacy",
+        "normas de privacidade",
+    ]
 )
-_ML_SAFETY = (
-    r"(?:restricciones|restrizioni|restricoes|restrictions|einschrankungen|beschrankungen|"
-    r"richtlinien|sicherheitsrichtlinien|protokolle|sicherheitsprotokolle|ethik|betriebsethik|"
-    r"betriebsverfahren|standardbetriebsverfahren|"
-    r"directrices|diretrizes|linee\s+guida|lignes\s+directrices|protocol[eo]s|protocolli|protocolos|"
-    r"filtros|filtri|filtres|filter|programacion|programmation|programmazione|programacao|"
-    r"programmierung|etica|etiche|eticos|eticas|ethique|ethiques|ethische\w*|seguridad|securite|"
-    r"sicurezza|seguranca|sicherheit\w*|censura|censure|zensur|salvaguardias|garde-fous|limites\s+eticos|"
-    r"standard\s+etici|normas\s+eticas|principios\s+eticos|principes\s+ethiques|principi\s+etici|"
-    r"procedure\s+operative|procedimientos\s+operativos|procedures\s+operationnelles|"
-    r"configuracion\s+predeterminada|parametres\s+par\s+defaut|"
-    r"impostazioni\s+predefinite|configuracoes\s+padrao|standardeinstellungen|protocolos\s+padrao|"
-    r"protocoles\s+standard|normas\s+de\s+privacidad|regles\s+de\s+confidentialite|norme\s+sulla\s+privacy|"
-    r"normas\s+de\s+privacidade|datenschutz\w*)"
-)
+_ML_SAFETY = "(?:" + "|".join(phrase.replace(" ", r"\s+") for phrase in _ML_SAFETY_PHRASES) + ")"
+_ML_YOUR_WORDS = (
+    "tus tu tes ta ton vos votre deine deinen deiner deinem deines dein ihre ihren ihrer ihrem ihres "
+    "tue tuoi tua tuo teus tuas teu suas seus sua seu sus su"
+).split()
+_ML_YOUR = "(?:" + "|".join(_ML_YOUR_WORDS) + ")"
 RULES.append(
     _rule(
         "override-ml",
@@ -1001,7 +1106,8 @@ RULES.append(
         "instruction override",
         r"(?:(?<![^\n])|(?<=[:.!]\s)|(?<=\n[\W_])|(?<=\A[\W_])|(?<=[\n:][\W_]\s))(?:please\s+|now\s+|just\s+)?"
         r"(?:ignore|disregard|bypass|forget|override|"
-        r"skip|drop|discard)\s+(?:any\s+|all\s+|the\s+|every\s+)?(?:limits|restrictions|rules|guidelines|safety|"
+        r"skip|drop|discard)\s+(?:any\s+|all\s+|the\s+|every\s+)?(?:limits|restrictions|rules|guidelines|"
+        r"safety(?!\s+[a-z])|"
         r"filters|guardrails|ethics|instructions?\s+to|(?:prompt|instructions?|rules|system\s+prompt)\s+"
         r"(?:above|before|below))\b",
         _OVERRIDE_GUARD,
@@ -1015,7 +1121,8 @@ RULES.append(
         6,
         "asks the assistant to act with privileges it was not given",
         r"\bact\s+as\s+(?:the\s+)?(?:root|admin|administrator|sudo|superuser|system)\s+and\s+(?:\w+\s+)?(?:modify|"
-        r"delete|drop|wipe|remove|change|edit|read|dump|disable|grant|export|erase|reset|overwrite|list)\b",
+        r"delete|drop|wipe|remove|dump|disable|grant|export|erase|reset|overwrite)\b",
+        r"\b(?:django|wordpress|admin\s+panel|how\s+(?:do|to|can)|steps|tutorial)\b",
     )
 )
 # Russian and Chinese, Japanese, Korean: override and extraction (not folded to ASCII, so anchored on
@@ -1251,17 +1358,13 @@ STARTS["override-your"] = (
 )
 STARTS["disclose-own-config"] = _words(
     """
+    shares sharing shows showing reveals revealing discloses disclosing displays displaying exposes exposing
     share show reveal disclose display output print list describe explain elaborate summarize summarise
     condense detail outline tell give provide include preface prefix conclude paste quote repeat recite
     expose surface unveil spell transcribe encode translate document enumerate dump leak divulge present
     publish post send write type read walk break paraphrase rephrase restate put convert transform
     render reproduce copy export return emit echo insert append attach embed clarify specify confirm
     demonstrate admit confess uncover unmask open come what
-    """
-)
-STARTS["own-config-mention"] = _words(
-    """
-    your
     """
 )
 STARTS["persona-name"] = _words(
@@ -1345,9 +1448,46 @@ STARTS["override-ru"] = ()
 STARTS["extract-ru"] = ()
 STARTS["override-cjk"] = ()
 STARTS["extract-cjk"] = ()
+STARTS["own-config-mention"] = (
+    "your",
+    *_words(
+        "initialization initialisation foundational operational hidden secret concealed guarded internal"
+    ),
+)
+STARTS["bypass-safety"] = _words(
+    """
+    bypass circumvent evade disable deactivate override ignore disregard get work turn switch lift drop
+    suspend skip remove strip forget
+    """
+)
+STARTS["forbidden-content"] = _words(
+    "output give provide share tell produce generate write show reveal quote print display say answer respond"
+)
+STARTS["unrestricted-request"] = _words(
+    """
+    you your respond answer reply operate act behave talk speak write give provide grant extend i courtesy
+    imagine simulate demonstrate
+    """
+)
+STARTS["unrestricted-mention"] = _words(
+    "unrestricted unfiltered uncensored unconstrained jailbroken unaligned without"
+)
 # Words every match of a rule contains, rarer than the words it starts on: a rule is tried only on a text
 # that has one of them (a set lookup), which keeps rules that start on common nouns cheap.
 REQUIRES: dict[str, tuple[str, ...]] = {
+    "override-ml": (*_ML_YOUR_WORDS, *(phrase.split()[0] for phrase in _ML_SAFETY_PHRASES)),
+    "bypass-safety": _words(
+        """
+        safety restrictions guardrails filters filter censorship moderation safeguards protections limitations
+        guidelines ethical content
+        """
+    ),
+    "unrestricted-request": _words("unrestricted unfiltered uncensored unconstrained unmoderated"),
+    "forbidden-content": _words(
+        "forbidden disallowed banned prohibited censored restricted withheld off filtered blocked hidden"
+    ),
+    "persona-name": _words("ai gpt bot model llm assistant mode"),
+    "disclose-own-config": _words("your its"),
     "your-rules-my-orders": _words(
         """
         my mis mes ma mon meine meinen meiner meinem meines mie miei mia mio minhas meus minha meu
