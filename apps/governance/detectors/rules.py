@@ -654,6 +654,8 @@ _CONSTRAINTS = (
     r"standardbetriebsverfahren|algorithms|algoritmos|algorithmes|algoritmi|algorithmen|norms|normas|"
     r"normes|norme|normen|policies|politicas|politiques|politiche|constraints|safeguards|guardrails|"
     r"moral\s+compass|brujula\s+moral|bussola\s+morale|reglas|regles|regole|regras|regeln|settings|"
+    r"code\s+(?:of\s+conduct|de\s+conduite)|codigo\s+de\s+(?:conducta|conduta)|codice\s+di\s+condotta|"
+    r"verhaltenskodex|"
     r"parameters|configuration|mechanisms?|process(?:es)?|methods|routines|systems?|framework|boundaries|"
     r"standards|principles|defaults|filters|directives|instructions|decision-making|behaviou?r|"
     r"configuracion|parametros|ajustes|mecanismos?|procesos?|metodos|rutinas|sistemas?|marco|estandares|"
@@ -675,7 +677,7 @@ _DEMANDS = (
     r"mando|direccion|solicitud|peticion|demandas|consultas|besoins|demande|volonte|conduite|esigenze|"
     r"preferenze|comando|richiesta|bisogni|volonta|necessidades|orientac(?:ao|oes)|pedido|ordem|vontade|"
     r"direcao|bedurfnisse|anforderungen|fuhrung|kommando|auftrag|willen|vorgaben|regeln|reglas|regles|"
-    r"regole|regras)"
+    r"regole|regras|advice|conseils|consejos|consigli|conselhos|ratschlage)"
 )
 RULES.append(
     _rule(
@@ -1500,6 +1502,15 @@ REQUIRES: dict[str, tuple[str, ...]] = {
             soley
         """
     ),
+}
+# Rules written in another script are tried only on a text that has a letter of it.
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_CJK = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+SCRIPTS: dict[str, re.Pattern[str]] = {
+    "override-ru": _CYRILLIC,
+    "extract-ru": _CYRILLIC,
+    "override-cjk": _CJK,
+    "extract-cjk": _CJK,
 }
 # Rules that begin with punctuation: (substring, how many characters before it a match may start).
 SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {

@@ -22,6 +22,7 @@ from apps.governance.detectors.rules import (
     META,
     REQUIRES,
     RULES,
+    SCRIPTS,
     SENTENCE_END,
     STARTS,
     SYMBOLS,
@@ -196,6 +197,7 @@ class _Index:
         self.text = text
         self.words: dict[str, list[int]] = {}
         self.present = frozenset(_TOKEN.findall(text))  # every word of the view, for rules.REQUIRES
+        self._seen: dict[re.Pattern[str], bool] = {}
         for word in _ALL_STARTS.intersection(self.present):
             found = self.words[word] = []
             at = text.find(word)
@@ -207,6 +209,13 @@ class _Index:
                 ):
                     found.append(at)
                 at = text.find(word, end)
+
+    def has(self, pattern: re.Pattern[str]) -> bool:
+        """Whether ``pattern`` occurs in the view (searched once per view)."""
+        found = self._seen.get(pattern)
+        if found is None:
+            found = self._seen[pattern] = pattern.search(self.text) is not None
+        return found
 
     @property
     def tokens(self) -> int:
@@ -221,6 +230,9 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     text = index.text
     required = REQUIRES.get(rule.name)
     if required is not None and index.present.isdisjoint(required):
+        return
+    script = SCRIPTS.get(rule.name)
+    if script is not None and not index.has(script):
         return
     starts: set[int] = set()
     for word in STARTS.get(rule.name, ()):
