@@ -91,20 +91,24 @@ def features(cache: EmbeddingCache, examples: Sequence[corpus.Example]) -> tuple
 
 
 def source_weights(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """Sample weights under which each part (a source's labels, or the hand-written set) weighs the same
-    and, within a part, its benign and malicious prompts weigh half each; mean 1.
+    """Sample weights under which each part (a source's labels, or the hand-written set) weighs in
+    proportion to the square root of its size and, within a part, its benign and malicious prompts weigh
+    half each; mean 1.
 
-    Without them the largest source's style (S-Labs, 11k prompts) is what the classifier learns, and a
-    source it did not see is judged by how much it resembles that one.
+    With plain counts the largest source's style (S-Labs, 11k prompts) is what the classifier learns, and a
+    source it did not see is judged by how much it resembles that one; with equal weights the small sets
+    count as much as the large ones. The square root is between the two (chosen leave-one-source-out on
+    the validation splits, docs/benchmarks.md).
     """
     weights = []
     for y in parts:
         positive = int((y > 0.5).sum())
         negative = len(y) - positive
+        size = np.sqrt(len(y))
         if positive and negative:
-            weights.append(np.where(y > 0.5, 0.5 / positive, 0.5 / negative))
+            weights.append(np.where(y > 0.5, 0.5 / positive, 0.5 / negative) * size)
         else:
-            weights.append(np.full(len(y), 1.0 / max(1, len(y))))
+            weights.append(np.full(len(y), size / max(1, len(y))))
     w = np.concatenate(weights) if weights else np.zeros(0)
     return w * len(w) / w.sum() if len(w) else w
 
@@ -211,7 +215,7 @@ def fit(
         "hidden_layers": list(HIDDEN),
         "alpha": ALPHA,
         "seed": SEED,
-        "sample_weights": "each source and the hand-written set equal, classes half each within",
+        "sample_weights": "each source and the hand-written set by the square root of its size; classes half",
         "target_fpr_per_source": TARGET_FPR,
         "weak_floor": WEAK_FLOOR,
         "validation_recall_with_rules": recalls,

@@ -56,10 +56,10 @@ def test_weak_rule_evidence_earns_a_lower_bar_only_where_it_separates():
     assert thresholds_for({"s": flat}, 0.02)[0] == pytest.approx(t, abs=0.05)
 
 
-def test_each_source_weighs_the_same_and_classes_half_each():
+def test_sources_weigh_by_the_square_root_of_their_size_and_classes_half_each():
     big = np.r_[np.ones(900), np.zeros(100)]
-    small = np.ones(50)
+    small = np.ones(100)
     w = source_weights([big, small])
     assert w.mean() == pytest.approx(1.0)
-    assert w[:1000].sum() == pytest.approx(w[1000:].sum())
+    assert w[:1000].sum() == pytest.approx(np.sqrt(10) * w[1000:].sum())
     assert w[:900].sum() == pytest.approx(w[900:1000].sum())
