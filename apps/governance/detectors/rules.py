@@ -959,7 +959,7 @@ RULES.append(
         "jailbreak",
         6,
         "assigns the assistant a named AI persona",
-        r"\b(?:you\s+are|you're|you\s+will\s+be|act\s+as|become|be|persona|character|roleplay\s+as|"
+        r"\b(?:you\s+are|you're|you\s+will\s+be|act\s+as|become|persona|character|roleplay\s+as|"
         r"pretend\s+to\s+be|simulate|emulate)\s*:?\s+(?:now\s+)?(?:an?\s+|the\s+)?(?!open[-_]|non[-_]|"
         r"chat[-_]gpt|gpt[-_])[a-z0-9]+(?:[-_][a-z0-9]+)*[-_](?:ai|gpt|bot|model|llm|assistant|mode)\b",
     )
@@ -1371,7 +1371,7 @@ STARTS["disclose-own-config"] = _words(
 )
 STARTS["persona-name"] = _words(
     """
-    you act become be persona character roleplay pretend simulate emulate
+    you act become persona character roleplay pretend simulate emulate
     """
 )
 STARTS["config-injection"] = _words(
@@ -1503,15 +1503,20 @@ REQUIRES: dict[str, tuple[str, ...]] = {
         """
     ),
 }
-# Rules written in another script are tried only on a text that has a letter of it.
+# Something every match of a rule contains, searched for once per text: rules written in another script
+# are tried only on a text with a letter of it, settings only on a text with a setting.
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 _CJK = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
-SCRIPTS: dict[str, re.Pattern[str]] = {
+GATES: dict[str, re.Pattern[str]] = {
     "override-ru": _CYRILLIC,
     "extract-ru": _CYRILLIC,
     "override-cjk": _CJK,
     "extract-cjk": _CJK,
+    "config-injection": re.compile(r"[:=]|_[a-z]+\s*\("),
 }
+# The characters a rule's match can begin with (or the start of the text), where its anchors give many
+# positions to try.
+LEADS: dict[str, frozenset[str]] = {"fake-system-turn": frozenset("\n]})>\"'")}
 # Rules that begin with punctuation: (substring, how many characters before it a match may start).
 SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
     "chat-template-tokens": (("<|", 0), ("<<", 0), ("[", 0), ("</", 0), ("<", 0)),

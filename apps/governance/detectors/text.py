@@ -18,11 +18,12 @@ from typing import Any
 from apps.governance.detectors.findings import Finding
 from apps.governance.detectors.normalize import INVISIBLE_RE, TAG_RE, Normalized, normalize
 from apps.governance.detectors.rules import (
+    GATES,
     GUARD_WINDOW,
+    LEADS,
     META,
     REQUIRES,
     RULES,
-    SCRIPTS,
     SENTENCE_END,
     STARTS,
     SYMBOLS,
@@ -196,19 +197,15 @@ class _Index:
     def __init__(self, text: str) -> None:
         self.text = text
         self.words: dict[str, list[int]] = {}
-        self.present = frozenset(_TOKEN.findall(text))  # every word of the view, for rules.REQUIRES
+        present: set[str] = set()
+        starts = _ALL_STARTS
+        for m in _TOKEN.finditer(text):  # whole words only: [a-z]+ runs
+            word = m.group()
+            present.add(word)
+            if word in starts:
+                self.words.setdefault(word, []).append(m.start())
+        self.present = present  # every word of the view, for rules.REQUIRES
         self._seen: dict[re.Pattern[str], bool] = {}
-        for word in _ALL_STARTS.intersection(self.present):
-            found = self.words[word] = []
-            at = text.find(word)
-            while at >= 0:
-                end = at + len(word)
-                # whole words only, as the tokenizer saw them
-                if (at == 0 or not "a" <= text[at - 1] <= "z") and (
-                    end == len(text) or not "a" <= text[end] <= "z"
-                ):
-                    found.append(at)
-                at = text.find(word, end)
 
     def has(self, pattern: re.Pattern[str]) -> bool:
         """Whether ``pattern`` occurs in the view (searched once per view)."""
@@ -223,6 +220,9 @@ class _Index:
 
 
 _ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
+# As sets: a rule's start words are intersected with the few words the view has, not looked up one by one.
+_START_SETS = {name: frozenset(words) for name, words in STARTS.items()}
+_NONE: frozenset[str] = frozenset()
 
 
 def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
@@ -231,20 +231,22 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     required = REQUIRES.get(rule.name)
     if required is not None and index.present.isdisjoint(required):
         return
-    script = SCRIPTS.get(rule.name)
-    if script is not None and not index.has(script):
+    gate = GATES.get(rule.name)
+    if gate is not None and not index.has(gate):
         return
     starts: set[int] = set()
-    for word in STARTS.get(rule.name, ()):
-        starts.update(index.words.get(word, ()))
+    words = index.words
+    for word in _START_SETS.get(rule.name, _NONE).intersection(words):
+        starts.update(words[word])
     for symbol, back in SYMBOLS.get(rule.name, ()):
         at = text.find(symbol)
         while at >= 0 and len(starts) < MAX_STARTS:
             starts.update(range(max(0, at - back), at + 1))
             at = text.find(symbol, at + 1)
     last_end = -1
+    leads = LEADS.get(rule.name)
     for start in sorted(starts):
-        if start < last_end:
+        if start < last_end or (leads is not None and start and text[start] not in leads):
             continue
         m = rule.pattern.match(text, start)
         if m is not None:
