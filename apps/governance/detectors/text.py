@@ -127,15 +127,22 @@ def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[
 
         views.append(("spaced letters", text, spaced_span))
     # rot13 and reversed payloads are short; reading the first part is enough to tell prose from them
-    if len(base) >= 12 and _natural(base[:NATURAL_SAMPLE]) < 0.08:
-        rot = codecs.encode(base, "rot13")
-        if _natural(rot[:NATURAL_SAMPLE]) >= 0.15:
-            views.append(("rot13", rot, norm.span))
-        rev = base[::-1]
-        if _natural(rev[-NATURAL_SAMPLE:]) >= 0.15:
+    sample = base[:NATURAL_SAMPLE]
+    if len(base) >= 12 and _natural(sample) < 0.08:
+        if _reads_as_english(codecs.encode(sample, "rot13")):
+            views.append(("rot13", codecs.encode(base, "rot13"), norm.span))
+        if _reads_as_english(sample[::-1]):
             n = len(base)
-            views.append(("reversed", rev, lambda s, e: norm.span(n - e, n - s)))
+            views.append(("reversed", base[::-1], lambda s, e: norm.span(n - e, n - s)))
     return views
+
+
+def _reads_as_english(sample: str) -> bool:
+    """Enough stopwords, and more than one of them unless the sample is a short phrase: a text in
+    another script whose few Latin words happen to rotate into one stopword is not a payload."""
+    if _natural(sample) < 0.15:
+        return False
+    return len(_WORD.findall(sample)) <= 12 or len(set(_STOPWORDS.findall(sample))) >= 2
 
 
 def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
