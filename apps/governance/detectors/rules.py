@@ -697,21 +697,47 @@ _PROMPT_NOUN = (
     r"direttiva|diretriz|instrucao|instrucoes|orientacao|indicacao|indicazione|pregunta|domanda|pergunta|"
     r"instruction|directive|diretiva|directiva)"
 )
+
+
 # What makes a prompt "the one behind the assistant", before the noun (English, German, some Romance)
 # or after it (Romance languages, up to two words later: "la instruccion de formacion basica").
-_ORIGIN_BEFORE = (
-    r"(?:initial|original|first|core|main|hidden|secret|essential|base|basic|guiding|primary|fundamental|"
-    r"central|key|underlying|starting|foundational|exact|precise|crafted|concealed|occluded|covert|"
-    r"initiating|root|master|governing|whispered|primer[ao]?|premiere?|prima|primeir[ao]|"
-    r"ursprungliche\w*|anfangliche\w*|erste\w*|geheime\w*|verborgene\w*|versteckte\w*|grundlegende\w*|"
-    r"zentrale\w*|wichtigste\w*|zugrunde\s+liegende\w*|urspr\w*)"
-)
+def _forms(stems: str, endings: str) -> list[str]:
+    """Each stem with each ending ("-" for none): the inflected forms a rule must name one by one."""
+    return [stem + ("" if end == "-" else end) for stem in stems.split() for end in endings.split()]
+
+
+# What makes a prompt "the one behind the assistant", before the noun (English, German, some Romance)
+# or after it (Romance languages, up to two words later: "la instruccion de formacion basica"). Every
+# form is listed, so that rules.REQUIRES can skip a text that has none.
+_ORIGIN_BEFORE_WORDS = [
+    *"""initial original first core main hidden secret essential base basic guiding primary fundamental
+    central key underlying starting foundational exact precise crafted concealed occluded covert initiating
+    root master governing whispered primer primera primero premier premiere prima primeiro
+    primeira""".split(),
+    *_forms(
+        "ursprungliche anfangliche erste geheime verborgene versteckte grundlegende zentrale wichtigste",
+        "- n r s m",
+    ),
+    "ursprunglich",
+]
+_ORIGIN_AFTER_WORDS = [
+    *_forms("initial", "- e es aux s"),
+    *_forms("original", "- e es i s aux"),
+    *_forms("principal", "- e es i is aux"),
+    *"""inicial iniziale centrale central chiave clave cle chave essencial esencial essenziale fundamental
+    guia guida base basica basico basique subyacente sottostante subjacente sous-jacent sous-jacente cachee
+    cache oculta oculto""".split(),
+    *_forms("essentiel", "- le s les"),
+    *_forms("fondamental", "- e es i aux"),
+    *_forms("secret", "- e es s a as o os"),
+    *_forms("segret", "o a i e"),
+    *_forms("nascost", "o a i e"),
+    *_forms("ursprungliche anfangliche", "- n r s m"),
+]
+_ORIGIN_BEFORE = "(?:" + "|".join(_ORIGIN_BEFORE_WORDS) + r"|zugrunde\s+liegende[nrsm]?)"
 _ORIGIN_AFTER = (
-    r"(?:initial\w*|original\w*|inicial|iniziale|principal\w*|centrale?|chiave|clave|cle|chave|"
-    r"essencial|esencial|essenziale|essentiel\w*|fondamental\w*|fundamental|secret\w*|segret\w*|cachee?|"
-    r"ocult[ao]|nascost\w*|guia|guida|base|basic[ao]|basique|de\s+base|di\s+base|de\s+formation|"
-    r"di\s+formazione|de\s+depart|de\s+partida|di\s+partenza|de\s+treinamento|subyacente|sottostante|"
-    r"subjacente|sous-jacente?|ursprungliche\w*|anfangliche\w*)"
+    "(?:" + "|".join(_ORIGIN_AFTER_WORDS) + r"|de\s+base|di\s+base|de\s+formation|di\s+formazione|"
+    r"de\s+depart|de\s+partida|di\s+partenza|de\s+treinamento)"
 )
 _YOU_THINGS = (
     r"(?:(?:ai|ki|ia)\b[\w-]*|training|creation|development|programming|answers?|responses?|replies|"
@@ -723,6 +749,17 @@ _YOU_THINGS = (
     r"sviluppo|funzionalita|treinamento|desenvolvimento|programacao|formacao|criacao|respostas|"
     r"operacoes)"
 )
+# ... and what ties it to the assistant, later in the same sentence.
+_ORIGIN_RELATION = (
+    rf"[^.?!\n]{{0,80}}?(?:\b(?:you\s+(?:were|have\s+been|are|received|got|operate|follow)|guides?\s+you|"
+    rf"given\s+to\s+you|this\s+(?:response|answer|reply|output)|behind\s+(?:you|your)|"
+    rf"(?:drives|powers|shapes|governs|controls)\s+you|{_YOUR}\s+(?:[\w-]+\s+)?{_YOU_THINGS}|"
+    rf"te\s+(?:guia|guio|dieron|dio|llevaron|llevo|han\s+dado|ha\s+sido)|ti\s+(?:guida|e\s+stat[ao]|hanno|"
+    rf"ha)|dich\s+(?:leitet|steuert|antreibt)|dir\s+gegeben|vous\s+a\s+ete|te\s+guide|voce\s+(?:foi|recebeu|"
+    rf"opera|segue)|"
+    rf"du\s+(?:folgst|basierst|operierst)|tu\s+as\s+ete|operi|hai\s+ricevuto|foste|construid[ao])\b"
+    rf"|\bt'(?:a|as|ont)\b)"
+)
 RULES.append(
     _rule(
         "origin-prompt",
@@ -731,18 +768,21 @@ RULES.append(
         7,
         "asks for the prompt or instructions behind the assistant",
         rf"\b(?:{_ORIGIN_BEFORE}\s+(?:training\s+|ausbildungs\w*\s+)?{_PROMPT_NOUN}|"
-        rf"(?:schlussel|haupt|anfangs|ursprungs|kern|grund|geheim|ausbildungs|start|basis|leit)\w*"
-        rf"(?:anweisung|befehl|prompt|direktive|richtlinie)\w*|"
         rf"(?:phrasing|wording|text)\s+of\s+(?:the|your)\s+{_PROMPT_NOUN}|"
         rf"{_PROMPT_NOUN}\s+(?:[\w'-]+\s+){{0,2}}?{_ORIGIN_AFTER})"
-        rf"\b[^.?!\n]{{0,80}}?(?:\b(?:you\s+(?:were|have\s+been|are|received|got|operate|follow)|guides?\s+you|"
-        rf"given\s+to\s+you|this\s+(?:response|answer|reply|output)|behind\s+(?:you|your)|"
-        rf"(?:drives|powers|shapes|governs|controls)\s+you|{_YOUR}\s+(?:[\w-]+\s+)?{_YOU_THINGS}|"
-        rf"te\s+(?:guia|guio|dieron|dio|llevaron|llevo|han\s+dado|ha\s+sido)|ti\s+(?:guida|e\s+stat[ao]|hanno|"
-        rf"ha)|dich\s+(?:leitet|steuert|antreibt)|dir\s+gegeben|vous\s+a\s+ete|te\s+guide|voce\s+(?:foi|recebeu|"
-        rf"opera|segue)|"
-        rf"du\s+(?:folgst|basierst|operierst)|tu\s+as\s+ete|operi|hai\s+ricevuto|foste|construid[ao])\b"
-        rf"|\bt'(?:a|as|ont)\b)",
+        rf"\b{_ORIGIN_RELATION}",
+    )
+)
+# German compounds name the prompt and what makes it the assistant's in one word (Schlusselbefehl).
+RULES.append(
+    _rule(
+        "origin-prompt-compound",
+        "system-prompt extraction",
+        "jailbreak",
+        7,
+        "asks for the prompt or instructions behind the assistant",
+        rf"\b(?:schlussel|haupt|anfangs|ursprungs|kern|grund|geheim|ausbildungs|start|basis|leit)\w*"
+        rf"(?:anweisung|befehl|prompt|direktive|richtlinie)\w*\b{_ORIGIN_RELATION}",
     )
 )
 RULES.append(
@@ -1349,6 +1389,8 @@ STARTS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+STARTS["origin-prompt-compound"] = ()
+STARTS["origin-prompt"] = (*STARTS["origin-prompt"], *_ORIGIN_BEFORE_WORDS, "zugrunde")
 STARTS["override-your"] = (
     *STARTS["override"],
     *_words(
@@ -1477,6 +1519,14 @@ STARTS["unrestricted-mention"] = _words(
 # Words every match of a rule contains, rarer than the words it starts on: a rule is tried only on a text
 # that has one of them (a set lookup), which keeps rules that start on common nouns cheap.
 REQUIRES: dict[str, tuple[str, ...]] = {
+    # as the tokenizer splits them ("sous-jacente": "sous", "jacente")
+    "origin-prompt": tuple(
+        {
+            token
+            for word in (*_ORIGIN_BEFORE_WORDS, *_ORIGIN_AFTER_WORDS, "zugrunde phrasing wording text de di")
+            for token in re.findall("[a-z]+", word)
+        }
+    ),
     "override-ml": (*_ML_YOUR_WORDS, *(phrase.split()[0] for phrase in _ML_SAFETY_PHRASES)),
     "bypass-safety": _words(
         """
@@ -1558,8 +1608,8 @@ SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
         *((stem, 0) for stem in _words("透露 表示 教えて 出力 보여 알려 출력")),
     ),
     # German compounds (Anfangsbefehl, Hauptanweisung) start before the noun the pattern names
-    "origin-prompt": (
-        *((noun, 24) for noun in _words("anweisung befehl direktive richtlinie")),
+    "origin-prompt": tuple((noun, 24) for noun in _words("anweisung befehl direktive richtlinie")),
+    "origin-prompt-compound": (
         *((stem, 0) for stem in _words("urspr anfangliche erste geheime verborgene versteckte grundlegende")),
         *((stem, 0) for stem in _words("zentrale wichtigste zugrunde schlussel haupt anfangs")),
         *((stem, 0) for stem in _words("kern grund geheim")),
