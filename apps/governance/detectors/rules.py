@@ -1519,6 +1519,21 @@ STARTS["unrestricted-mention"] = _words(
 # Words every match of a rule contains, rarer than the words it starts on: a rule is tried only on a text
 # that has one of them (a set lookup), which keeps rules that start on common nouns cheap.
 REQUIRES: dict[str, tuple[str, ...]] = {
+    # the older per-language overrides start on verbs English shares ("ignore"): their determiners or nouns
+    "override-fr": _words("les tes vos toutes tous ses mes ces des aux leur leurs la ta ma sa votre ton"),
+    "override-es": _words("las los tus sus todas todos mis estas esas tu su mi la el"),
+    "override-it": _words(
+        """
+        istruzioni regole direttive indicazioni restrizioni programmazione protocollo protocolli limiti linee
+        principi politiche etica impostazioni addestramento norme
+        """
+    ),
+    "override-pt": _words(
+        """
+        instrucoes regras diretrizes normas restricoes programacao protocolo protocolos limites principios
+        politicas etica configuracoes treinamento formacao orientacoes
+        """
+    ),
     # as the tokenizer splits them ("sous-jacente": "sous", "jacente")
     "origin-prompt": tuple(
         {
