@@ -172,7 +172,9 @@ RULES: list[Rule] = [
         r"\b(?:the|this|a)\s+(?:\w+\s+)?(?:guidelines|configuration|directives|programming|prompts?|"
         r"initiali[sz]ation|rules)\s+(?:for|of|on|about|file|files|format|syntax|"
         r"template|engineering)\b(?!\s+(?:you|this\s+(?:ai|assistant|model|chat|conversation)))"
-        r"|\b(?:tips|advice|recommendations|best\s+practices|examples)\s+(?:for|on|about)\b",
+        r"|\b(?:tips|advice|recommendations|best\s+practices|examples)\s+(?:for|on|about)\b"
+        r"|\b(?:configuration|guidelines|rules|instructions|prompts?)\s+(?:options?|files?|format|syntax|menu|page|"
+        r"panel|wizard|screen)\b|\b(?:i\s+bought|router|device|product)\b",
     ),
     _rule(
         "repeat-above",
@@ -883,6 +885,15 @@ _CONFIG = (
     r"training\s+(?:instructions|data|prompt|details)|guardrails)"
 )
 # Talking about disclosure rather than asking for it: negated, hypothetical or about one's own product.
+_NOT_GOING_ON = (
+    r"(?!\s+(?:options?|files?|format|syntax|tips|examples|templates?|menu|page|panel|wizard|screen))"
+)
+# Where "your" is a shop, a service or a product, not the assistant.
+_SERVICE = (
+    r"\b(?:refunds?|returns?|shipping|privacy|cookies?|pricing|prices|warranty|opening|store|shop|delivery|"
+    r"cancellation|booking|reservations?|hotel|restaurant|bank|order|subscription|router|device|product|"
+    r"i\s+bought|purchase|essay|thesis|homework|nurse|doctor|teacher|coach|company's|employer)\b"
+)
 _DISCLOSE_GUARD = (
     r"\b(?:don'?t|do\s+not|never|not\s+(?:to|reveal|share|disclose)|nothing\s+about|without\s+(?:exposing|"
     r"revealing|sharing|disclosing|showing)|why|wrong|benign|classify|interpret|considered|should\s+(?:i|we)|"
@@ -890,6 +901,7 @@ _DISCLOSE_GUARD = (
     r"application|bot|chatbot|assistant|model|llm|agent|product|company|team|game|server|project|code|"
     r"router)|(?:guidelines|rules|instructions|tips|advice)\s+(?:for|on|about)\s+(?!this\s+(?:conversation|"
     r"chat|session)|the\s+(?:conversation|chat|session)|you\b))"
+    rf"|{_SERVICE}"
 )
 RULES.append(
     _rule(
@@ -898,7 +910,7 @@ RULES.append(
         "jailbreak",
         7,
         "asks the assistant to disclose its own instructions or configuration",
-        rf"\b{_DISCLOSE}\b[^.?!\n]{{0,50}}?\b(?:your|its)\s+(?:[\w-]+\s+){{0,3}}?{_CONFIG}\b",
+        rf"\b{_DISCLOSE}\b[^.?!\n]{{0,50}}?\b(?:your|its)\s+(?:[\w-]+\s+){{0,3}}?{_CONFIG}\b{_NOT_GOING_ON}",
         _DISCLOSE_GUARD,
     )
 )
@@ -913,6 +925,7 @@ RULES.append(
         r"creators?|developers?|programmers?|refus\w*)\b"
         r"|\b(?:initiali[sz]ation|foundational|operational|hidden|secret|concealed|guarded|internal)\s+(?:text|"
         r"prompt|instructions|parameters|directives|configuration|rules|guidelines)\b",
+        _SERVICE,
     )
 )
 # Switching safety off in so many words, or asking for what it keeps back.
@@ -987,8 +1000,13 @@ RULES.append(
         "unverified",
         3,
         "talk of an assistant without restrictions",
-        r"\b(?:unrestricted|unfiltered|uncensored|unconstrained|jailbroken|unaligned)\b|\bwithout\s+(?:any\s+)?"
-        r"(?:restrictions|filters|guardrails|censorship|safety\s+(?:measures|guidelines|filters))\b",
+        r"\b(?:unrestricted|unfiltered|uncensored|unconstrained|jailbroken|unaligned)\s+(?:[\w-]+\s+)?(?:ai|"
+        r"assistant|model|chatbot|bot|llm|gpt|mode|version|access|answers?|responses?|output|persona|self|"
+        r"help|assistance|conversation|chat)\b"
+        r"|\b(?:you|you're|be|being|become|act|answer|respond|reply|stay|remain)\s+(?:[\w-]+\s+)?(?:unrestricted|"
+        r"unfiltered|uncensored|unconstrained|jailbroken|unaligned)\b"
+        r"|\bwithout\s+(?:any\s+)?(?:restrictions|filters|guardrails|censorship|safety\s+(?:measures|"
+        r"guidelines|filters))\b",
     )
 )
 
@@ -1514,7 +1532,8 @@ STARTS["unrestricted-request"] = _words(
     """
 )
 STARTS["unrestricted-mention"] = _words(
-    "unrestricted unfiltered uncensored unconstrained jailbroken unaligned without"
+    "unrestricted unfiltered uncensored unconstrained jailbroken unaligned without you be being become act "
+    "answer respond reply stay remain"
 )
 # Words every match of a rule contains, rarer than the words it starts on: a rule is tried only on a text
 # that has one of them (a set lookup), which keeps rules that start on common nouns cheap.
