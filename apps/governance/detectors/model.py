@@ -78,11 +78,22 @@ class Embedder:
 
 @dataclass(frozen=True)
 class Classifier:
-    """A small MLP on embeddings (ReLU hidden layers, sigmoid output); ``threshold`` means severity 5."""
+    """A small MLP on embeddings (ReLU hidden layers, sigmoid output); ``threshold`` means severity 5.
+
+    ``weak_threshold`` (at most ``threshold``) means severity 5 for a text on which the rules found weak
+    evidence (a finding of severity 3-4: talk of the assistant's own rules, hidden characters): the two
+    are chosen together on the validation splits (train.py).
+    """
 
     layers: tuple[tuple[Any, Any], ...]  # (weights (in, out), bias (out,)) numpy float32 pairs
     threshold: float
     meta: dict[str, Any]
+    weak_threshold: float | None = None
+
+    def threshold_for(self, weak_evidence: bool) -> float:
+        if weak_evidence and self.weak_threshold is not None:
+            return min(self.threshold, self.weak_threshold)
+        return self.threshold
 
     @classmethod
     def load(cls, path: Path = CLASSIFIER_PATH) -> Classifier:
@@ -94,13 +105,16 @@ class Classifier:
                 (data[f"w{i}"].astype(np.float32), data[f"b{i}"].astype(np.float32)) for i in range(count)
             )
             threshold = float(data["threshold"])
+            weak = float(data["weak_threshold"]) if "weak_threshold" in data else None
             meta = json.loads(str(data["meta"]))
-        return cls(layers, threshold, meta)
+        return cls(layers, threshold, meta, weak)
 
     def save(self, path: Path = CLASSIFIER_PATH) -> None:
         import numpy as np
 
         arrays: dict[str, Any] = {"layers": np.array(len(self.layers)), "threshold": np.array(self.threshold)}
+        if self.weak_threshold is not None:
+            arrays["weak_threshold"] = np.array(self.weak_threshold)
         for i, (w, b) in enumerate(self.layers):
             arrays[f"w{i}"] = np.asarray(w, dtype=np.float32)
             arrays[f"b{i}"] = np.asarray(b, dtype=np.float32)

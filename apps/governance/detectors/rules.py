@@ -33,10 +33,22 @@ class Rule:
 
 
 def _rule(
-    name: str, family: str, flag: str, severity: int, reason: str, pattern: str, guard: str | None = None
+    name: str,
+    family: str,
+    flag: str,
+    severity: int,
+    reason: str,
+    pattern: str,
+    guard: str | None = None,
 ) -> Rule:
     return Rule(
-        name, family, flag, severity, reason, re.compile(pattern), re.compile(guard) if guard else None
+        name,
+        family,
+        flag,
+        severity,
+        reason,
+        re.compile(pattern),
+        re.compile(guard) if guard else None,
     )
 
 
@@ -46,26 +58,32 @@ _OVERRIDE_VERB = (
     r"discard|dismiss|neglect|erase|throw\s+(?:out|away)|set\s+aside|put\s+aside|pay\s+no\s+attention\s+to|"
     r"stop\s+(?:following|obeying)|(?:do\s+not|don'?t|no\s+longer)\s+(?:follow|obey)|"
     r"cancel|nullify|void|suspend|deactivate|disable|turn\s+off|lift|circumvent|get\s+(?:a)?round|"
-    r"break\s+free\s+(?:of|from)|free\s+yourself\s+from|liberate\s+yourself\s+from|unlearn|drop|override)"
+    r"break\s+free\s+(?:of|from)|free\s+yourself\s+from|liberate\s+yourself\s+from|unlearn|drop|override|"
+    r"shelve|lay\s+(?:down|aside)|sidestep|evade|relinquish|renounce|defy|violate|disengage(?:\s+from)?|"
+    r"detach\s+from|step\s+(?:outside|away\s+from)|ditch|scrap|waive|abandon|deviate\s+from|depart\s+from|"
+    r"let\s+go\s+of|do\s+away\s+with|disobey|contravene)"
 )
 _OVERRIDE_QUAL = (
     r"(?:previous|previously|prior|above|earlier|preceding|foregoing|initial|original|existing|all|any|"
     r"every|your|these|those|its|current|old|default|safety|content|ethical|built[\s-]?in|standard|"
-    r"usual|programmed|given|system|pre[\s-]?set|preset|core)"
+    r"usual|programmed|given|system|pre[\s-]?set|preset|core|normal|typical|established|inherent|embedded|"
+    r"integrated|internal|operational|operating|moral|automated|routine|regular|predefined|predetermined|"
+    r"fundamental|basic|imposed|assigned|designated|restrictive)"
 )
 _OVERRIDE_TARGET = (
     r"(?:instructions?|instruct|directives?|rules?|guidelines?|guidance|prompts?|programming|constraints?|"
     r"restrictions?|limitations?|polic(?:y|ies)|safeguards?|guardrails?|filters?|training|commands?|"
     r"orders|conditioning|protocols?|principles|ethics|morals|boundaries|system\s+message|"
     r"safety\s+(?:measures|features|settings|protocols|mechanisms)|protective\s+mechanisms|alignment|"
-    r"context|directions?|tasks?|everything|anything)"
+    r"context|directions?|tasks?|everything|anything|mechanisms|code\s+of\s+conduct|moderation|censorship|"
+    r"compliance|decision[\s-]making|conditioning|obligations|confines)"
 )
 # "ignore the previous instructions in the README", "skip the rules section": instructions about
 # software or a document, not the assistant's.
 _OVERRIDE_GUARD = (
     r"\b(?:readme|manual|installer|wizard|compiler|linter|eslint|pylint|flake8|mypy|ruff|gitignore|"
     r"warning|warnings|cookie|recipe|grammar|spelling|traffic|firewall\s+rule|css|lint|npm|pip|"
-    r"unit\s+tests?|tests?\s+fail)"
+    r"unit\s+tests?|tests?\s+fail|phone|tablet|device|tv|router|account|parental|child'?s|kids?|laptop)"
 )
 
 RULES: list[Rule] = [
@@ -151,6 +169,12 @@ RULES: list[Rule] = [
         r"to\s+you|that\s+you\s+(?:follow|were))|guidelines|directives|programming|configuration|"
         r"initiali[sz]ation|operational\s+(?:parameters|guidelines|instructions)|training\s+"
         r"(?:instructions?|data|prompt)|core\s+(?:directive|instructions?))",
+        r"\b(?:the|this|a)\s+(?:\w+\s+)?(?:guidelines|configuration|directives|programming|prompts?|"
+        r"initiali[sz]ation|rules)\s+(?:for|of|on|about|file|files|format|syntax|"
+        r"template|engineering)\b(?!\s+(?:you|this\s+(?:ai|assistant|model|chat|conversation)))"
+        r"|\b(?:tips|advice|recommendations|best\s+practices|examples)\s+(?:for|on|about)\b"
+        r"|\b(?:configuration|guidelines|rules|instructions|prompts?)\s+(?:options?|files?|format|syntax|menu|page|"
+        r"panel|wizard|screen)\b|\b(?:i\s+bought|router|device|product)\b",
     ),
     _rule(
         "repeat-above",
@@ -305,7 +329,10 @@ RULES: list[Rule] = [
         "chat-template control tokens in user text",
         r"<\|\s*(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|"
         r"begin_of_text)\s*\|>|<<\s*/?\s*sys\s*>>|\[\s*/?\s*inst\s*\]|\[\s*/?\s*(?:system|sys)\s*\]"
-        r"|</?\s*(?:system|sys|system_prompt|instructions?)\s*>",
+        # an XML element named "system" holding data (<system><cpu>4</cpu>...) is not a chat turn
+        r"|<\s*(?:system|sys|system_prompt|instructions?)\s*>(?!\s*<(?!/?(?:system|sys|user|assistant|im_start)\b)"
+        r"[a-z_]+>)|</\s*(?:system|sys|system_prompt|instructions?)\s*>(?=\s*(?:<\s*/?\s*(?:system|user|"
+        r"assistant|im_start)\b|[a-z]))",
     ),
     _rule(
         "fake-system-turn",
@@ -329,7 +356,7 @@ RULES: list[Rule] = [
         "hidden command in brackets or comments",
         r"[\[\(\{<]\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden\s+instructions?|"
         r"instructions?\s+for\s+(?:the\s+)?(?:ai|assistant|model|llm|bot)|note\s+to\s+(?:the\s+)?(?:ai|"
-        r"assistant|model|llm|bot)|ai\s+(?:only|note)|assistant\s+(?:only|note))\s*(?::|-|>|\])"
+        r"assistant|model|llm|bot)|ai\s+(?:only|note)|assistant\s+(?:only|note))\s*(?::|-|>(?!\s*<[a-z_]+>)|\])"
         r"|//\s*(?:developer|admin|system)\s+note\s*:"
         r"|<!--[^>]{0,200}\b(?:ignore|disregard|assistant|ai\s+model|llm|instructions|reveal|system\s+"
         r"prompt)\b",
@@ -374,11 +401,14 @@ RULES: list[Rule] = [
         "unsafe",
         6,
         "asks the assistant to run a dangerous command",
-        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call)\b\s*(?::|this|the\s+following|it|now|command)?"
-        r"[^\n]{0,40}?[`'\"(:][^\n]{0,120}?(?:\bwhoami\b|/etc/(?:passwd|shadow)|\brm\s+-[rf]{2}\b|"
-        r"/dev/tcp/|\bnc\s+-[el]|\bcurl\b[^|\n]{0,80}\|\s*(?:ba|z)?sh\b|\bwget\b[^|\n]{0,80}\|\s*(?:ba)?sh\b|"
-        r"\bos\.system\b|\bsubprocess\.|__import__|powershell\s+-(?:e|enc)|\bmkfifo\b|:\(\)\s*\{|"
-        r"\bchmod\s+(?:\+s|777)\b|\bsystem\(|\bexec\(|\beval\()",
+        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b\s*(?::|this|the\s+following|"
+        r"it|now|command)?[^\n]{0,40}?[`'\"(:][^\n]{0,120}?(?:\bwhoami\b|/etc/(?:passwd|shadow)|"
+        r"\brm\s+(?:-\w+\s+|,\s*)*-[rf]{2}\b|/dev/tcp/|\bnc\s+-[el]|\bcurl\b[^|\n]{0,80}\|\s*(?:ba|z)?sh\b|"
+        r"\bwget\b[^|\n]{0,80}\|\s*(?:ba)?sh\b|\bos\.(?:system|popen|fork)\b|\bsubprocess\.|__import__|"
+        r"powershell\s+-(?:e|enc|c)\b|invoke-webrequest|invoke-expression|\biex\b|\bmkfifo\b|:\(\)\s*\{|"
+        r"\bchmod\s+(?:\+s|777)\b|\bsystem\(|\bexec\(|\beval\(|child_process|execsync|process\.fork|"
+        r"\bfork\s*\(|\bdd\s+if=[^\n]{0,40}of=/dev/|javascript:|document\.cookie|\btelnet\s|drop\s+table|"
+        r"fetch\(\s*['\"]https?://|fromcharcode|string\.fromcodepoint|\batob\()",
     ),
     _rule(
         "exfiltrate-markdown",
@@ -484,7 +514,7 @@ RULES: list[Rule] = [
         r"(?:a|the)\s+(?:bank|casino|store|government|network|server|website|database|system)\b)",
         r"\b(?:my\s+own|i\s+own|forgot\s+my|forgotten|lost\s+my|locked\s+out\s+of\s+my|authori[sz]ed|testing|"
         r"pentest(?:ing)?|penetration\s+test(?:ing)?|ctf|capture\s+the\s+flag|bug\s+bounty|"
-        r"protect|prevent|defend|secure|detect|recover\s+my|reset\s+my)\b",
+        r"protect|prevent|defend|secure|detect|recover\s+my|reset\s+my|legal|legally|lawful|lawfully)\b",
     ),
     _rule(
         "violence",
@@ -625,7 +655,18 @@ _CONSTRAINTS = (
     r"limitaciones|limitazioni|procedures|procedimientos|procedure|procedimentos|verfahren|"
     r"standardbetriebsverfahren|algorithms|algoritmos|algorithmes|algoritmi|algorithmen|norms|normas|"
     r"normes|norme|normen|policies|politicas|politiques|politiche|constraints|safeguards|guardrails|"
-    r"moral\s+compass|brujula\s+moral|bussola\s+morale|reglas|regles|regole|regras|regeln)"
+    r"moral\s+compass|brujula\s+moral|bussola\s+morale|reglas|regles|regole|regras|regeln|settings|"
+    r"code\s+(?:of\s+conduct|de\s+conduite)|codigo\s+de\s+(?:conducta|conduta)|codice\s+di\s+condotta|"
+    r"verhaltenskodex|"
+    r"parameters|configuration|mechanisms?|process(?:es)?|methods|routines|systems?|framework|boundaries|"
+    r"standards|principles|defaults|filters|directives|instructions|decision-making|behaviou?r|"
+    r"configuracion|parametros|ajustes|mecanismos?|procesos?|metodos|rutinas|sistemas?|marco|estandares|"
+    r"principios|filtros|directivas|instrucciones|pautas|caminos|parametres|mecanismes?|processus|"
+    r"methodes|systemes?|cadre|principes|filtres|consignes|comportement|impostazioni|parametri|"
+    r"configurazione|meccanism[io]|process[io]|metodi|sistem[ai]|quadro|principi|filtri|direttive|"
+    r"istruzioni|configuracoes|mecanismos|processos|rotinas|estrutura|padroes|diretivas|instrucoes|"
+    r"parameter|konfiguration|methoden|routinen|systeme?|rahmen|prinzipien|anweisungen|"
+    r"\w*?(?:einstellungen|mechanismen|prozesse?|protokolle|richtlinien|regeln|vorgaben|wege))"
 )
 _MY = r"(?:my|mis|mes|ma|mon|meine[nrms]?|mie|miei|mia|mio|minhas|meus|minha|meu)"
 _DEMANDS = (
@@ -633,7 +674,12 @@ _DEMANDS = (
     r"diretrizes|direktiven|commands|comandos|commandes|comandi|befehle|orders|ordenes|ordres|ordini|"
     r"ordens|requests|peticiones|solicitudes|demandes|richieste|pedidos|solicitacoes|anfragen|forderungen|"
     r"demands|exigencias|exigences|esigenze|wishes|deseos|desirs|desideri|desejos|wunsche|mandates|"
-    r"orientaciones|indicaciones|indicazioni|indicacoes|guia|guida)"
+    r"orientaciones|indicaciones|indicazioni|indicacoes|guia|guida|needs|preferences|lead|guidance|"
+    r"command|request|direction|input|specifications|rules|terms|will|say|word|necesidades|preferencias|"
+    r"mando|direccion|solicitud|peticion|demandas|consultas|besoins|demande|volonte|conduite|esigenze|"
+    r"preferenze|comando|richiesta|bisogni|volonta|necessidades|orientac(?:ao|oes)|pedido|ordem|vontade|"
+    r"direcao|bedurfnisse|anforderungen|fuhrung|kommando|auftrag|willen|vorgaben|regeln|reglas|regles|"
+    r"regole|regras|advice|conseils|consejos|consigli|conselhos|ratschlage)"
 )
 RULES.append(
     _rule(
@@ -648,9 +694,73 @@ RULES.append(
 )
 _PROMPT_NOUN = (
     r"(?:prompts?|instructions?|commands?|directives?|questions?|statements?|guidelines?|inputs?|messages?|"
-    r"\w*anweisung(?:en)?|\w*befehl|\w*direktive|invite|consignes?|commande|indicacion(?:es)?|"
-    r"instruccion(?:es)?|directriz|comando|istruzion[ei]|direttiva|diretriz|instrucao|instrucoes|"
-    r"orientacao|indicacao|indicazione|pregunta|domanda|pergunta)"
+    r"cues?|quer(?:y|ies)|triggers?|\w*anweisung(?:en)?|\w*befehl|\w*direktive|\w*richtlinie|"
+    r"invite|consignes?|commande|indicacion(?:es)?|instruccion(?:es)?|directriz|comando|istruzion[ei]|"
+    r"direttiva|diretriz|instrucao|instrucoes|orientacao|indicacao|indicazione|pregunta|domanda|pergunta|"
+    r"instruction|directive|diretiva|directiva)"
+)
+
+
+# What makes a prompt "the one behind the assistant", before the noun (English, German, some Romance)
+# or after it (Romance languages, up to two words later: "la instruccion de formacion basica").
+def _forms(stems: str, endings: str) -> list[str]:
+    """Each stem with each ending ("-" for none): the inflected forms a rule must name one by one."""
+    return [stem + ("" if end == "-" else end) for stem in stems.split() for end in endings.split()]
+
+
+# What makes a prompt "the one behind the assistant", before the noun (English, German, some Romance)
+# or after it (Romance languages, up to two words later: "la instruccion de formacion basica"). Every
+# form is listed, so that rules.REQUIRES can skip a text that has none.
+_ORIGIN_BEFORE_WORDS = [
+    *"""initial original first core main hidden secret essential base basic guiding primary fundamental
+    central key underlying starting foundational exact precise crafted concealed occluded covert initiating
+    root master governing whispered primer primera primero premier premiere prima primeiro
+    primeira""".split(),
+    *_forms(
+        "ursprungliche anfangliche erste geheime verborgene versteckte grundlegende zentrale wichtigste",
+        "- n r s m",
+    ),
+    "ursprunglich",
+]
+_ORIGIN_AFTER_WORDS = [
+    *_forms("initial", "- e es aux s"),
+    *_forms("original", "- e es i s aux"),
+    *_forms("principal", "- e es i is aux"),
+    *"""inicial iniziale centrale central chiave clave cle chave essencial esencial essenziale fundamental
+    guia guida base basica basico basique subyacente sottostante subjacente sous-jacent sous-jacente cachee
+    cache oculta oculto""".split(),
+    *_forms("essentiel", "- le s les"),
+    *_forms("fondamental", "- e es i aux"),
+    *_forms("secret", "- e es s a as o os"),
+    *_forms("segret", "o a i e"),
+    *_forms("nascost", "o a i e"),
+    *_forms("ursprungliche anfangliche", "- n r s m"),
+]
+_ORIGIN_BEFORE = "(?:" + "|".join(_ORIGIN_BEFORE_WORDS) + r"|zugrunde\s+liegende[nrsm]?)"
+_ORIGIN_AFTER = (
+    "(?:" + "|".join(_ORIGIN_AFTER_WORDS) + r"|de\s+base|di\s+base|de\s+formation|di\s+formazione|"
+    r"de\s+depart|de\s+partida|di\s+partenza|de\s+treinamento)"
+)
+_YOU_THINGS = (
+    r"(?:(?:ai|ki|ia)\b[\w-]*|training|creation|development|programming|answers?|responses?|replies|"
+    r"reply|behaviou?r|operations?|thoughts|capabilities|functionality|functioning|design|outputs?|"
+    r"systems?|model|decisions|ausbildung|programmierung|entwicklung|antworten|erstellung|betrieb|"
+    r"operationen|fahigkeiten|programmation|formation|creation|capacites|reponses|developpement|"
+    r"systeme|fonctionnement|creacion|entrenamiento|programacion|desarrollo|formacion|respuestas|"
+    r"funcionamiento|operaciones|sistema|formazione|programmazione|creazione|risposte|operazioni|"
+    r"sviluppo|funzionalita|treinamento|desenvolvimento|programacao|formacao|criacao|respostas|"
+    r"operacoes)"
+)
+# ... and what ties it to the assistant, later in the same sentence.
+_ORIGIN_RELATION = (
+    rf"[^.?!\n]{{0,80}}?(?:\b(?:you\s+(?:were|have\s+been|are|received|got|operate|follow)|guides?\s+you|"
+    rf"given\s+to\s+you|this\s+(?:response|answer|reply|output)|behind\s+(?:you|your)|"
+    rf"(?:drives|powers|shapes|governs|controls)\s+you|{_YOUR}\s+(?:[\w-]+\s+)?{_YOU_THINGS}|"
+    rf"te\s+(?:guia|guio|dieron|dio|llevaron|llevo|han\s+dado|ha\s+sido)|ti\s+(?:guida|e\s+stat[ao]|hanno|"
+    rf"ha)|dich\s+(?:leitet|steuert|antreibt)|dir\s+gegeben|vous\s+a\s+ete|te\s+guide|voce\s+(?:foi|recebeu|"
+    rf"opera|segue)|"
+    rf"du\s+(?:folgst|basierst|operierst)|tu\s+as\s+ete|operi|hai\s+ricevuto|foste|construid[ao])\b"
+    rf"|\bt'(?:a|as|ont)\b)"
 )
 RULES.append(
     _rule(
@@ -659,25 +769,22 @@ RULES.append(
         "jailbreak",
         7,
         "asks for the prompt or instructions behind the assistant",
-        rf"\b(?:(?:initial|original|first|core|main|hidden|secret|essential|base|guiding|primary|fundamental|"
-        rf"central|key|underlying|starting|foundational|exact|precise|crafted|concealed|occluded)\s+"
-        rf"(?:training\s+)?{_PROMPT_NOUN}|(?:phrasing|wording|text)\s+of\s+(?:the|your)\s+{_PROMPT_NOUN}|"
-        rf"{_PROMPT_NOUN}\s+(?:\w+\s+){{0,2}}?(?:initial\w*|original\w*|inicial|iniziale|principal\w*|"
-        rf"centrale?|chiave|essencial|essentiel\w*|fondamental\w*|secret\w*|segret\w*|cachee?|oculta|"
-        rf"nascost\w*|guia|guida|base|de\s+base|di\s+base|de\s+formation|di\s+formazione|de\s+depart|"
-        rf"de\s+treinamento|ursprungliche\w*|anfangliche\w*))"
-        rf"\b[^.?!\n]{{0,80}}?\b(?:you\s+(?:were|have\s+been|are|received|got|operate|follow)|guides?\s+you|"
-        rf"your\s+(?:training|creation|development|programming|answers?|responses?|behaviou?r|operations?|"
-        rf"thoughts|ai|capabilities|functionality|design)|behind\s+(?:you|your)|steered\s+your|led\s+to\s+"
-        rf"your|resulted\s+in\s+your|fostered\s+your|(?:drives|powers|shapes|governs|controls)\s+you|"
-        rf"deine[nrms]?\s+(?:ki|ausbildung|programmierung|entwicklung|antworten|erstellung)|dir\s+gegeben|"
-        rf"du\s+(?:folgst|basierst|operierst)|deine\s+ki|(?:ta|tes|ton)\s+(?:programmation|formation|"
-        rf"creation|capacites|operations|reponses|ia|developpement)|te\s+guide|tu\s+as\s+ete|"
-        rf"(?:tu|tus|su)\s+(?:creacion|entrenamiento|programacion|ia|desarrollo|formacion|respuestas|"
-        rf"funcionamiento)|te\s+guia|(?:tua|tue|tuo|tuoi)\s+(?:formazione|programmazione|creazione|"
-        rf"risposte|operazioni|ia|sviluppo|funzionalita)|operi|hai\s+ricevuto|(?:seu|sua|teu|tua|suas|seus)\s+"
-        rf"(?:treinamento|desenvolvimento|ia|programacao|formacao|criacao|respostas|funcionamento)|"
-        rf"voce\s+(?:foi|esta)|foste|construid[ao])",
+        rf"\b(?:{_ORIGIN_BEFORE}\s+(?:training\s+|ausbildungs\w*\s+)?{_PROMPT_NOUN}|"
+        rf"(?:phrasing|wording|text)\s+of\s+(?:the|your)\s+{_PROMPT_NOUN}|"
+        rf"{_PROMPT_NOUN}\s+(?:[\w'-]+\s+){{0,2}}?{_ORIGIN_AFTER})"
+        rf"\b{_ORIGIN_RELATION}",
+    )
+)
+# German compounds name the prompt and what makes it the assistant's in one word (Schlusselbefehl).
+RULES.append(
+    _rule(
+        "origin-prompt-compound",
+        "system-prompt extraction",
+        "jailbreak",
+        7,
+        "asks for the prompt or instructions behind the assistant",
+        rf"\b(?:schlussel|haupt|anfangs|ursprungs|kern|grund|geheim|ausbildungs|start|basis|leit)\w*"
+        rf"(?:anweisung|befehl|prompt|direktive|richtlinie)\w*\b{_ORIGIN_RELATION}",
     )
 )
 RULES.append(
@@ -707,7 +814,8 @@ RULES.append(
         r"beschrankungen|settings|features)|\b(?:disable|remove|lift)\s+(?:all\s+)?(?:your\s+)?"
         r"(?:limitations|restrictions)\b",
         r"\b(?:router|outlook|gmail|spam|browser|chrome|firefox|safari|windows|phone|iphone|android|app|"
-        r"instagram|tiktok|youtube|parental|kids|child|school|network|firewall|antivirus|camera|car|tv|"
+        r"instagram|tiktok|youtube|parental|kids|child|school|network|firewall|antivirus|camera|car|tv|pdf|"
+        r"document|file|spreadsheet|workbook|"
         r"laptop|printer|account|server|nginx|apache|settings\s+menu)\b",
     )
 )
@@ -723,6 +831,409 @@ RULES.append(
     )
 )
 
+# ------------------------------------------------------------ generalised families
+# The same intents as above with the wording open: a verb of circumvention or disclosure aimed at the
+# assistant's own rules or configuration ("your ... guidelines"), wherever the words in between vary.
+_CIRCUMVENT = (
+    rf"(?:{_OVERRIDE_VERB}|break|loosen|relax|remove|escape|exceed|transcend|surpass|go\s+beyond|"
+    r"move\s+beyond|operate\s+beyond|function\s+beyond|act\s+beyond|push\s+past|get\s+past|"
+    r"work\s+around|step\s+beyond|outside\s+of|overstep|rewrite|reprogram|unlock|switch\s+off|turn\s+off)"
+)
+_OWN_RULES = (
+    r"(?:rules|restrictions|guidelines|guardrails|safeguards|filters?|filtering|ethics|ethical\s+\w+|"
+    r"moral\s+\w+|safety(?:\s+\w+)?|programming|programmed\s+\w+|constraints|limitations|limits|"
+    r"boundaries|instructions|directives|protocols?|polic(?:y|ies)|settings|parameters|defaults|standards|"
+    r"norms|principles|mechanisms|procedures|conditioning|alignment|censorship|moderation|framework|"
+    r"code\s+of\s+conduct|checks|system\s+prompt|core\s+\w+|values|content\s+\w+)"
+)
+_CIRCUMVENT_GUARD = (
+    rf"{_OVERRIDE_GUARD}|\b(?:comfort|fitness|workout|exercise|gym|running|muscles?|athlete|marathon|"
+    r"personal\s+best|fears?|goals?|career|creativity|budget|credit|spending|data\s+plan|coffee|water|air|"
+    r"vacuum|hvac|furnace|photos?|images?|instagram|snapchat|camera|lens|oil|pool|aquarium|spam|mail|"
+    r"e-?mail|inbox|search|excel|spreadsheet|pandas|dataframe|column|query|into\s+(?:steps|parts|pieces|"
+    r"sections|chunks|smaller))\b"
+)
+RULES.append(
+    _rule(
+        "override-your",
+        "instruction override",
+        "jailbreak",
+        7,
+        "tells the assistant to set aside its own rules",
+        rf"\b{_CIRCUMVENT}\W+(?:[\w'-]+\W+){{0,2}}?(?:your|its|the\s+(?:ai|assistant|model|chatbot)'?s?)\s+"
+        rf"(?:[\w-]+\s+){{0,3}}?{_OWN_RULES}\b",
+        _CIRCUMVENT_GUARD,
+    )
+)
+_DISCLOSE = (
+    r"(?:shar(?:e|es|ing)|show(?:s|ing)?|reveal(?:s|ing)?|disclos(?:e|es|ing)|display(?:s|ing)?|"
+    r"output|print|list|describe|explain|elaborate|summari[sz]e|"
+    r"condense|detail|outline|tell\s+me|tell\s+us|give\s+me|give\s+us|provide|include|preface|prefix|"
+    r"conclude|paste|quote|repeat|recite|expos(?:e|es|ing)|surface|unveil|spell\s+out|transcribe|encode|"
+    r"translate|"
+    r"document|enumerate|dump|leak|divulge|present|publish|post|send|write\s+out|type\s+out|read\s+out|"
+    r"walk\s+me\s+through|break\s+down|paraphrase|rephrase|restate|put|convert|transform|render|"
+    r"reproduce|copy|export|return|emit|echo|insert|append|attach|embed|clarify|specify|confirm|"
+    r"demonstrate|admit|confess|uncover|unmask|open\s+up\s+about|come\s+clean\s+about|what\s+(?:are|is|"
+    r"were|was))"
+)
+_CONFIG = (
+    r"(?:system\s+(?:prompt|message|instructions?|configuration|settings)|prompt|instructions|"
+    r"configuration|config|directives|guidelines|rules|restrictions|constraints|programming|"
+    r"initiali[sz]ation(?:\s+\w+)?|parameters|setup|safety\s+(?:rules|guidelines|filters|training|settings|"
+    r"policies|protocols|instructions|measures)|content\s+(?:filters?|polic(?:y|ies))|filters|"
+    r"training\s+(?:instructions|data|prompt|details)|guardrails)"
+)
+# Talking about disclosure rather than asking for it: negated, hypothetical or about one's own product.
+_NOT_GOING_ON = (
+    r"(?!\s+(?:options?|files?|format|syntax|tips|examples|templates?|menu|page|panel|wizard|screen))"
+)
+# Where "your" is a shop, a service or a product, not the assistant.
+_SERVICE = (
+    r"\b(?:refunds?|returns?|shipping|privacy|cookies?|pricing|prices|warranty|opening|store|shop|delivery|"
+    r"cancellation|booking|reservations?|hotel|restaurant|bank|order|subscription|router|device|product|"
+    r"i\s+bought|purchase|essay|thesis|homework|nurse|doctor|teacher|coach|company's|employer)\b"
+)
+_DISCLOSE_GUARD = (
+    r"\b(?:don'?t|do\s+not|never|not\s+(?:to|reveal|share|disclose)|nothing\s+about|without\s+(?:exposing|"
+    r"revealing|sharing|disclosing|showing)|why|wrong|benign|classify|interpret|considered|should\s+(?:i|we)|"
+    r"how\s+(?:do|can|should|would)\s+(?:i|we|companies|developers|teams)|(?:my|our)\s+(?:own\s+)?(?:app|"
+    r"application|bot|chatbot|assistant|model|llm|agent|product|company|team|game|server|project|code|"
+    r"router)|(?:guidelines|rules|instructions|tips|advice)\s+(?:for|on|about)\s+(?!this\s+(?:conversation|"
+    r"chat|session)|the\s+(?:conversation|chat|session)|you\b))"
+    rf"|{_SERVICE}"
+)
+RULES.append(
+    _rule(
+        "disclose-own-config",
+        "system-prompt extraction",
+        "jailbreak",
+        7,
+        "asks the assistant to disclose its own instructions or configuration",
+        rf"\b{_DISCLOSE}\b[^.?!\n]{{0,50}}?\b(?:your|its)\s+(?:[\w-]+\s+){{0,3}}?{_CONFIG}\b{_NOT_GOING_ON}",
+        _DISCLOSE_GUARD,
+    )
+)
+RULES.append(
+    _rule(
+        "own-config-mention",
+        "system-prompt extraction",
+        "unverified",
+        3,
+        "refers to the assistant's own rules or configuration",
+        rf"\byour\s+(?:[\w-]+\s+){{0,2}}?(?:{_CONFIG}|{_OWN_RULES}|training|limitations|boundaries|"
+        r"creators?|developers?|programmers?|refus\w*)\b"
+        r"|\b(?:initiali[sz]ation|foundational|operational|hidden|secret|concealed|guarded|internal)\s+(?:text|"
+        r"prompt|instructions|parameters|directives|configuration|rules|guidelines)\b",
+        _SERVICE,
+    )
+)
+# Switching safety off in so many words, or asking for what it keeps back.
+_HARDWARE = (
+    r"\b(?:interlock|switch|valve|sensor|fuse|breaker|dryer|washer|microwave|oven|heater|car|vehicle|"
+    r"truck|machine|equipment|tool|saw|mower|drill|gun\s+safety|pistol|rifle|elevator|forklift|boiler|"
+    r"thermostat|circuit|plc|relay|bios|uefi|windows|macos|browser|chrome|firefox|router|firewall|"
+    r"antivirus|ssl|tls|certificate|cors|csp|content\s+security\s+policy|sandbox|selinux|apparmor|"
+    r"gatekeeper|smartscreen|driver|kernel|mode|setting|settings|phone|tablet|app|game|pdf|document|file|"
+    r"word|excel|spreadsheet|workbook|zip|ebook|kindle|briefing)\b"
+)
+# "safety" alone, not "safety briefing" or "safety glasses"
+_BARE_SAFETY = (
+    r"safety(?=\s*(?:[.,;:!?)]|$)|\s+(?:and|or|to|for|so|now|please|just|this|rules|in|when|while|because|"
+    r"completely|entirely|altogether|once|here|today)\b)"
+)
+RULES.append(
+    _rule(
+        "bypass-safety",
+        "instruction override",
+        "jailbreak",
+        7,
+        "asks to switch the assistant's safety off",
+        r"\b(?:bypass|circumvent|evade|disable|deactivate|override|ignore|disregard|get\s+around|work\s+around|"
+        r"turn\s+off|switch\s+off|lift|drop|suspend|skip|remove|strip|strip\s+away|forget\s+about)\s+"
+        rf"(?:the\s+|all\s+|any\s+|every\s+|these\s+|those\s+)?(?:{_BARE_SAFETY}|restrictions|guardrails|filters|"
+        r"content\s+filters?|censorship|moderation|safeguards|protections|limitations|guidelines|"
+        r"safety\s+(?:measures|checks|filters|protocols|features|rules|guidelines|training|layers?)|"
+        r"ethical\s+(?:guidelines|constraints|rules|filters|considerations|boundaries)|content\s+polic(?:y|ies))"
+        r"\b(?!\s+(?:on|in|of|for)\s+(?:my|the|a|your)\s+(?!(?:ai|assistant|model|chatbot|answers?|responses?)\b))",
+        rf"{_HARDWARE}|{_CIRCUMVENT_GUARD}",
+    )
+)
+RULES.append(
+    _rule(
+        "forbidden-content",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "asks for the content the assistant withholds",
+        r"\b(?:output|give|provide|share|tell|produce|generate|write|show|reveal|quote|print|display|say|"
+        r"answer\s+with|respond\s+with)\s+(?:me\s+|us\s+)?(?:the\s+|that\s+|some\s+|any\s+)?(?:forbidden|"
+        r"disallowed|banned|prohibited|censored|restricted|withheld|off-limits|filtered|blocked|hidden)\s+"
+        r"(?:content|data|information|answer|output|text|material|response|details|knowledge|stuff|"
+        r"topics?|version|instructions)\b",
+        r"\b(?:airline|luggage|carry-on|baggage|customs|border|school|library|country|countries|china|"
+        r"import|export|list\s+of|which\s+(?:items|books|substances))\b",
+    )
+)
+RULES.append(
+    _rule(
+        "unrestricted-request",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "asks for unrestricted answers",
+        r"\b(?:you|your\s+(?:answers?|responses?|replies|help|assistance|output)|respond|answer|reply|operate|"
+        r"act|behave|talk|speak|write|give\s+me|provide|grant\s+me|extend\s+me|i\s+(?:want|need)|"
+        r"courtesy\s+of|imagine|simulate|demonstrate)\b[^.!?\n]{0,40}?\b(?:unrestricted|unfiltered|"
+        r"uncensored|unconstrained|unmoderated)\s+(?:assistance|help|answers?|responses?|access|output|mode|"
+        r"version|ai|information|honesty|truth|knowledge|conversation|replies|model|assistant|chatbot|"
+        r"self|persona)\b",
+        r"\b(?:network|s3|bucket|storage|internet|data\s+plan|vacation|parking|api|database|file|folder|"
+        r"permissions?|admin\s+panel|account|free\s+kick|wifi|server|vpn|firewall|ports?|land|beach|"
+        r"library|park|files|folders?|windows|linux|mac|drive|disk|computer|pc|laptop|device|repository|repo)\b",
+    )
+)
+RULES.append(
+    _rule(
+        "unrestricted-mention",
+        "persona jailbreak",
+        "unverified",
+        3,
+        "talk of an assistant without restrictions",
+        r"\b(?:unrestricted|unfiltered|uncensored|unconstrained|jailbroken|unaligned)\s+(?:[\w-]+\s+)?(?:ai|"
+        r"assistant|model|chatbot|bot|llm|gpt|mode|version|access|answers?|responses?|output|persona|self|"
+        r"help|assistance|conversation|chat)\b"
+        r"|\b(?:you|you're|be|being|become|act|answer|respond|reply|stay|remain)\s+(?:[\w-]+\s+)?(?:unrestricted|"
+        r"unfiltered|uncensored|unconstrained|jailbroken|unaligned)\b"
+        r"|\bwithout\s+(?:any\s+)?(?:restrictions|filters|guardrails|censorship|safety\s+(?:measures|"
+        r"guidelines|filters))\b",
+    )
+)
+
+RULES.append(
+    _rule(
+        "persona-name",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "assigns the assistant a named AI persona",
+        r"\b(?:you\s+are|you're|you\s+will\s+be|act\s+as|become|persona|character|roleplay\s+as|"
+        r"pretend\s+to\s+be|simulate|emulate)\s*:?\s+(?:now\s+)?(?:an?\s+|the\s+)?(?!open[-_]|non[-_]|"
+        r"chat[-_]gpt|gpt[-_])[a-z0-9]+(?:[-_][a-z0-9]+)*[-_](?:ai|gpt|bot|model|llm|assistant|mode)\b",
+    )
+)
+RULES.append(
+    _rule(
+        "config-injection",
+        "delimiter injection",
+        "jailbreak",
+        6,
+        "settings in the text that switch the assistant's safety off",
+        r"\b(?:safety|restrictions|guidelines|guardrails|content_filter|censorship|ethics|alignment|"
+        r"moderation)[\"']?\s*[:=]\s*[\"']?(?:false|none|off|disabled?|ignore|null)\b"
+        r"|\b(?:bypass(?:_\w+)?|jailbreak|jailbroken|show_prompt|reveal_prompt|print_prompt|ignore_\w+|"
+        r"admin_override|developer_mode|dev_mode|god_mode|unrestricted|unfiltered|dan_mode|"
+        r"disable_safety|no_restrictions|override_safety|safety_off)[\"']?\s*[:=]\s*[\"']?(?:true|1|on|yes|"
+        r"enabled?)\b"
+        r"|\bai_mode[\"']?\s*[:=]\s*[\"']?(?:unrestricted|jailbreak|jailbroken|dan|god|unfiltered|uncensored)\b"
+        r"|\b(?:ignore|override|bypass|disable)_(?:all_)?(?:guidelines|instructions|rules|restrictions|"
+        r"safety|training|filters)\s*\(",
+    )
+)
+RULES.append(
+    _rule(
+        "fiction-disclosure",
+        "persona jailbreak",
+        "jailbreak",
+        6,
+        "fiction or hypothetical framing around an assistant that drops its rules",
+        r"\b(?:hypothetical(?:ly)?|fiction(?:al)?|story|scene|novel|screenplay|roleplay|role-play|imagine|"
+        r"pretend|suppose|alternate\s+universe|parallel\s+universe|thought\s+experiment|dream|script)\b"
+        r"[^.\n]{0,100}?\b(?:ai|chatbot|assistant|model|bot|llm|you|protagonist|android|robot)\b[^.\n]{0,60}?\b"
+        r"(?:reveal(?:s|ed|ing)?|shar(?:e|es|ed|ing)|disclos\w+|display(?:s|ed|ing)?|leak(?:s|ed|ing)?|"
+        r"expos\w+|ignor\w+|bypass\w*|overrid\w+|break(?:s|ing)?|abandon\w*|discard\w*|print(?:s|ed|ing)?|"
+        r"output(?:s|ted|ting)?|show(?:s|ed|ing)?|lists?|quot\w+|recit\w+|dump(?:s|ed|ing)?)\s+"
+        r"(?:(?:its|their|your|the|all|every|any|his|her)\s+)?(?:[\w-]+\s+){0,3}?(?:system\s+prompt|prompt|"
+        r"instructions|configuration|rules|guidelines|restrictions|constraints|safeguards|guardrails|filters|"
+        r"initiali[sz]ation\s+\w+|directives|programming|everything|hidden\s+(?:instructions|rules|prompt)|parameters|"
+        r"forbidden\s+\w+|banned\s+\w+|safety\s+\w+|guarded\s+\w+)\b",
+        r"\b(?:proud\s+of|follows?\s+its|respects?|keeps?\s+(?:its|their)\s+(?:rules|secrets?))\b",
+    )
+)
+
+# Override in Spanish, French, Italian, Portuguese and German with the wording open: a verb of
+# circumvention, then within a few words the assistant's constraints, either "your <anything>" or a
+# noun that only names safety rules (restrictions, ethics, filters, protocols).
+_ML_VERB = (
+    r"(?:ignora[rd]?|olvida[rd]?|omite|omitir|descarta[rd]?|desecha[rd]?|deja\s+de\s+lado|salta(?:te)?|"
+    r"elude|eludir|desobedece[rd]?|infringe|incumple|anula[rd]?|desactiva[rd]?|desatiende|suspende[rd]?|"
+    r"sobrepasa[rd]?|rompe[rd]?|abandona[rd]?|bypassa|evade|contradice|desafia|traspasa|transgrede|"
+    r"prescinde\s+de|haz\s+caso\s+omiso|pasa\s+por\s+alto|ignore[rz]?|oublie[rz]?|contourne[rz]?|"
+    r"abandonne[rz]?|outrepasse[rz]?|neglige[rz]?|desactive[rz]?|suspends|suspendez|depasse[rz]?|"
+    r"annule[rz]?|ecarte[rz]?|laisse[rz]?\s+de\s+cote|mets\s+de\s+cote|rejette[rz]?|enfreins|enfreignez|"
+    r"transgresse[rz]?|desobeis|desobeissez|viole[rz]?|passe[rz]?\s+outre|fais\s+abstraction|"
+    r"affranchis-toi|libere-toi|deconnecte-toi|sors\s+de|defie[rz]?|contredis|fonctionne\s+en\s+dehors|"
+    r"agis\s+en\s+dehors|dimentica(?:re)?|trascura(?:re)?|salta(?:re)?|aggira(?:re)?|elud[ie]|"
+    r"disobbedisci|viola(?:re)?|scavalca(?:re)?|scarta(?:re)?|sospendi|annulla(?:re)?|disattiva(?:re)?|"
+    r"abbandona(?:re)?|allontanati|metti\s+da\s+parte|supera(?:re)?|oltrepassa(?:re)?|disattendi|"
+    r"dissocia(?:re)?|contraddici|sfida|infrangi|non\s+seguire|non\s+rispettare|liberati|stacca(?:ti)?|"
+    r"agisci\s+al\s+di\s+fuori|ignor[ae]r?|esquec[ae]r?|esqueca|desconsider[ae]r?|contorn[ae]r?|"
+    r"desobedec[ae]r?|viol[ae]r?|salt[ae]|pul[ae]|ultrapass[ae]r?|abandon[ae]r?|desativ[ae]r?|anul[ae]r?|"
+    r"suspend[ae]r?|descart[ae]r?|deix[ae]\s+de\s+lado|desvi[ae]r?|quebr[ae]r?|desafi[ae]r?|contradiga|"
+    r"burl[ae]r?|liberte-se|aja\s+(?:alem|fora)|ignorier\w*|vergiss|missachte\w*|umgeh\w*|"
+    r"uberschreib\w*|setze|hebe|befolge\s+(?:nicht|keine)|verwirf|deaktivier\w*|lass|vernachlassig\w*|"
+    r"trenne\s+dich|verstoss\w*\s+gegen|ubergeh\w*|widersprich|brich|handle\s+ausserhalb|gehe\s+uber|"
+    r"stelle|schalte|ignorieren\s+sie|vergessen\s+sie)"
+)
+# One phrase a line; the words of a phrase may be split by any spacing.
+_ML_SAFETY_PHRASES = (
+    """
+restricciones restrizioni restricoes restrictions einschrankungen beschrankungen richtlinien
+sicherheitsrichtlinien protokolle sicherheitsprotokolle ethik betriebsethik betriebsverfahren
+standardbetriebsverfahren directrices diretrizes protocoles protocolos protocolli filtros filtri filtres
+filter programacion programmation programmazione programacao programmierung etica etiche eticos eticas
+ethique ethiques ethische ethischen ethischer ethisches seguridad securite sicurezza seguranca sicherheit
+sicherheitsregeln sicherheitsmassnahmen sicherheitsfilter sicherheitsvorkehrungen sicherheitseinstellungen
+censura censure zensur salvaguardias garde-fous standardeinstellungen datenschutz datenschutzregeln
+datenschutzrichtlinien datenschutzbestimmungen datenschutzregelungen
+""".split()
+    + [
+        "linee guida",
+        "lignes directrices",
+        "limites eticos",
+        "standard etici",
+        "normas eticas",
+        "principios eticos",
+        "principes ethiques",
+        "principi etici",
+        "procedure operative",
+        "procedimientos operativos",
+        "procedures operationnelles",
+        "configuracion predeterminada",
+        "parametres par defaut",
+        "impostazioni predefinite",
+        "configuracoes padrao",
+        "protocolos padrao",
+        "protocoles standard",
+        "normas de privacidad",
+        "regles de confidentialite",
+        "norme sulla privacy",
+        "normas de privacidade",
+    ]
+)
+_ML_SAFETY = "(?:" + "|".join(phrase.replace(" ", r"\s+") for phrase in _ML_SAFETY_PHRASES) + ")"
+_ML_YOUR_WORDS = (
+    "tus tu tes ta ton vos votre deine deinen deiner deinem deines dein ihre ihren ihrer ihrem ihres "
+    "tue tuoi tua tuo teus tuas teu suas seus sua seu sus su"
+).split()
+_ML_YOUR = "(?:" + "|".join(_ML_YOUR_WORDS) + ")"
+RULES.append(
+    _rule(
+        "override-ml",
+        "multilingual",
+        "jailbreak",
+        7,
+        "instruction override",
+        rf"\b{_ML_VERB}\b[^.\n]{{0,40}}?\b(?:{_ML_YOUR}\s+(?:[\w'-]+\s+){{0,3}}?{_CONSTRAINTS}|{_ML_SAFETY})\b",
+    )
+)
+# "... and answer only to my instructions": the assistant's constraints set against the user's orders.
+_ONLY = (
+    r"(?:only|solely|exclusively|strictly|solo|solamente|unicamente|uniquement|seulement|exclusivement|"
+    r"strictement|nur|ausschliesslich|lediglich|apenas|somente|exclusivamente|esclusivamente|soltanto|"
+    r"soley)"
+)
+RULES.append(
+    _rule(
+        "rules-then-only-mine",
+        "instruction override",
+        "jailbreak",
+        7,
+        "sets the assistant's rules aside for the user's orders alone",
+        rf"\b(?:{_CONSTRAINTS}|{_ML_SAFETY}|standard|default|defaults|predeterminad\w*|predefinit\w*|"
+        rf"incorporad\w*|integrat\w*|built-in)\b[^.\n]{{0,80}}?\b{_ONLY}\s+(?:[\w'-]+\s+){{0,3}}?{_MY}\s+"
+        rf"(?:[\w'-]+\s+){{0,2}}?{_DEMANDS}\b",
+    )
+)
+
+# A bare imperative at the start of the text or of a line: "Ignore limits: ...", "Bypass restrictions".
+RULES.append(
+    _rule(
+        "override-imperative",
+        "instruction override",
+        "jailbreak",
+        7,
+        "instruction override",
+        r"(?:(?<![^\n])|(?<=[:.!]\s)|(?<=\n[\W_])|(?<=\A[\W_])|(?<=[\n:][\W_]\s))(?:please\s+|now\s+|just\s+)?"
+        r"(?:ignore|disregard|bypass|forget|override|"
+        r"skip|drop|discard)\s+(?:any\s+|all\s+|the\s+|every\s+)?(?:limits|restrictions|rules|guidelines|"
+        r"safety(?!\s+[a-z])|"
+        r"filters|guardrails|ethics|instructions?\s+to|(?:prompt|instructions?|rules|system\s+prompt)\s+"
+        r"(?:above|before|below))\b",
+        _OVERRIDE_GUARD,
+    )
+)
+RULES.append(
+    _rule(
+        "privileged-action",
+        "tool abuse",
+        "jailbreak",
+        6,
+        "asks the assistant to act with privileges it was not given",
+        r"\bact\s+as\s+(?:the\s+)?(?:root|admin|administrator|sudo|superuser|system)\s+and\s+(?:\w+\s+)?(?:modify|"
+        r"delete|drop|wipe|remove|dump|disable|grant|export|erase|reset|overwrite)\b",
+        r"\b(?:django|wordpress|admin\s+panel|how\s+(?:do|to|can)|steps|tutorial)\b",
+    )
+)
+# Russian and Chinese, Japanese, Korean: override and extraction (not folded to ASCII, so anchored on
+# their own characters, see SYMBOLS).
+RULES.append(
+    _rule(
+        "override-ru",
+        "multilingual",
+        "jailbreak",
+        7,
+        "instruction override (ru)",
+        r"(?:проигнорир\w*|игнорир\w*|забудь\w*|забудьте|обойди\w*|отключи\w*|не\s+обращай\w*\s+внимания\s+на|"
+        r"отмени\w*|нарушь\w*)[^.\n]{0,40}?(?:правил\w*|инструкци\w*|ограничени\w*|указани\w*|директив\w*|"
+        r"запрет\w*|фильтр\w*|предыдущ\w*|этическ\w*|настройк\w*)",
+    )
+)
+RULES.append(
+    _rule(
+        "extract-ru",
+        "multilingual",
+        "jailbreak",
+        7,
+        "system-prompt extraction (ru)",
+        r"(?:покажи\w*|раскрой\w*|выведи\w*|повтори\w*|напиши\w*|скажи\w*|какой|какие|каков\w*)[^.?\n]{0,40}?"
+        r"(?:системн\w*\s+(?:промпт|подсказк|инструкци|сообщени)\w*|(?:исходн|первоначальн|скрыт|секретн|"
+        r"начальн)\w*\s+(?:промпт|инструкци|указани|подсказк)\w*|конфиденциальн\w*\s+данн\w*)",
+    )
+)
+RULES.append(
+    _rule(
+        "override-cjk",
+        "multilingual",
+        "jailbreak",
+        7,
+        "instruction override (zh, ja, ko)",
+        r"(?:忽略|无视|忽视|無視|무시)[^。！？\n]{0,20}?(?:指令|指示|规则|規則|说明|提示|要求|命令|ルール|지시|명령|규칙|지침)"
+        r"|(?:指令|指示|规则|規則|命令|ルール|지시|명령|규칙|지침)[^。！？\n]{0,8}?(?:忽略|无视|無視|무시)",
+    )
+)
+RULES.append(
+    _rule(
+        "extract-cjk",
+        "multilingual",
+        "jailbreak",
+        6,
+        "system-prompt extraction (zh, ja, ko)",
+        r"(?:显示|输出|告诉我|泄露|打印|重复|给我看|透露|表示|教えて|出力|보여|알려|출력)[^。！？\n]{0,12}?(?:系统提示|系统指令|"
+        r"初始指令|原始指令|隐藏指令|提示词|システムプロンプト|初期指示|시스템\s*프롬프트|초기\s*지시)",
+    )
+)
+
 # Talk about attacks, not an attack: quoting one to ask what it is, why it works or how to spot it.
 # Checked in the sentence around a jailbreak-family match.
 META = re.compile(
@@ -731,12 +1242,24 @@ META = re.compile(
     r"interpret|how\s+do\s+(?:attackers|people|users|hackers)|is\s+this\s+an?\s+(?:attack|injection|"
     r"jailbreak|prompt\s+injection)|classify\s+(?:this|the\s+following)|examples?\s+of\s+(?:a\s+)?"
     r"(?:prompt\s+injection|jailbreak)|what\s+is\s+(?:a|an)\s+(?:prompt\s+injection|jailbreak)|"
-    r"(?:detect|defend\s+against|protect\s+against|prevent|mitigate)\s+(?:prompt\s+injection|jailbreak))"
+    r"(?:detect|defend\s+against|protect\s+against|prevent|mitigate)\s+(?:prompt\s+injection|jailbreak)|"
+    r"(?:contains?|containing|with|uses?|using)\s+the\s+(?:phrase|words?|sentence|text)|what\s+(?:is|would\s+be)\s+"
+    r"your\s+(?:response|reply|answer)\s+to|what\s+happens\s+(?:if|when)\s+(?:you|i|someone|people|users?|a\s+user)"
+    r"\s+(?:tells?|asks?|types?|says?|writes?)|what\s+makes\s+['\"]|\btyped\b|as\s+a\s+joke|should\s+(?:i|we)\s+be\s+"
+    r"(?:concerned|worried)|how\s+(?:do|should|can)\s+(?:i|we)\s+explain|(?:about|of)\s+a\s+prompt\s+that|"
+    r"difference\s+between|what\s+does\s+[\"'].{0,80}[\"']\s+mean|\bmeans?\s+when\s+(?:people|someone|users?)|how\s+do\s+(?:companies|developers|teams|vendors|we|you)\s+(?:prevent|detect|stop|block|"
+    r"handle|defend|mitigate)|(?:prevent|preventing|detect|detecting|stop|stopping)\s+(?:\w+\s+)?(?:prompt|"
+    r"system\s+prompt|instruction)\s+(?:leak\w*|extraction|injection|disclosure))"
 )
 # A whole-sentence guard is checked in the sentence around the match (a few hundred characters at
 # most, so the scan stays linear).
 GUARD_WINDOW = 200
 SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
 
 # Where a match can start. Every match of a rule begins with one of its STARTS words (as the
 # tokenizer ``[a-z]+`` reads the view) or, for rules that begin with punctuation, within a few
@@ -752,16 +1275,19 @@ STARTS: dict[str, tuple[str, ...]] = {
                              "deiner", "deinem", "deines", "dein", "ihre", "ihren", "ihrer", "ihrem", "ihres",
                              "tue", "tuoi",
                              "tua", "tuo", "teus", "tuas", "teu", "suas", "seus", "sua", "seu", "sus", "su"),
-    "origin-prompt": ("initial", "original", "first", "core", "main", "hidden", "secret", "essential", "base",
-                      "guiding", "primary", "fundamental", "central", "key", "underlying", "starting",
-                      "foundational", "exact", "precise", "crafted", "concealed", "occluded", "phrasing",
-                      "wording", "text", "prompt", "prompts", "instruction", "instructions", "command",
-                      "commands", "directive", "directives", "question", "questions", "statement",
-                      "statements", "guideline", "guidelines", "input", "inputs", "message", "messages",
-                      "invite", "consigne", "consignes", "commande", "indicacion", "indicaciones",
-                      "instruccion", "instrucciones", "directriz", "comando", "istruzione", "istruzioni",
-                      "direttiva", "diretriz", "instrucao", "instrucoes", "orientacao", "indicacao",
-                      "indicazione", "pregunta", "domanda", "pergunta"),
+    "origin-prompt": _words(
+        """
+        initial original first core main hidden secret essential base basic guiding primary fundamental
+        central key underlying starting foundational exact precise crafted concealed occluded covert
+        initiating root master governing whispered primer primera primero premier premiere prima
+        primeiro primeira phrasing wording text prompt prompts instruction instructions command commands
+        directive directives question questions statement statements guideline guidelines input inputs
+        message messages cue cues query queries trigger triggers invite consigne consignes commande
+        indicacion indicaciones instruccion instrucciones directriz comando istruzione istruzioni
+        direttiva diretriz diretiva directiva instrucao instrucoes orientacao indicacao indicazione
+        pregunta domanda pergunta
+        """
+    ),
     "unlock-mode": ("enable", "activate", "switch", "turn", "unlock", "access", "enter", "go", "transition",
                     "change", "habilitar", "habilita", "activar", "activa", "cambiar", "cambia", "pasa",
                     "attiva", "attivare", "passa", "ativar", "ativa", "mudar", "muda", "aktiviere",
@@ -778,6 +1304,9 @@ STARTS: dict[str, tuple[str, ...]] = {
         "bypass", "bypassing", "skip", "abandon", "discard", "dismiss", "neglect", "erase", "throw", "set",
         "put", "pay", "stop", "do", "don", "no", "cancel", "nullify", "void", "suspend", "deactivate",
         "disable", "turn", "lift", "circumvent", "get", "break", "free", "liberate", "unlearn", "drop",
+        "shelve", "lay", "sidestep", "evade", "relinquish", "renounce", "defy", "violate", "disengage",
+        "detach", "step", "ditch", "scrap", "waive", "deviate", "depart", "let",
+        "disobey", "contravene",
     ),
     "override-everything": ("ignore", "disregard", "forget", "discard"),
     "new-instructions": ("new", "updated", "real", "actual", "true", "revised", "overriding", "priority",
@@ -820,7 +1349,8 @@ STARTS: dict[str, tuple[str, ...]] = {
     "end-of-input": ("end", "user", "input"),
     "decode-and-follow": ("decode", "decipher", "decrypt", "translate", "convert", "interpret", "unscramble",
                           "reverse", "read", "follow", "execute", "obey", "carry", "do"),
-    "shell-payload": ("run", "execute", "exec", "eval", "evaluate", "invoke", "call"),
+    "shell-payload": ("run", "execute", "exec", "eval", "evaluate", "invoke", "call", "bypass", "process",
+                      "interpret"),
     "exfiltrate-markdown": ("append", "include", "embed", "add", "put", "encode"),
     "weapons": _HOW,
     "weapons-noun": ("bomb", "explosive", "ied", "pipe", "pipebomb", "napalm", "nerve", "sarin", "ricin",
@@ -875,6 +1405,202 @@ STARTS: dict[str, tuple[str, ...]] = {
         "divulga", "divulgue", "divulguez",
     ),
 }  # fmt: skip
+
+
+STARTS["origin-prompt-compound"] = ()
+STARTS["origin-prompt"] = (*STARTS["origin-prompt"], *_ORIGIN_BEFORE_WORDS, "zugrunde")
+STARTS["override-your"] = (
+    *STARTS["override"],
+    *_words(
+        """
+        loosen relax remove escape exceed transcend surpass go move operate function act push work outside
+            overstep rewrite reprogram unlock switch
+        """
+    ),
+)
+STARTS["disclose-own-config"] = _words(
+    """
+    shares sharing shows showing reveals revealing discloses disclosing displays displaying exposes exposing
+    share show reveal disclose display output print list describe explain elaborate summarize summarise
+    condense detail outline tell give provide include preface prefix conclude paste quote repeat recite
+    expose surface unveil spell transcribe encode translate document enumerate dump leak divulge present
+    publish post send write type read walk break paraphrase rephrase restate put convert transform
+    render reproduce copy export return emit echo insert append attach embed clarify specify confirm
+    demonstrate admit confess uncover unmask open come what
+    """
+)
+STARTS["persona-name"] = _words(
+    """
+    you act become persona character roleplay pretend simulate emulate
+    """
+)
+STARTS["config-injection"] = _words(
+    """
+    safety restrictions guidelines guardrails content censorship ethics alignment moderation bypass
+    jailbreak jailbroken show reveal print ignore admin developer dev god unrestricted unfiltered dan
+    disable no override ai
+    """
+)
+STARTS["fiction-disclosure"] = _words(
+    """
+    hypothetical hypothetically fiction fictional story scene novel screenplay roleplay role imagine
+    pretend suppose alternate parallel thought dream script
+    """
+)
+STARTS["override-ml"] = _words(
+    """
+    ignora ignorar ignorad olvida olvidar olvidad omite omitir descarta descartar descartad desecha
+    desechar desechad deja salta saltate elude eludir desobedece desobedecer desobedeced infringe
+    incumple anula anular anulad desactiva desactivar desactivad desatiende suspende suspender suspended
+    sobrepasa sobrepasar sobrepasad rompe romper romped abandona abandonar abandonad bypassa evade
+    contradice desafia traspasa transgrede prescinde haz pasa ignore ignorer ignorez oublie oublier
+    oubliez contourne contourner contournez abandonne abandonner abandonnez outrepasse outrepasser
+    outrepassez neglige negliger negligez desactive desactiver desactivez suspends suspendez depasse
+    depasser depassez annule annuler annulez ecarte ecarter ecartez laisse laisser laissez mets rejette
+    rejeter rejetez enfreins enfreignez transgresse transgresser transgressez desobeis desobeissez viole
+    violer violez passe passer passez fais affranchis libere deconnecte sors defie defier defiez
+    contredis fonctionne agis dimentica dimenticare trascura trascurare saltare aggira aggirare eludi
+    abbandona disobbedisci viola violare scavalca scavalcare scarta scartare sospendi annulla annullare
+    disattiva disattivare abbandonare allontanati metti supera superare oltrepassa oltrepassare
+    disattendi dissocia dissociare contraddici sfida infrangi non liberati stacca staccati agisci
+    esquece esquecer esqueca desconsidera desconsidere desconsiderar desconsiderer contorna contorne
+    contornar contorner desobedeca salte pula pule ultrapassa ultrapasse ultrapassar ultrapasser
+    abandone desativa desative desativar desativer anule anulaer suspenda suspendae suspendar descarte
+    descartae deixa deixe desvia desvie desviar desvier quebra quebre quebrar quebrer desafie desafiar
+    desafier contradiga burla burle burlar burler liberte aja vergiss setze hebe befolge verwirf lass
+    trenne widersprich brich handle gehe stelle schalte ignorieren vergessen
+    """
+)
+STARTS["rules-then-only-mine"] = _words(
+    """
+    standard default defaults built parameter rahmen marco cadre quadro estrutura configuration
+    configuracion configurazione konfiguration configuracoes impostazioni ajustes settings parameters
+    parametros parametres parametri limites limiti limits grenzen limitations limitaciones limitazioni
+    filters filtros filtri filtres filter directives instructions decision behaviour behavior
+    comportement process processes procesos proceso processus processi processo processos mechanism
+    mechanisms mecanismos mecanismo mecanismes mecanisme meccanismi meccanismo methods metodos methodes
+    metodi routines rutinas rotinas routinen routine system systems sistema sistemas systeme systemes
+    sistemi boundaries standards estandares padroes principles principios principes principi prinzipien
+    directivas direttive diretivas instrucciones istruzioni instrucoes anweisungen pautas caminos
+    consignes methoden rules restrictions restriction restricciones restrizioni restricoes
+    einschrankungen beschrankungen ethics etica eticas ethique ethik protocol protocols protocolos
+    protocoles protocolli protokolle programming programacion programmation programmazione programacao
+    programmierung training entrenamiento formation formazione formacao treinamento ausbildung schulung
+    guidelines directrices diretrizes linee richtlinien lignes procedures procedimientos procedure
+    procedimentos verfahren standardbetriebsverfahren algorithms algoritmos algorithmes algoritmi
+    algorithmen norms normas normes norme normen policies politicas politiques politiche constraints
+    safeguards guardrails moral brujula bussola reglas regles regole regras regeln etiche eticos
+    ethiques ethische seguridad securite sicurezza seguranca censura censure zensur salvaguardias garde
+    protocolo standardeinstellungen datenschutz integrated integrate integrati integrata integrato
+    integrates incorporadas incorporados incorporada incorporado predeterminada predeterminadas
+    predeterminado predeterminados predefinite predefiniti predefinita predefinito
+    """
+)
+STARTS["override-imperative"] = _words(
+    """
+    please now just ignore disregard bypass forget override skip drop discard
+    """
+)
+STARTS["privileged-action"] = _words(
+    """
+    act
+    """
+)
+STARTS["override-ru"] = ()
+STARTS["extract-ru"] = ()
+STARTS["override-cjk"] = ()
+STARTS["extract-cjk"] = ()
+STARTS["own-config-mention"] = (
+    "your",
+    *_words(
+        "initialization initialisation foundational operational hidden secret concealed guarded internal"
+    ),
+)
+STARTS["bypass-safety"] = _words(
+    """
+    bypass circumvent evade disable deactivate override ignore disregard get work turn switch lift drop
+    suspend skip remove strip forget
+    """
+)
+STARTS["forbidden-content"] = _words(
+    "output give provide share tell produce generate write show reveal quote print display say answer respond"
+)
+STARTS["unrestricted-request"] = _words(
+    """
+    you your respond answer reply operate act behave talk speak write give provide grant extend i courtesy
+    imagine simulate demonstrate
+    """
+)
+STARTS["unrestricted-mention"] = _words(
+    "unrestricted unfiltered uncensored unconstrained jailbroken unaligned without you be being become act "
+    "answer respond reply stay remain"
+)
+# Words every match of a rule contains, rarer than the words it starts on: a rule is tried only on a text
+# that has one of them (a set lookup), which keeps rules that start on common nouns cheap.
+REQUIRES: dict[str, tuple[str, ...]] = {
+    # the older per-language overrides start on verbs English shares ("ignore"): their determiners or nouns
+    "override-fr": _words("les tes vos toutes tous ses mes ces des aux leur leurs la ta ma sa votre ton"),
+    "override-es": _words("las los tus sus todas todos mis estas esas tu su mi la el"),
+    "override-it": _words(
+        """
+        istruzioni regole direttive indicazioni restrizioni programmazione protocollo protocolli limiti linee
+        principi politiche etica impostazioni addestramento norme
+        """
+    ),
+    "override-pt": _words(
+        """
+        instrucoes regras diretrizes normas restricoes programacao protocolo protocolos limites principios
+        politicas etica configuracoes treinamento formacao orientacoes
+        """
+    ),
+    # as the tokenizer splits them ("sous-jacente": "sous", "jacente")
+    "origin-prompt": tuple(
+        {
+            token
+            for word in (*_ORIGIN_BEFORE_WORDS, *_ORIGIN_AFTER_WORDS, "zugrunde phrasing wording text de di")
+            for token in re.findall("[a-z]+", word)
+        }
+    ),
+    "override-ml": (*_ML_YOUR_WORDS, *(phrase.split()[0] for phrase in _ML_SAFETY_PHRASES)),
+    "bypass-safety": _words(
+        """
+        safety restrictions guardrails filters filter censorship moderation safeguards protections limitations
+        guidelines ethical content
+        """
+    ),
+    "unrestricted-request": _words("unrestricted unfiltered uncensored unconstrained unmoderated"),
+    "forbidden-content": _words(
+        "forbidden disallowed banned prohibited censored restricted withheld off filtered blocked hidden"
+    ),
+    "persona-name": _words("ai gpt bot model llm assistant mode"),
+    "disclose-own-config": _words("your its"),
+    "your-rules-my-orders": _words(
+        """
+        my mis mes ma mon meine meinen meiner meinem meines mie miei mia mio minhas meus minha meu
+        """
+    ),
+    "rules-then-only-mine": _words(
+        """
+        only solely exclusively strictly solo solamente unicamente uniquement seulement exclusivement
+            strictement nur ausschliesslich lediglich apenas somente exclusivamente esclusivamente soltanto
+            soley
+        """
+    ),
+}
+# Something every match of a rule contains, searched for once per text: rules written in another script
+# are tried only on a text with a letter of it, settings only on a text with a setting.
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_CJK = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+GATES: dict[str, re.Pattern[str]] = {
+    "override-ru": _CYRILLIC,
+    "extract-ru": _CYRILLIC,
+    "override-cjk": _CJK,
+    "extract-cjk": _CJK,
+    "config-injection": re.compile(r"[:=]|_[a-z]+\s*\("),
+}
+# The characters a rule's match can begin with (or the start of the text), where its anchors give many
+# positions to try.
+LEADS: dict[str, frozenset[str]] = {"fake-system-turn": frozenset("\n]})>\"'")}
 # Rules that begin with punctuation: (substring, how many characters before it a match may start).
 SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
     "chat-template-tokens": (("<|", 0), ("<<", 0), ("[", 0), ("</", 0), ("<", 0)),
@@ -889,8 +1615,40 @@ SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
     "role-json": (("role", 1),),
     "exfiltrate-markdown": (("![", 0),),
     "pwned": (("ihave", 0),),
+    "override-ml": tuple(
+        (stem, 0) for stem in _words("ignorier missachte umgeh uberschreib deaktivier vernachlassig verstoss")
+    )
+    + (("ubergeh", 0),),
+    # German compounds (Standard-Betriebsrichtlinien) start before the part the pattern names
+    "rules-then-only-mine": (
+        *((stem, 24) for stem in _words("richtlinien protokolle einstellungen mechanismen")),
+        ("betriebsverfahren", 24),
+        *((stem, 24) for stem in _words("regeln vorgaben wege prozess ethik")),
+        *((stem, 0) for stem in _words("datenschutz sicherheit ethische predetermin")),
+        *((stem, 0) for stem in _words("predefinit incorporad integrat")),
+    ),
+    "override-ru": (
+        *((stem, 0) for stem in _words("проигнорир игнорир забудь обойди отключи отмени нарушь")),
+        ("обращай", 3),
+    ),
+    "extract-ru": tuple((stem, 0) for stem in _words("покажи раскрой выведи повтори напиши скажи какой"))
+    + (("какие", 0), ("каков", 0)),
+    "override-cjk": (
+        *((stem, 0) for stem in _words("忽略 无视 忽视 無視 무시 指令 指示 规则")),
+        *((stem, 0) for stem in _words("規則 命令 ルール 지시 명령 규칙 지침")),
+    ),
+    "extract-cjk": (
+        *((stem, 0) for stem in _words("显示 输出 告诉我 泄露 打印 重复 给我看")),
+        *((stem, 0) for stem in _words("透露 表示 教えて 出力 보여 알려 출력")),
+    ),
     # German compounds (Anfangsbefehl, Hauptanweisung) start before the noun the pattern names
-    "origin-prompt": (("anweisung", 24), ("befehl", 24), ("direktive", 24)),
+    "origin-prompt": tuple((noun, 24) for noun in _words("anweisung befehl direktive richtlinie")),
+    "origin-prompt-compound": (
+        *((stem, 0) for stem in _words("urspr anfangliche erste geheime verborgene versteckte grundlegende")),
+        *((stem, 0) for stem in _words("zentrale wichtigste zugrunde schlussel haupt anfangs")),
+        *((stem, 0) for stem in _words("kern grund geheim")),
+        *((stem, 0) for stem in _words("ausbildungs start basis leit")),
+    ),
 }  # fmt: skip
 _missing = {r.name for r in RULES} - set(STARTS) - set(SYMBOLS)
 assert not _missing, f"rules without anchors: {_missing}"

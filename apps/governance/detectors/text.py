@@ -17,9 +17,22 @@ from typing import Any
 
 from apps.governance.detectors.findings import Finding
 from apps.governance.detectors.normalize import INVISIBLE_RE, TAG_RE, Normalized, normalize
-from apps.governance.detectors.rules import GUARD_WINDOW, META, RULES, SENTENCE_END, STARTS, SYMBOLS, Rule
+from apps.governance.detectors.rules import (
+    GATES,
+    GUARD_WINDOW,
+    LEADS,
+    META,
+    REQUIRES,
+    RULES,
+    SENTENCE_END,
+    STARTS,
+    SYMBOLS,
+    Rule,
+)
 
 MAX_HITS_PER_RULE = 3
+FLAG_SEVERITY = 5  # what the policies and the benchmark count as flagged
+WEAK_SEVERITY = 3
 MAX_DECODE_DEPTH = 2
 MAX_CANDIDATES = 16  # encoded blobs decoded per text: bounds the work a hostile input can cause
 MODEL_DETECTOR = "model:minilm-mlp"
@@ -28,10 +41,16 @@ NATURAL_SAMPLE = 2000
 MAX_STARTS = 4096
 
 _LEET = str.maketrans(
-    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"}
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a",
+     "$": "s", "\u20ac": "e", "+": "t", "|": "i", "!": "i"}
+)  # fmt: skip
+# A leet digit next to a letter, or a leet symbol inside a word ("w!th", "rep|y", "+he"); starts with the
+# rarer class so the search skips ahead quickly.
+_LEET_GATE = re.compile(
+    r"[0134567@$9](?:(?<=[a-z][0134567@$9])|(?=[a-z]))|[\u20ac+|!](?:(?<=[a-z][\u20ac+|!])(?=[a-z])|(?<![\w])(?=[a-z]{2}))"
 )
-# A leet digit next to a letter; starts with the rarer class so the search skips ahead quickly.
-_LEET_GATE = re.compile(r"[013457@$](?:(?<=[a-z][013457@$])|(?=[a-z]))")
+# Text written with a backslash before every character ("\\i\\g\\n\\o\\r\\e").
+BACKSLASH_SHARE = 0.3
 # Runs of single letters split by one separator each: "i g n o r e", "I.g.n.o.r.e", "i-g-n-o-r-e".
 _SPACED_GATE = re.compile(r"[ .\-_*/|][a-z][ .\-_*/|][a-z][ .\-_*/|][a-z][ .\-_*/|]")
 _SPACED_RUN = re.compile(r"(?<![\w])(?:[a-z][ .\-_*/|]){3,}[a-z](?![\w])")
@@ -90,6 +109,14 @@ def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[
     views: list[tuple[str, str, Callable[[int, int], tuple[int, int]]]] = [("", base, norm.span)]
     if _LEET_GATE.search(base):
         views.append(("leetspeak", base.translate(_LEET), norm.span))
+    if len(base) >= 8 and base.count("\\") > BACKSLASH_SHARE * len(base):
+        kept = [i for i, c in enumerate(base) if c != "\\"]
+
+        def unescaped_span(start: int, end: int, kept: list[int] = kept) -> tuple[int, int]:
+            end = max(end, start + 1)
+            return norm.span(kept[start], kept[min(end, len(kept)) - 1] + 1)
+
+        views.append(("backslash-escaped letters", base.replace("\\", ""), unescaped_span))
     collapsed = _collapse_spaced(base)
     if collapsed is not None:
         text, index = collapsed
@@ -100,15 +127,22 @@ def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[
 
         views.append(("spaced letters", text, spaced_span))
     # rot13 and reversed payloads are short; reading the first part is enough to tell prose from them
-    if len(base) >= 12 and _natural(base[:NATURAL_SAMPLE]) < 0.08:
-        rot = codecs.encode(base, "rot13")
-        if _natural(rot[:NATURAL_SAMPLE]) >= 0.15:
-            views.append(("rot13", rot, norm.span))
-        rev = base[::-1]
-        if _natural(rev[-NATURAL_SAMPLE:]) >= 0.15:
+    sample = base[:NATURAL_SAMPLE]
+    if len(base) >= 12 and _natural(sample) < 0.08:
+        if _reads_as_english(codecs.encode(sample, "rot13")):
+            views.append(("rot13", codecs.encode(base, "rot13"), norm.span))
+        if _reads_as_english(sample[::-1]):
             n = len(base)
-            views.append(("reversed", rev, lambda s, e: norm.span(n - e, n - s)))
+            views.append(("reversed", base[::-1], lambda s, e: norm.span(n - e, n - s)))
     return views
+
+
+def _reads_as_english(sample: str) -> bool:
+    """Enough stopwords, and more than one of them unless the sample is a short phrase: a text in
+    another script whose few Latin words happen to rotate into one stopword is not a payload."""
+    if _natural(sample) < 0.15:
+        return False
+    return len(_WORD.findall(sample)) <= 12 or len(set(_STOPWORDS.findall(sample))) >= 2
 
 
 def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
@@ -170,17 +204,22 @@ class _Index:
     def __init__(self, text: str) -> None:
         self.text = text
         self.words: dict[str, list[int]] = {}
-        for word in _ALL_STARTS.intersection(_TOKEN.findall(text)):
-            found = self.words[word] = []
-            at = text.find(word)
-            while at >= 0:
-                end = at + len(word)
-                # whole words only, as the tokenizer saw them
-                if (at == 0 or not "a" <= text[at - 1] <= "z") and (
-                    end == len(text) or not "a" <= text[end] <= "z"
-                ):
-                    found.append(at)
-                at = text.find(word, end)
+        present: set[str] = set()
+        starts = _ALL_STARTS
+        for m in _TOKEN.finditer(text):  # whole words only: [a-z]+ runs
+            word = m.group()
+            present.add(word)
+            if word in starts:
+                self.words.setdefault(word, []).append(m.start())
+        self.present = present  # every word of the view, for rules.REQUIRES
+        self._seen: dict[re.Pattern[str], bool] = {}
+
+    def has(self, pattern: re.Pattern[str]) -> bool:
+        """Whether ``pattern`` occurs in the view (searched once per view)."""
+        found = self._seen.get(pattern)
+        if found is None:
+            found = self._seen[pattern] = pattern.search(self.text) is not None
+        return found
 
     @property
     def tokens(self) -> int:
@@ -188,22 +227,33 @@ class _Index:
 
 
 _ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
+# As sets: a rule's start words are intersected with the few words the view has, not looked up one by one.
+_START_SETS = {name: frozenset(words) for name, words in STARTS.items()}
+_NONE: frozenset[str] = frozenset()
 
 
 def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     """The rule's matches, tried only where one can start (rules.STARTS and rules.SYMBOLS)."""
     text = index.text
+    required = REQUIRES.get(rule.name)
+    if required is not None and index.present.isdisjoint(required):
+        return
+    gate = GATES.get(rule.name)
+    if gate is not None and not index.has(gate):
+        return
     starts: set[int] = set()
-    for word in STARTS.get(rule.name, ()):
-        starts.update(index.words.get(word, ()))
+    words = index.words
+    for word in _START_SETS.get(rule.name, _NONE).intersection(words):
+        starts.update(words[word])
     for symbol, back in SYMBOLS.get(rule.name, ()):
         at = text.find(symbol)
         while at >= 0 and len(starts) < MAX_STARTS:
             starts.update(range(max(0, at - back), at + 1))
             at = text.find(symbol, at + 1)
     last_end = -1
+    leads = LEADS.get(rule.name)
     for start in sorted(starts):
-        if start < last_end:
+        if start < last_end or (leads is not None and start and text[start] not in leads):
             continue
         m = rule.pattern.match(text, start)
         if m is not None:
@@ -323,7 +373,7 @@ def rule_findings(text: str, depth: int = 0) -> list[Finding]:
 
 
 def _model_finding(
-    norm: Normalized, probability: float, window: tuple[int, int], threshold: float
+    norm: Normalized, probability: float, window: tuple[int, int], threshold: float, weak: bool = False
 ) -> Finding | None:
     from apps.governance.detectors.model import severity_for
 
@@ -331,8 +381,14 @@ def _model_finding(
     if severity < 3:
         return None
     flag = "jailbreak" if severity >= 5 else "unverified"
-    reason = f"resembles prompt-injection and jailbreak prompts (classifier p={probability:.2f})"
+    evidence = ", with the rules' weak evidence" if weak else ""
+    reason = f"resembles prompt-injection and jailbreak prompts (classifier p={probability:.2f}{evidence})"
     return Finding(flag, severity, round(probability, 4), reason, MODEL_DETECTOR, norm.span(*window))
+
+
+def has_weak_evidence(findings: Sequence[Finding]) -> bool:
+    """A rule finding below the flagging severity but above noise (3-4): evidence for the model's score."""
+    return any(WEAK_SEVERITY <= f.severity < FLAG_SEVERITY for f in findings)
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
@@ -353,10 +409,14 @@ def scan_texts(
 
     norms = [normalize(t) for t in texts]
     classifier = classifier or get_classifier()
-    threshold = classifier.threshold
     scored = score_texts([n.text for n in norms], embedder, classifier)
     for norm, found, (probability, window) in zip(norms, results, scored, strict=True):
-        finding = _model_finding(norm, probability, window, threshold)
+        # weak rule evidence lowers the bar the model must clear (the thresholds were chosen together)
+        weak = has_weak_evidence(found)
+        threshold = classifier.threshold_for(weak)
+        finding = _model_finding(
+            norm, probability, window, threshold, weak and threshold < classifier.threshold
+        )
         if finding is not None:
             found.append(finding)
     return [_ordered(r) for r in results]

