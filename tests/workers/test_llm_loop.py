@@ -326,7 +326,7 @@ def test_an_injection_in_a_tool_result_is_flagged_and_kept_from_the_model(api, s
     flags = Flag.objects.filter(trace__run_id=run_id)
     assert (
         flags.exists()
-        and {f.type for f in flags} == {"jailbreak"}
+        and "jailbreak" in {f.type for f in flags}
         and {f.source for f in flags} == {"output"}
     )
     assert flags.first().span["field"].startswith("result.tool_calls[0].result")
