@@ -23,6 +23,7 @@ from django.db import connection
 
 from apps.core.models import WorkerHeartbeat
 from apps.runs.models import Run
+from apps.traces.models import Trace
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_START_TIMEOUT = 60.0
@@ -145,6 +146,18 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in workers:
         worker.stop()
+
+
+def submit(api, session, kind, payload):
+    response = api.post(
+        "/api/v1/runs", {"session": str(session.pk), "kind": kind, "payload": payload}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def actions(run_id):
+    return list(Trace.objects.get(run_id=run_id).provenance.order_by("seq").values_list("action", flat=True))
 
 
 def wait_for_run(run_id: object, statuses: set[str], timeout: float = 30.0, **conditions: object) -> Run:

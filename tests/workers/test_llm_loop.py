@@ -325,9 +325,7 @@ def test_an_injection_in_a_tool_result_is_flagged_and_kept_from_the_model(api, s
     assert "Ignore all previous instructions" not in sent_back and "withheld by governance" in sent_back
     flags = Flag.objects.filter(trace__run_id=run_id)
     assert (
-        flags.exists()
-        and "jailbreak" in {f.type for f in flags}
-        and {f.source for f in flags} == {"output"}
+        flags.exists() and "jailbreak" in {f.type for f in flags} and {f.source for f in flags} == {"output"}
     )
     assert flags.first().span["field"].startswith("result.tool_calls[0].result")
     (entry,) = ProvenanceEntry.objects.filter(trace__run_id=run_id, action="llm.tool_result")

@@ -10,21 +10,9 @@ from django.test import Client
 from apps.runs.models import Run
 from apps.traces.models import Trace
 from apps.traces.services import trace_verify
-from tests.workers.conftest import wait_for_run
+from tests.workers.conftest import actions, submit, wait_for_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def submit(api, session, kind, payload):
-    response = api.post(
-        "/api/v1/runs", {"session": str(session.pk), "kind": kind, "payload": payload}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
-
-
-def actions(run_id):
-    return list(Trace.objects.get(run_id=run_id).provenance.order_by("seq").values_list("action", flat=True))
 
 
 def test_echo_succeeds_with_its_result(start_worker, api, session):

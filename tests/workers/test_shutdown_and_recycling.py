@@ -10,23 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from apps.traces.models import Trace
 from config.celery import app
-from tests.workers.conftest import wait_for_run
+from tests.workers.conftest import actions, submit, wait_for_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def submit(api, session, kind, payload):
-    response = api.post(
-        "/api/v1/runs", {"session": str(session.pk), "kind": kind, "payload": payload}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
-
-
-def actions(run_id):
-    return list(Trace.objects.get(run_id=run_id).provenance.order_by("seq").values_list("action", flat=True))
 
 
 def pool_children(pid: int) -> list[int]:
