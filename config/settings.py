@@ -248,6 +248,8 @@ GOVERNANCE_METRIC_CHECKER = env.str(
 )
 # How old the run durations that metric anomalies are judged against may be (per worker process).
 GOVERNANCE_METRIC_HISTORY_SECONDS = env.float("GOVERNANCE_METRIC_HISTORY_SECONDS", default=30.0)
+# Runs that end sooner are not checked for a duration anomaly (timing noise at that scale).
+GOVERNANCE_DURATION_MIN_SECONDS = env.float("GOVERNANCE_DURATION_MIN_SECONDS", default=1.0)
 # One directory per session for runners that keep files between a session's runs
 # (RunContext.workspace); on workers' local disk, or a shared volume for many hosts.
 RUN_WORKSPACE_ROOT = env.path("RUN_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces"))
@@ -509,6 +511,10 @@ RECONCILE_INTERVAL_SECONDS = env.float("RECONCILE_INTERVAL_SECONDS", default=15.
 # messages each reconcile pass: fewer messages than runs means the broker lost them
 # (a restart without persistence, a flush, a purge), and the queue's runs are sent again.
 RUN_LOST_MESSAGE_GRACE_SECONDS = env.float("RUN_LOST_MESSAGE_GRACE_SECONDS", default=10.0)
+# Runs of a kind that finishes in milliseconds (RunKind.shares_messages: `echo`), submitted
+# in one batch, go this many to a broker message: the worker claims them in one
+# transaction and stores their results in another. 1 sends each run alone.
+RUN_MESSAGE_MAX_RUNS = env.int("RUN_MESSAGE_MAX_RUNS", default=25)
 # How long a worker retries writing a run's outcome while the database cannot be reached.
 WORKER_DATABASE_RETRY_SECONDS = env.float("WORKER_DATABASE_RETRY_SECONDS", default=120.0)
 # Transient failures are retried with exponential backoff up to this delay.

@@ -92,6 +92,11 @@ def sent(monkeypatch):
         messages.append(run.pk)
         return True
 
+    def send_shared(runs, producer=None):
+        messages.extend(run.pk for run in runs)
+        return len(runs)
+
     monkeypatch.setattr("apps.runs.services.submission.send_run", send)
+    monkeypatch.setattr("apps.runs.services.submission._send_shared", send_shared)
     monkeypatch.setattr("apps.runs.services.reconcile.send_run", send)
     return messages

@@ -129,26 +129,64 @@ class ExecutionContext:
     def heartbeating(self) -> Iterator[None]:
         """Keep the run's lease alive from a side thread while the executor computes,
         so a long kernel step that reports no progress is not taken for a dead worker."""
-        done = threading.Event()
-
-        def beat() -> None:
-            try:
-                while not done.wait(settings.RUN_HEARTBEAT_SECONDS):
-                    try:
-                        run_heartbeat(run=self.run, attempt=self.attempt)
-                    except RunStopped as stop:
-                        self._stop = stop
-                        return
-                    except Exception:
-                        connection.close()  # reconnect at the next beat rather than reuse a broken one
-                        logger.warning("run heartbeat failed", exc_info=True, extra={"run_id": self.run_id})
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=beat, name=f"heartbeat-{self.run_id}", daemon=True)
-        thread.start()
+        _leases.add(self)
         try:
             yield
         finally:
-            done.set()
-            thread.join()
+            _leases.remove(self)
+
+    def beat(self) -> None:
+        """One heartbeat, from the lease keeper's thread; a stop is raised at the executor's
+        next check."""
+        try:
+            run_heartbeat(run=self.run, attempt=self.attempt)
+        except RunStopped as stop:
+            self._stop = stop
+            _leases.remove(self)
+        except Exception:
+            connection.close()  # reconnect at the next beat rather than reuse a broken one
+            logger.warning("run heartbeat failed", exc_info=True, extra={"run_id": self.run_id})
+
+
+class _LeaseKeeper:
+    """One thread per process writes the heartbeats of the runs it executes, each every
+    RUN_HEARTBEAT_SECONDS from its start: a run that ends sooner costs a dict entry, not a
+    thread and its database connection. The thread ends (closing its connection) when no
+    run is left, and starts again with the next; a forked child starts its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[int, tuple[ExecutionContext, float]] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, ctx: ExecutionContext) -> None:
+        with self._lock:
+            self._due[id(ctx)] = (ctx, time.monotonic() + settings.RUN_HEARTBEAT_SECONDS)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._keep, name="run-heartbeats", daemon=True)
+                self._thread.start()
+
+    def remove(self, ctx: ExecutionContext) -> None:
+        with self._lock:
+            self._due.pop(id(ctx), None)
+
+    def _keep(self) -> None:
+        try:
+            while True:
+                interval = settings.RUN_HEARTBEAT_SECONDS
+                time.sleep(max(0.02, min(1.0, interval / 4)))
+                now = time.monotonic()
+                with self._lock:
+                    if not self._due:
+                        self._thread = None
+                        return
+                    due = [ctx for ctx, at in self._due.values() if at <= now]
+                    for ctx in due:
+                        self._due[id(ctx)] = (ctx, now + interval)
+                for ctx in due:
+                    ctx.beat()
+        finally:
+            connection.close()
+
+
+_leases = _LeaseKeeper()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
 
+from apps.core.logging import run_id_var
 from apps.runs.models import Run
 from apps.runs.services import (
     RunCancelled,
@@ -18,6 +20,12 @@ from apps.runs.services import (
     run_complete,
     run_fail,
     run_mark_cancelled,
+)
+from apps.runs.services.lifecycle import (
+    Completion,
+    completion_prepare,
+    run_complete_many,
+    run_heartbeat_many,
 )
 from workers.context import ExecutionContext
 from workers.executors import get_executor
@@ -49,13 +57,17 @@ def with_database_retry(write: Callable[[], T], what: str) -> T:
             delay = min(delay * 2, RETRY_MAX_DELAY_SECONDS)
 
 
-def run_execute(*, run: Run) -> str:
-    """Execute a run this worker has claimed; return the status it ended with."""
+SUCCEEDED = "succeeded"
+
+
+def _run_executor(run: Run) -> tuple[str, Any]:
+    """Execute a claimed run; (SUCCEEDED, result) for the caller to store, or the status it
+    ended with (failed, retrying, cancelled, lost) and None, already recorded."""
     attempt = run.attempts
     execute = get_executor(run.kind)
     if execute is None:
         run_fail(run=run, attempt=attempt, error_type="UnknownKind", message=f"no executor for {run.kind!r}")
-        return "failed"
+        return "failed", None
 
     ctx = ExecutionContext(run, attempt)
     try:
@@ -63,24 +75,93 @@ def run_execute(*, run: Run) -> str:
             result = execute(run.payload, ctx)
     except RunCancelled:
         with_database_retry(lambda: run_mark_cancelled(run=run, attempt=attempt), "cancellation")
-        return "cancelled"
+        return "cancelled", None
     except RunLeaseLost:
         logger.warning("run lease lost; another worker owns it now", extra={"run_id": run.pk})
-        return "lost"
+        return "lost", None
     except Exception as exc:
         logger.warning("run failed", exc_info=True, extra={"run_id": run.pk, "kind": run.kind})
         error_type, message = type(exc).__name__, str(exc)
         status = with_database_retry(
             lambda: run_fail(run=run, attempt=attempt, error_type=error_type, message=message), "failure"
         )
-        return "retrying" if status == "pending" else "failed"
+        return ("retrying" if status == "pending" else "failed"), None
+    return SUCCEEDED, result
+
+
+def _unstorable(run: Run, exc: Exception) -> str:
+    # The result could not be stored (not JSON, too large, an output check or the kind's
+    # on_success failed, a database error): fail the run rather than leave it running for
+    # the reconciler to execute again.
+    logger.error("could not store run result", exc_info=exc, extra={"run_id": run.pk})
+    run_fail(run=run, attempt=run.attempts, error_type=type(exc).__name__, message=str(exc))
+    return "failed"
+
+
+def _store_result(run: Run, result: Any) -> str:
+    attempt = run.attempts
     try:
         stored = with_database_retry(lambda: run_complete(run=run, attempt=attempt, result=result), "result")
     except Exception as exc:
-        # The result could not be stored (not JSON, too large, an output check or the
-        # kind's on_success failed, a database error): fail the run rather than leave it
-        # running for the reconciler to execute again.
-        logger.exception("could not store run result", extra={"run_id": run.pk})
-        run_fail(run=run, attempt=attempt, error_type=type(exc).__name__, message=str(exc))
-        return "failed"
-    return "succeeded" if stored else "lost"
+        return _unstorable(run, exc)
+    return SUCCEEDED if stored else "lost"
+
+
+def run_execute(*, run: Run) -> str:
+    """Execute a run this worker has claimed; return the status it ended with."""
+    status, result = _run_executor(run)
+    return _store_result(run, result) if status == SUCCEEDED else status
+
+
+def _store_results(completions: list[Completion], statuses: dict[Any, str]) -> None:
+    """Store results together; if that fails (one run's on_success, say), one by one, so one
+    run's fault is its own."""
+    if not completions:
+        return
+    try:
+        stored = with_database_retry(lambda: run_complete_many(completions=completions), "results")
+    except Exception:
+        logger.warning("could not store results together; storing them one by one", exc_info=True)
+        for completion in completions:
+            statuses[completion.run.pk] = _store_result(completion.run, completion.result)
+        return
+    for completion, ok in zip(completions, stored, strict=True):
+        statuses[completion.run.pk] = SUCCEEDED if ok else "lost"
+
+
+def run_execute_many(*, runs: list[Run]) -> dict[Any, str]:
+    """Execute runs claimed together (one message of short runs), one after another, and
+    store their results together; the status each ended with, by id. Runs still waiting
+    their turn keep their leases: every RUN_HEARTBEAT_SECONDS the results so far are stored
+    and the waiting runs' heartbeats written, and a waiting run asked to stop is cancelled."""
+    statuses: dict[Any, str] = {}
+    finished: list[Completion] = []
+    beat = time.monotonic()
+    for index, run in enumerate(runs):
+        if time.monotonic() - beat >= settings.RUN_HEARTBEAT_SECONDS:
+            _store_results(finished, statuses)
+            finished = []
+            waiting = [(other, other.attempts) for other in runs[index:] if other.pk not in statuses]
+            kept = with_database_retry(lambda: run_heartbeat_many(runs=waiting), "heartbeat")  # noqa: B023
+            for other, attempt in waiting:
+                if other.pk not in kept:
+                    cancelled = run_mark_cancelled(run=other, attempt=attempt)
+                    statuses[other.pk] = "cancelled" if cancelled else "lost"
+            beat = time.monotonic()
+        if run.pk in statuses:
+            continue
+        token = run_id_var.set(str(run.pk))
+        run.started_at = timezone.now()  # its duration is its own, not its wait in the message
+        try:
+            status, result = _run_executor(run)
+            if status != SUCCEEDED:
+                statuses[run.pk] = status
+                continue
+            try:
+                finished.append(completion_prepare(run=run, attempt=run.attempts, result=result))
+            except Exception as exc:
+                statuses[run.pk] = _unstorable(run, exc)
+        finally:
+            run_id_var.reset(token)
+    _store_results(finished, statuses)
+    return statuses

@@ -18,10 +18,11 @@ from celery.app.amqp import AMQP
 from kombu import Exchange
 from kombu import Queue as KombuQueue
 
-from apps.core.queues import ALL_QUEUES, EXECUTE_RUN_TASK, MAX_PRIORITY, Queue
+from apps.core.queues import ALL_QUEUES, EXECUTE_RUN_TASK, EXECUTE_RUNS_TASK, MAX_PRIORITY, Queue
 
 TASK_ROUTES = {
     EXECUTE_RUN_TASK: {"queue": Queue.CPU.value},  # overridden per run
+    EXECUTE_RUNS_TASK: {"queue": Queue.CPU.value},  # overridden per message
     "workers.control.*": {"queue": Queue.CONTROL.value},
     "workers.plots.*": {"queue": Queue.CONTROL.value},
 }

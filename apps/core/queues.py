@@ -12,6 +12,8 @@ import enum
 MAX_PRIORITY = 9
 
 EXECUTE_RUN_TASK = "workers.runs.execute_run_task"
+# one message for several short runs of a batch (RUN_MESSAGE_MAX_RUNS)
+EXECUTE_RUNS_TASK = "workers.runs.execute_runs_task"
 RECONCILE_RUNS_TASK = "workers.control.reconcile_runs_task"
 RENDER_PLOT_TASK = "workers.plots.render_plot_task"
 

@@ -68,9 +68,12 @@ def check_outputs(subject: pipeline.OutputSubject) -> pipeline.CheckResult | Non
     if version.scan_outputs:
         findings += scan_value(subject.result, path="result", source="output", kind="")
     if run.started_at is not None:
-        # started_at was written by this worker's clock when it claimed the run
+        # started_at was written by this worker's clock when it started the run
         elapsed = (timezone.now() - run.started_at).total_seconds()
-        findings += check_metric(run.kind, "duration_seconds", elapsed, _duration_history(run))
+        if elapsed >= settings.GOVERNANCE_DURATION_MIN_SECONDS:
+            # (shorter runs are not judged on their duration: at that scale it is a thread
+            # switch or a cold import, and flagging it would fill the review queue)
+            findings += check_metric(run.kind, "duration_seconds", elapsed, _duration_history(run))
     return _verdict(findings, version, inputs=False) if findings else None
 
 

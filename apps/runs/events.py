@@ -211,6 +211,12 @@ def publish_run_state(run: Run, *, action: str, values: Mapping[str, Any] | None
     _after_commit([(STATUS, run_state(run, action=action, values=values))])
 
 
+def publish_run_states(changes: Iterable[tuple[Run, Mapping[str, Any] | None]], *, action: str) -> None:
+    """publish_run_state for runs changed together (claimed or completed in one transaction):
+    one round trip for all of them."""
+    _after_commit([(STATUS, run_state(run, action=action, values=values)) for run, values in changes])
+
+
 def publish_runs_created(runs: Iterable[Run]) -> None:
     """Status events for newly stored runs (one round trip for a batch)."""
     _after_commit([(STATUS, run_state(run, action="run.submitted")) for run in runs])

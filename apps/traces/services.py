@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -8,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.bulk import update_rows
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.core.hashchain import (
     GENESIS_HASH,
@@ -181,39 +183,87 @@ def provenance_extend(
     """Append entries (action, data) in order, and write `trace_values` to the trace row with
     its new head: one lock, one insert and one update however many entries. Part of the
     caller's transaction (no savepoint of its own: a failure fails the caller's)."""
+    return provenance_extend_many([ChainExtension(trace, actor, entries, trace_values)])
+
+
+@dataclass(frozen=True)
+class ChainExtension:
+    """What provenance_extend_many appends to one trace."""
+
+    trace: Trace
+    actor: str
+    entries: list[tuple[str, dict[str, Any]]]
+    trace_values: dict[str, Any] | None = None
+
+
+def provenance_extend_many(extensions: list[ChainExtension]) -> list[ProvenanceEntry]:
+    """provenance_extend for several traces (the runs a worker claimed or completed
+    together): one locking read, one insert and one update of the trace rows for all of
+    them. Traces are locked in id order, so two callers never wait on each other in a cycle."""
+    if not extensions:
+        return []
     with transaction.atomic(savepoint=False):
-        head = Trace.objects.select_for_update().only("id", "head_hash", "entry_count").get(pk=trace.pk)
-        prev_hash, seq = head.head_hash, head.entry_count
+        ids = sorted({ext.trace.pk for ext in extensions})
+        heads = {
+            head.pk: head
+            for head in Trace.objects.select_for_update()
+            .only("id", "head_hash", "entry_count")
+            .filter(pk__in=ids)
+            .order_by("pk")
+        }
         created_at = timezone.now()
-        rows = []
-        for action, data in entries:
-            seq += 1
-            data = _normalised(data)
-            digest = entry_hash(
-                prev_hash=prev_hash,
-                chain_id=str(head.pk),
-                seq=seq,
-                actor=actor,
-                action=action,
-                data=data,
-                created_at=created_at,
-            )
-            rows.append(
-                ProvenanceEntry(
-                    trace_id=head.pk,
+        rows, changed = [], []
+        for ext in extensions:
+            head = heads[ext.trace.pk]
+            prev_hash, seq = head.head_hash, head.entry_count
+            for action, data in ext.entries:
+                seq += 1
+                data = _normalised(data)
+                digest = entry_hash(
+                    prev_hash=prev_hash,
+                    chain_id=str(head.pk),
                     seq=seq,
-                    actor=actor,
+                    actor=ext.actor,
                     action=action,
                     data=data,
                     created_at=created_at,
-                    prev_hash=prev_hash,
-                    hash=digest,
                 )
-            )
-            prev_hash = digest
+                rows.append(
+                    ProvenanceEntry(
+                        trace_id=head.pk,
+                        seq=seq,
+                        actor=ext.actor,
+                        action=action,
+                        data=data,
+                        created_at=created_at,
+                        prev_hash=prev_hash,
+                        hash=digest,
+                    )
+                )
+                prev_hash = digest
+            head.head_hash, head.entry_count = prev_hash, seq
+            for name, value in (ext.trace_values or {}).items():
+                setattr(head, name, value)
+            changed.append((ext, head))
         ProvenanceEntry.objects.bulk_create(rows)
-        Trace.objects.filter(pk=head.pk).update(head_hash=prev_hash, entry_count=seq, **(trace_values or {}))
-    trace.head_hash, trace.entry_count = prev_hash, seq
+        if len(changed) == 1:
+            ((ext, head),) = changed
+            Trace.objects.filter(pk=head.pk).update(
+                head_hash=head.head_hash, entry_count=head.entry_count, **(ext.trace_values or {})
+            )
+        else:
+            # one UPDATE per set of written fields (every completion writes the same ones)
+            groups: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
+            for ext, head in changed:
+                fields = ("head_hash", "entry_count", *sorted(ext.trace_values or {}))
+                groups.setdefault(fields, {})[head.pk] = {
+                    "pk": head.pk,
+                    **{f: getattr(head, f) for f in fields},
+                }
+            for fields, group in groups.items():
+                update_rows(Trace, list(group.values()), fields)
+    for ext, head in changed:
+        ext.trace.head_hash, ext.trace.entry_count = head.head_hash, head.entry_count
     return rows
 
 

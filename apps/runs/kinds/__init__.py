@@ -44,6 +44,10 @@ class RunKind:
     retry_on: tuple[str, ...] = ("ConnectionError", "TimeoutError", "OperationalError")
     max_retries: int = 3
     retry_backoff_seconds: float = 5.0
+    # Runs that finish in milliseconds: a batch sends them several to a message
+    # (RUN_MESSAGE_MAX_RUNS), executed one after another by one worker process. Not for
+    # kinds that compute for long, whose runs must spread over the workers.
+    shares_messages: bool = False
 
     def validate_payload(self, payload: Any, *, user: Any = None, session: Any = None) -> dict[str, Any]:
         """Return the cleaned payload or raise ValidationFailed naming each fault.

@@ -24,5 +24,6 @@ register(
         queue=Queue.CPU,
         time_limit_seconds=60,
         description="Returns its payload.",
+        shares_messages=True,
     )
 )

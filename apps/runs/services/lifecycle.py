@@ -9,26 +9,32 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Now
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
+from apps.core.bulk import update_rows
 from apps.core.exceptions import Conflict, NotFound
 from apps.core.hashchain import canonical_json, sha256_hex
-from apps.runs.events import publish_progress, publish_run_state
+from apps.runs.events import publish_progress, publish_run_state, publish_run_states
 from apps.runs.kinds import get_kind
 from apps.runs.models import FINAL_STATUSES, WAITING_STATUSES, Run, RunEvent, RunStatus
-from apps.runs.pipeline import Decision, OutputSubject, check_outputs
+from apps.runs.pipeline import Decision, OutputSubject, Verdict, check_outputs
 from apps.runs.selectors import run_get_for_user
 from apps.runs.services._transitions import chain, held_by, transition
-from apps.traces.services import provenance_extend, trace_outputs_entry
+from apps.traces.services import ChainExtension, provenance_extend_many, trace_outputs_entry
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +59,36 @@ class ResultTooLarge(ValueError):
     pass
 
 
+def _commit_without_waiting_for_flush() -> None:
+    """A claim need not wait for its WAL flush: one lost to a database crash leaves the run
+    queued for the reconciler, and this attempt's later writes fenced. Completions are
+    flushed as usual."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _update_returning_pks(runs: QuerySet[Run], **values: Any) -> list[uuid.UUID]:
+    """`runs.update(**values)`, returning the primary keys of the rows it changed (UPDATE ...
+    RETURNING: PostgreSQL, and SQLite from 3.35), so the caller knows which runs it won."""
+    query = runs.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    compiler = query.get_compiler(runs.db)
+    compiler.pre_sql_setup()
+    sql, params = compiler.as_sql()
+    pk = connection.ops.quote_name(Run._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {pk}", params)
+        return [value if isinstance(value, uuid.UUID) else uuid.UUID(value) for (value,) in cursor.fetchall()]
+
+
+CLAIMED_WITH = ("trace", "session__policy__active_version")  # what the output checks read
+
+
 def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
     """queued -> running for exactly one caller; None when someone else has it or it ended."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # The claim need not wait for its WAL flush: a claim lost to a database crash
-            # leaves the run queued for the reconciler, and this attempt's later writes fenced.
-            # The completion is flushed as usual.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        _commit_without_waiting_for_flush()
         claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
             status=RunStatus.RUNNING,
             attempts=F("attempts") + 1,
@@ -72,11 +99,57 @@ def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
         )
         if not claimed:
             return None
-        # with what the output checks read (the session's active policy version): one query
-        run = Run.objects.select_related("trace", "session__policy__active_version").get(pk=run_id)
+        run = Run.objects.select_related(*CLAIMED_WITH).get(pk=run_id)
         chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
         publish_run_state(run, action="run.started")
     return run
+
+
+def run_claim_many(*, run_ids: Sequence[uuid.UUID | str], hostname: str) -> list[Run]:
+    """run_claim for the runs of one message (short runs sent together): each queued one
+    becomes running for this caller, all in one transaction of five statements however many
+    there are. Returns the runs won, in the order asked; the others were taken, cancelled or
+    ended elsewhere."""
+    if not run_ids:
+        return []
+    with transaction.atomic():
+        _commit_without_waiting_for_flush()
+        won = _update_returning_pks(
+            Run.objects.filter(pk__in=list(run_ids), status=RunStatus.QUEUED, cancel_requested=False),
+            status=RunStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=timezone.now(),
+            heartbeat_at=Now(),
+            worker_hostname=hostname,
+            progress=0.0,
+        )
+        if not won:
+            return []
+        claimed = {run.pk: run for run in Run.objects.select_related(*CLAIMED_WITH).filter(pk__in=won)}
+        order = [uuid.UUID(str(run_id)) for run_id in run_ids]
+        runs = [claimed[pk] for pk in order if pk in claimed]
+        provenance_extend_many(
+            [
+                ChainExtension(run.trace, hostname, [("run.started", {"attempt": run.attempts})])
+                for run in runs
+                if getattr(run, "trace", None) is not None
+            ]
+        )
+        publish_run_states([(run, None) for run in runs], action="run.started")
+    return runs
+
+
+def run_heartbeat_many(*, runs: Sequence[tuple[Run, int]]) -> set[uuid.UUID]:
+    """Keep the leases of claimed runs that wait their turn (run, attempt); returns the ones
+    still held and not asked to stop."""
+    if not runs:
+        return set()
+    fence = reduce(or_, (Q(pk=run.pk, attempts=attempt) for run, attempt in runs))
+    return set(
+        _update_returning_pks(
+            Run.objects.filter(fence, status=RunStatus.RUNNING, cancel_requested=False), heartbeat_at=Now()
+        )
+    )
 
 
 def run_heartbeat(*, run: Run, attempt: int, progress: float | None = None) -> None:
@@ -112,12 +185,24 @@ def _finish(
     )
 
 
-def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
-    """Output checks, then running -> succeeded for the holder of `attempt`, with the kind's
-    on_success in the same transaction; False (and nothing written) if it no longer holds the run.
+@dataclass
+class Completion:
+    """A run's result checked and ready to store (completion_prepare): the row's new values
+    and the entries its trace gets."""
 
-    Raises TypeError/ValueError for a result that is not JSON, ResultTooLarge past MAX_RESULT_BYTES.
-    """
+    run: Run
+    attempt: int
+    result: Any
+    values: dict[str, Any]
+    verdict: Verdict
+    entries: list[tuple[str, dict[str, Any]]]
+    trace_values: dict[str, Any]
+
+
+def completion_prepare(*, run: Run, attempt: int, result: Any) -> Completion:
+    """Everything a completion does before it writes: the result's size, digest and output
+    checks. Raises TypeError/ValueError for a result that is not JSON, ResultTooLarge past
+    MAX_RESULT_BYTES."""
     body = canonical_json(result)
     size, limit = len(body.encode()), settings.MAX_RESULT_BYTES
     if size > limit:
@@ -128,6 +213,8 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
     now = timezone.now()
     values: dict[str, Any] = {
         "status": RunStatus.SUCCEEDED,
+        # (a run that waited its turn in a shared message started when its executor did)
+        "started_at": run.started_at or now,
         "finished_at": now,
         "duration_seconds": (now - (run.started_at or now)).total_seconds(),
         "result": result,
@@ -135,30 +222,70 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
         "hold_reason": verdict.reason if withheld else "",
         "progress": 1.0,
     }
+    # The completion, the trace's outputs and the output checks chained in one append.
+    # Small results are kept on the trace itself; large or withheld ones by digest.
+    inline = size <= settings.TRACE_INLINE_RESULT_BYTES and not withheld
+    outputs = {"result": result} if inline else {"result_sha256": digest, "result_bytes": size}
+    recorded = trace_outputs_entry(outputs)
+    entries = [("run.succeeded", {"result_sha256": digest}), *recorded["entries"]]
+    if verdict.results:
+        entries.append(("run.output_checked", {"withheld": withheld, "checks": verdict.as_json()}))
+    return Completion(run, attempt, result, values, verdict, entries, recorded["trace_values"])
+
+
+def _completed(done: list[Completion]) -> None:
+    """What follows the row updates of completions, in their transaction: provenance, events,
+    checks' records, the kinds' on_success."""
+    provenance_extend_many(
+        [
+            ChainExtension(c.run.trace, c.run.worker_hostname, c.entries, c.trace_values)
+            for c in done
+            if getattr(c.run, "trace", None) is not None
+        ]
+    )
+    publish_run_states([(c.run, c.values) for c in done], action="run.succeeded")
+    for c in done:
+        if c.verdict.results:
+            c.verdict.record(c.run)
+        kind = get_kind(c.run.kind)
+        if kind is not None and kind.on_success is not None and not c.values["result_withheld"]:
+            kind.on_success(c.run, c.result)
+
+
+def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
+    """Output checks, then running -> succeeded for the holder of `attempt`, with the kind's
+    on_success in the same transaction; False (and nothing written) if it no longer holds the run.
+
+    Raises TypeError/ValueError for a result that is not JSON, ResultTooLarge past MAX_RESULT_BYTES.
+    """
+    completion = completion_prepare(run=run, attempt=attempt, result=result)
     with transaction.atomic():
-        if not held_by(run, attempt).update(**values):
+        if not held_by(run, attempt).update(**completion.values):
             return False
-        trace = getattr(run, "trace", None)
-        if trace is not None:
-            # The completion, the trace's outputs and the output checks chained in one append.
-            # Small results are kept on the trace itself; large or withheld ones by digest.
-            inline = size <= settings.TRACE_INLINE_RESULT_BYTES and not withheld
-            outputs = {"result": result} if inline else {"result_sha256": digest, "result_bytes": size}
-            recorded = trace_outputs_entry(outputs)
-            entries = [("run.succeeded", {"result_sha256": digest}), *recorded["entries"]]
-            if verdict.results:
-                checked = {"withheld": withheld, "checks": verdict.as_json()}
-                entries.append(("run.output_checked", checked))
-            provenance_extend(
-                trace=trace, actor=run.worker_hostname, entries=entries, trace_values=recorded["trace_values"]
-            )
-        publish_run_state(run, action="run.succeeded", values=values)
-        if verdict.results:
-            verdict.record(run)
-        kind = get_kind(run.kind)
-        if kind is not None and kind.on_success is not None and not withheld:
-            kind.on_success(run, result)
+        _completed([completion])
     return True
+
+
+def run_complete_many(*, completions: Sequence[Completion]) -> list[bool]:
+    """run_complete for runs executed together, in one transaction: the rows still held by
+    their attempts are locked, updated by one statement, and chained; a run this worker no
+    longer holds is left alone (False in its place). All or nothing: on an error nothing is
+    stored, and the caller may store them one by one."""
+    if not completions:
+        return []
+    fence = reduce(or_, (Q(pk=c.run.pk, attempts=c.attempt) for c in completions))
+    with transaction.atomic():
+        held = set(
+            Run.objects.select_for_update()
+            .filter(fence, status=RunStatus.RUNNING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        done = [c for c in completions if c.run.pk in held]
+        if done:
+            update_rows(Run, [{"pk": c.run.pk, **c.values} for c in done], list(done[0].values))
+            _completed(done)
+    return [c.run.pk in held for c in completions]
 
 
 def retry_delay_seconds(*, backoff: float, retries: int) -> float:
@@ -228,7 +355,9 @@ def _stop(run: Run, actor: str, data: dict[str, Any]) -> bool:
         cancel_requested=True,
         finished_at=timezone.now(),
     ):
-        _revoke(run.task_id)
+        if not Run.objects.filter(task_id=run.task_id, status=RunStatus.QUEUED).exists():
+            # (a message several runs share stays for the others; the claim skips this one)
+            _revoke(run.task_id)
         return True
     return transition(
         Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested=False),

@@ -8,11 +8,12 @@ release (apps.runs.services.submission.run_release), never for the reconciler.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -49,14 +50,14 @@ def _unrecoverable(run: Run, ran_for: float) -> tuple[RunStatus, dict[str, str]]
 
 def _resend_lost_messages(now: datetime) -> int:
     """Send again the queued runs of every queue whose broker holds fewer waiting messages
-    than the database holds queued runs (older than the grace that covers a message being
-    handed to a worker that has not claimed it yet). Duplicates are harmless: the claim is
-    compare-and-set."""
+    than the database holds messages for its queued runs (runs that share a message share its
+    task id; older than the grace that covers a message being handed to a worker that has not
+    claimed it yet). Duplicates are harmless: the claim is compare-and-set."""
     cutoff = now - timedelta(seconds=settings.RUN_LOST_MESSAGE_GRACE_SECONDS)
     queued = dict(
         Run.objects.filter(status=RunStatus.QUEUED, queued_at__lt=cutoff)
         .values_list("queue")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("task_id", distinct=True))
         .order_by()
     )
     if not queued:
@@ -73,9 +74,18 @@ def _resend_lost_messages(now: datetime) -> int:
             extra={"queue": queue, "queued_runs": waiting, "broker_messages": ready.get(queue, 0)},
         )
         for run in Run.objects.filter(status=RunStatus.QUEUED, queue=queue, queued_at__lt=cutoff):
-            if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(queued_at=now):
-                resent += send_run(run)
+            resent += _resend(run, Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED), now)
     return resent
+
+
+def _resend(run: Run, still_queued: QuerySet[Run], now: datetime) -> bool:
+    """A queued run's own message, under a new task id (its old one may name a message of
+    several runs, which a cancel must not revoke for all)."""
+    task_id = str(uuid.uuid4())
+    if not still_queued.update(queued_at=now, task_id=task_id):
+        return False
+    run.queued_at, run.task_id = now, task_id
+    return send_run(run)
 
 
 def run_reconcile() -> ReconcileReport:
@@ -139,10 +149,8 @@ def run_reconcile() -> ReconcileReport:
     # harmless (the claim is compare-and-set); bumping queued_at spaces the re-sends.
     queued_cutoff = now - timedelta(seconds=settings.RUN_REQUEUE_AFTER_SECONDS)
     for run in Run.objects.filter(status=RunStatus.QUEUED, queued_at__lt=queued_cutoff):
-        if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, queued_at=run.queued_at).update(
-            queued_at=now
-        ):
-            resent += send_run(run)
+        still = Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, queued_at=run.queued_at)
+        resent += _resend(run, still, now)
     return ReconcileReport(requeued=requeued, failed=failed, resent=resent)
 
 

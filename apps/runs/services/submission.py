@@ -22,7 +22,7 @@ from kombu.common import maybe_declare
 
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.hashchain import canonical_json, sha256_hex
-from apps.core.queues import EXECUTE_RUN_TASK, broker_priority
+from apps.core.queues import EXECUTE_RUN_TASK, EXECUTE_RUNS_TASK, broker_priority
 from apps.runs.backpressure import backpressure_check
 from apps.runs.events import publish_run_state, publish_runs_created
 from apps.runs.kinds import get_kind, kind_names
@@ -150,6 +150,7 @@ def _store(
                 parent=parent,
             )
         )
+    _share_messages([run for run in runs if run.status == RunStatus.QUEUED])
     Run.objects.bulk_create(runs)
     trace_create_for_runs(
         runs=runs,
@@ -171,6 +172,25 @@ def _store(
     if queued:
         transaction.on_commit(lambda: send_runs(queued))
     return runs
+
+
+def _share_messages(runs: list[Run]) -> None:
+    """Give the short runs of a batch (kinds that share messages) one task id per
+    RUN_MESSAGE_MAX_RUNS of the same queue, priority and kind: the id of the message that
+    carries them (send_runs). The others keep a message each."""
+    size = settings.RUN_MESSAGE_MAX_RUNS
+    if size <= 1:
+        return
+    groups: dict[tuple[str, int, str], list[Run]] = {}
+    for run in runs:
+        kind = get_kind(run.kind)
+        if kind is not None and kind.shares_messages:
+            groups.setdefault((run.queue, run.priority, run.kind), []).append(run)
+    for group in groups.values():
+        for start in range(0, len(group), size):
+            task_id = str(uuid.uuid4())
+            for run in group[start : start + size]:
+                run.task_id = task_id
 
 
 def run_submit(
@@ -305,7 +325,11 @@ def run_enqueue(*, run_id: uuid.UUID | str) -> bool:
 
 def send_runs(runs: list[Run]) -> int:
     """Publish queued runs' messages over one pooled producer, in one pipelined round trip
-    where the broker allows (kombu's publish batch: Redis); returns how many went out."""
+    where the broker allows (kombu's publish batch: Redis); runs that share a task id go in one
+    message (_share_messages). Returns how many runs went out."""
+    messages: dict[str, list[Run]] = {}
+    for run in runs:
+        messages.setdefault(run.task_id, []).append(run)
     try:
         with current_app.producer_or_acquire() as producer, producer.batch():
             if producer.supports_batch_publish:
@@ -315,17 +339,49 @@ def send_runs(runs: list[Run]) -> int:
                     maybe_declare(current_app.amqp.queues[queue], producer.channel)
                 _batch.options = {"declare": [], "retry": False}
             try:
-                return sum(send_run(run, producer=producer) for run in runs)
+                return sum(
+                    _send_shared(group, producer) if len(group) > 1 else send_run(group[0], producer=producer)
+                    for group in messages.values()
+                )
             finally:
                 _batch.options = {}
     except Exception:
         # Broker down: back to pending; the reconciler sends them again later.
         logger.exception("could not reach the broker to enqueue runs")
-        unsent = Run.objects.filter(pk__in=[run.pk for run in runs], status=RunStatus.QUEUED)
-        unsent.update(status=RunStatus.PENDING)
-        for run in runs:
-            publish_run_state(run, action="run.unsent", values={"status": RunStatus.PENDING})
+        _unsent(runs)
         return 0
+
+
+def _unsent(runs: list[Run]) -> None:
+    unsent = Run.objects.filter(pk__in=[run.pk for run in runs], status=RunStatus.QUEUED)
+    unsent.update(status=RunStatus.PENDING)
+    for run in runs:
+        publish_run_state(run, action="run.unsent", values={"status": RunStatus.PENDING})
+
+
+def _send_shared(runs: list[Run], producer: Any) -> int:
+    """One message for several short runs (one queue, priority and kind)."""
+    first = runs[0]
+    kind = get_kind(first.kind)
+    # the message's runs execute one after another: its limit is theirs together
+    time_limit = kind.time_limit_seconds * len(runs) if kind else None
+    try:
+        current_app.send_task(
+            EXECUTE_RUNS_TASK,
+            args=([str(run.pk) for run in runs],),
+            queue=first.queue,
+            task_id=first.task_id,
+            priority=broker_priority(first.priority, settings.CELERY_BROKER_URL),
+            soft_time_limit=time_limit,
+            time_limit=time_limit + 30 if time_limit else None,
+            producer=producer,
+            **getattr(_batch, "options", {}),
+        )
+    except Exception:
+        logger.exception("could not enqueue runs", extra={"task_id": first.task_id})
+        _unsent(runs)
+        return 0
+    return len(runs)
 
 
 def send_run(run: Run, producer: Any = None) -> bool:

@@ -169,3 +169,24 @@ def test_a_workers_duration_history_is_read_once_per_interval(
     settings.GOVERNANCE_METRIC_HISTORY_SECONDS = 0
     other = Run.objects.get(pk=submit(api, session, {"a": 2})["id"])
     assert checks._duration_history(other) == [0.5]
+
+
+def test_a_run_shorter_than_the_duration_minimum_is_not_judged_on_its_duration(api, session, sent, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.governance import checks
+    from apps.runs.pipeline import OutputSubject
+
+    run = Run.objects.select_related("session__policy__active_version").get(
+        pk=submit(api, session, {"a": 1})["id"]
+    )
+    run.started_at = timezone.now() - timedelta(seconds=1500)  # the test checker flags > 1000 s
+
+    settings.GOVERNANCE_DURATION_MIN_SECONDS = 1.0
+    flagged = checks.check_outputs(OutputSubject(run=run, result={}))
+    assert [f["flag"] for f in flagged.findings] == ["anomaly"]
+
+    settings.GOVERNANCE_DURATION_MIN_SECONDS = 2000.0
+    assert checks.check_outputs(OutputSubject(run=run, result={})) is None
