@@ -24,6 +24,8 @@ TASK_ROUTES = {
     EXECUTE_RUN_TASK: {"queue": Queue.CPU.value},  # overridden per run
     "workers.control.*": {"queue": Queue.CONTROL.value},
     "workers.plots.*": {"queue": Queue.CONTROL.value},
+    # the full input scan loads the embedding model: where the models are served
+    "workers.governance.*": {"queue": Queue.INFERENCE.value},
 }
 
 

@@ -14,6 +14,7 @@ MAX_PRIORITY = 9
 EXECUTE_RUN_TASK = "workers.runs.execute_run_task"
 RECONCILE_RUNS_TASK = "workers.control.reconcile_runs_task"
 RENDER_PLOT_TASK = "workers.plots.render_plot_task"
+SCAN_RUN_INPUTS_TASK = "workers.governance.scan_run_inputs_task"
 
 
 class Queue(enum.StrEnum):
