@@ -10,6 +10,6 @@ from workers.routing import configure_routing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("limitgraph", include=["workers.runs", "workers.control", "workers.plots"])
+app = Celery("limitgraph", include=["workers.runs", "workers.control", "workers.plots", "workers.governance"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 configure_routing(app)

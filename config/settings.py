@@ -246,6 +246,13 @@ GOVERNANCE_CODE_SCANNER = env.str("GOVERNANCE_CODE_SCANNER", default="apps.gover
 GOVERNANCE_METRIC_CHECKER = env.str(
     "GOVERNANCE_METRIC_CHECKER", default="apps.governance.detectors.check_metric"
 )
+# The full text scan, batched (rules and the embedding model): scan_texts(texts, fast=False).
+GOVERNANCE_TEXT_BATCH_SCANNER = env.str(
+    "GOVERNANCE_TEXT_BATCH_SCANNER", default="apps.governance.detectors.scan_texts"
+)
+# A run held for its full input scan (policy `scan_inputs_model`) longer than this since the scan
+# was last sent is sent the scan again by the reconciler (the message may have been lost).
+GOVERNANCE_INPUT_SCAN_GRACE_SECONDS = env.float("GOVERNANCE_INPUT_SCAN_GRACE_SECONDS", default=300.0)
 # How old the run durations that metric anomalies are judged against may be (per worker process).
 GOVERNANCE_METRIC_HISTORY_SECONDS = env.float("GOVERNANCE_METRIC_HISTORY_SECONDS", default=30.0)
 # Runs that end sooner are not checked for a duration anomaly (timing noise at that scale).

@@ -25,6 +25,8 @@ TASK_ROUTES = {
     EXECUTE_RUNS_TASK: {"queue": Queue.CPU.value},  # overridden per message
     "workers.control.*": {"queue": Queue.CONTROL.value},
     "workers.plots.*": {"queue": Queue.CONTROL.value},
+    # the full input scan loads the embedding model: where the models are served
+    "workers.governance.*": {"queue": Queue.INFERENCE.value},
 }
 
 

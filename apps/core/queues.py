@@ -16,6 +16,7 @@ EXECUTE_RUN_TASK = "workers.runs.execute_run_task"
 EXECUTE_RUNS_TASK = "workers.runs.execute_runs_task"
 RECONCILE_RUNS_TASK = "workers.control.reconcile_runs_task"
 RENDER_PLOT_TASK = "workers.plots.render_plot_task"
+SCAN_RUN_INPUTS_TASK = "workers.governance.scan_run_inputs_task"
 
 
 class Queue(enum.StrEnum):

@@ -1,6 +1,10 @@
 """Governance in the run pipeline (apps.runs.pipeline): inputs are scanned before a run is
 stored (a block keeps it from ever being sent), outputs before it completes (a quarantine
-withholds its result), under the session's active policy version."""
+withholds its result), under the session's active policy version.
+
+The inline input scan is the rules alone. Under a policy with `scan_inputs_model`, a run whose
+payload has text is also stored `held` and its full scan (rules and model) sent to the
+inference queue; apps.governance.services.run_input_scan then releases, blocks or keeps it."""
 
 from __future__ import annotations
 
@@ -12,13 +16,14 @@ from django.utils import timezone
 
 from apps.governance.models import ReviewState
 from apps.governance.policy import decide
-from apps.governance.scanning import check_metric, scan_value
-from apps.governance.services import findings_record
+from apps.governance.scanning import check_metric, scan_value, texts_of
+from apps.governance.services import INPUT_SCAN_HOLD_REASON, findings_record, input_scan_request
 from apps.policies.models import PolicyVersion
 from apps.runs import pipeline
 from apps.runs.models import Run, RunStatus
 
 INPUT_CHECK = "governance.inputs"
+INPUT_SCAN_CHECK = "governance.inputs_full_scan"
 OUTPUT_CHECK = "governance.outputs"
 # Durations of this many earlier runs of the same kind make the history an anomaly is judged on.
 METRIC_HISTORY = 200
@@ -39,6 +44,20 @@ def check_inputs(subject: pipeline.InputSubject) -> pipeline.CheckResult | None:
     version = subject.session.policy.active_version
     findings = scan_value(subject.payload, path="payload", source="input", kind=subject.kind)
     return _verdict(findings, version, inputs=True) if findings else None
+
+
+def check_inputs_held_for_scan(subject: pipeline.InputSubject) -> pipeline.CheckResult | None:
+    """Hold the run for the full scan when the policy asks for it and there is text to scan."""
+    version = subject.session.policy.active_version
+    if not version.scan_inputs_model or not texts_of(subject.payload, path="payload", kind=subject.kind):
+        return None
+    return pipeline.CheckResult(pipeline.Decision.HOLD, reason=INPUT_SCAN_HOLD_REASON)
+
+
+def _request_scan(run: Run, result: pipeline.CheckResult) -> None:
+    # a run the rules blocked already is not scanned again
+    if run.status == RunStatus.HELD and run.hold_reason == INPUT_SCAN_HOLD_REASON:
+        input_scan_request(run=run)
 
 
 # kind -> (monotonic time read, durations newest first): each worker process reads a kind's
@@ -86,7 +105,10 @@ def _record(run: Run, result: pipeline.CheckResult) -> None:
 
 
 def register_checks() -> None:
-    for name in (INPUT_CHECK, OUTPUT_CHECK):
+    for name in (INPUT_CHECK, INPUT_SCAN_CHECK, OUTPUT_CHECK):
         pipeline.unregister_check(name)
     pipeline.register_input_check(pipeline.Check(name=INPUT_CHECK, check=check_inputs, record=_record))
+    pipeline.register_input_check(
+        pipeline.Check(name=INPUT_SCAN_CHECK, check=check_inputs_held_for_scan, record=_request_scan)
+    )
     pipeline.register_output_check(pipeline.Check(name=OUTPUT_CHECK, check=check_outputs, record=_record))

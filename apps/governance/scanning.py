@@ -1,7 +1,8 @@
 """Findings on run inputs, outputs and metrics, through one interface.
 
-The detectors are `scan_text`, `scan_code` and `check_metric` from the modules the settings
-name (GOVERNANCE_TEXT_SCANNER, GOVERNANCE_CODE_SCANNER, GOVERNANCE_METRIC_CHECKER; by default
+The detectors are `scan_text`, `scan_texts` (the full scan, batched), `scan_code` and
+`check_metric` from the modules the settings name (GOVERNANCE_TEXT_SCANNER,
+GOVERNANCE_TEXT_BATCH_SCANNER, GOVERNANCE_CODE_SCANNER, GOVERNANCE_METRIC_CHECKER; by default
 apps.governance.detectors): better detectors drop in without touching this code. A finding
 is anything with `flag`, `severity`, `risk`, `reason`, `detector` and `span`.
 """
@@ -60,21 +61,44 @@ def finding_json(finding: Any, *, field: str, source: str) -> dict[str, Any]:
     }
 
 
-def scan_value(value: Any, *, path: str, source: str, kind: str = "") -> list[dict[str, Any]]:
-    """Findings on every text in a payload or result (and on its code, for code-running kinds)."""
-    scan_text = _detector("GOVERNANCE_TEXT_SCANNER")
-    findings = []
+def _split_code(value: Any, kind: str) -> tuple[Any, list[tuple[str, str]]]:
+    """The value without its code fields, and (field name, source) of each code field."""
     code_fields = CODE_FIELDS.get(kind, ())
-    if isinstance(value, dict) and code_fields:
+    if not (isinstance(value, dict) and code_fields):
+        return value, []
+    code = [(name, value[name]) for name in code_fields if isinstance(value.get(name), str)]
+    return {key: item for key, item in value.items() if key not in code_fields}, code
+
+
+def texts_of(value: Any, *, path: str, kind: str = "") -> list[tuple[str, str]]:
+    """(field, text) of every string in a payload or result that the text scanner reads."""
+    value, _ = _split_code(value, kind)
+    return [(field, text) for field, text in strings_of(value, path) if len(text) >= MIN_TEXT_LENGTH]
+
+
+def scan_value(
+    value: Any, *, path: str, source: str, kind: str = "", fast: bool = True
+) -> list[dict[str, Any]]:
+    """Findings on every text in a payload or result (and on its code, for code-running kinds).
+
+    ``fast``: the rules alone, text by text (inline in a web request); otherwise the full scan,
+    rules and model, in one batched call (on a worker: it loads the embedding model).
+    """
+    findings = []
+    _, code = _split_code(value, kind)
+    if code:
         scan_code = _detector("GOVERNANCE_CODE_SCANNER")
-        for name in code_fields:
-            if isinstance(value.get(name), str):
-                field = f"{path}.{name}"
-                findings += [finding_json(f, field=field, source=source) for f in scan_code(value[name])]
-        value = {key: item for key, item in value.items() if key not in code_fields}
-    for field, text in strings_of(value, path):
-        if len(text) >= MIN_TEXT_LENGTH:
-            findings += [finding_json(f, field=field, source=source) for f in scan_text(text, fast=True)]
+        for name, source_code in code:
+            field = f"{path}.{name}"
+            findings += [finding_json(f, field=field, source=source) for f in scan_code(source_code)]
+    texts = texts_of(value, path=path, kind=kind)
+    if fast:
+        scan_text = _detector("GOVERNANCE_TEXT_SCANNER")
+        found = [scan_text(text, fast=True) for _, text in texts]
+    else:
+        found = _detector("GOVERNANCE_TEXT_BATCH_SCANNER")([text for _, text in texts], fast=False)
+    for (field, _), text_findings in zip(texts, found, strict=True):
+        findings += [finding_json(f, field=field, source=source) for f in text_findings]
     return findings
 
 

@@ -6,28 +6,44 @@ provenance, in the same transaction as the change it records.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections import Counter
+from datetime import timedelta
 from typing import Any
 
+from celery import current_app
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.accounts.roles import is_reviewer
 from apps.audit.services import audit_append
 from apps.core.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from apps.core.hashchain import canonical_json
+from apps.core.queues import SCAN_RUN_INPUTS_TASK, Queue
 from apps.governance.models import OPEN_REVIEW_STATES, Flag, FlagSource, FlagState, ReviewState, TraceReview
 from apps.governance.policy import PolicyDecision, decide
+from apps.governance.scanning import scan_value
 from apps.governance.selectors import trace_for_governance
 from apps.policies.models import PolicyVersion
 from apps.policies.presets import FLAG_TYPES
-from apps.runs.models import Run
-from apps.runs.services import run_reject, run_release
-from apps.traces.models import Trace
+from apps.runs.models import Run, RunStatus
+from apps.runs.services import run_hold_decide, run_reject, run_release
+from apps.traces.models import ProvenanceEntry, Trace
 from apps.traces.services import provenance_append, trace_merge
+
+logger = logging.getLogger(__name__)
 
 PLATFORM = "governance"
 MAX_NOTE_LENGTH = 4000
+# A run stored `held` until the full scan of its inputs (policy `scan_inputs_model`) decides on
+# it; the hold reason is what marks it (and what the scan's compare-and-set matches), so a run
+# held for a reviewer's decision is never taken for one waiting on its scan.
+INPUT_SCAN_HOLD_REASON = "awaiting the full input scan"
+INPUT_SCAN_REQUESTED = "governance.input_scan_requested"
 
 
 def _open_review(
@@ -265,3 +281,120 @@ def trace_merge_governed(*, user: AbstractBaseUser, trace_id: uuid.UUID | str) -
 
 def run_is_under_review(run: Run) -> bool:
     return TraceReview.objects.filter(trace__run=run, state__in=OPEN_REVIEW_STATES).exists()
+
+
+def input_scan_request(*, run: Run, resent: bool = False) -> None:
+    """Ask for the full scan of a held run's inputs: chained into its provenance, sent to the
+    inference queue on commit. A message that never arrives is sent again by
+    input_scans_resend."""
+    with transaction.atomic():
+        provenance_append(
+            trace=run.trace,
+            actor=PLATFORM,
+            action=INPUT_SCAN_REQUESTED,
+            data={"queue": Queue.INFERENCE.value, "resent": resent},
+        )
+        run_id = str(run.pk)
+        transaction.on_commit(lambda: _send_input_scan(run_id))
+
+
+def _send_input_scan(run_id: str) -> None:
+    try:
+        current_app.send_task(SCAN_RUN_INPUTS_TASK, args=(run_id,), queue=Queue.INFERENCE.value)
+    except Exception:
+        # broker down: the run stays held and the reconciler sends the scan again after the grace
+        logger.exception("could not send the full input scan", extra={"run_id": run_id})
+
+
+def _held_for_scan(run_id: uuid.UUID | str) -> Any:
+    return Run.objects.filter(pk=run_id, status=RunStatus.HELD, hold_reason=INPUT_SCAN_HOLD_REASON)
+
+
+def _not_in(findings: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`findings` less those in `recorded` (the rules' findings, recorded at submission)."""
+    left = Counter(canonical_json(f) for f in recorded)
+    new = []
+    for finding in findings:
+        key = canonical_json(finding)
+        if left[key]:
+            left[key] -= 1
+        else:
+            new.append(finding)
+    return new
+
+
+def run_input_scan(*, run_id: uuid.UUID | str) -> str:
+    """The full scan (rules and model, one batched call) of a run held for it, and the policy's
+    decision on everything found: the run is released (queued on commit), blocked, or left held
+    for a reviewer (its trace quarantined). Findings the rules made at submission are recorded
+    once. Does nothing unless the run still waits for this scan: a redelivered task, a run
+    cancelled or released by a reviewer meanwhile. Returns what it did."""
+    run = _held_for_scan(run_id).select_related("session__policy__active_version").first()
+    if run is None:
+        return "nothing to do"
+    version = run.session.policy.active_version
+    # outside the transaction: the model takes seconds, and a row lock should not wait on it
+    findings = scan_value(run.payload, path="payload", source="input", kind=run.kind, fast=False)
+    recorded = scan_value(run.payload, path="payload", source="input", kind=run.kind, fast=True)
+    new = _not_in(findings, recorded)
+    decision = decide(findings, version, inputs=True)
+    with transaction.atomic():
+        if not _held_for_scan(run_id).select_for_update().exists():
+            return "nothing to do"
+        run = Run.objects.select_related("trace").get(pk=run_id)
+        if new:
+            findings_record(trace=run.trace, findings=new, version=version, decision=decision)
+        if decision.block:
+            outcome, reason = "blocked", decision.reason
+        elif decision.review == ReviewState.QUARANTINED:
+            # not run yet: a quarantined input waits for the reviewer's release or reject
+            outcome, reason = "held for review", f"held for review: {decision.reason}"
+        else:
+            outcome, reason = "released", ""
+        provenance_append(
+            trace=run.trace,
+            actor=PLATFORM,
+            action="governance.input_scanned",
+            data={
+                "findings": len(findings),
+                "new_findings": len(new),
+                "policy_version": version.label,
+                "decision": decision.as_json(),
+                "outcome": outcome,
+            },
+        )
+        if outcome == "released":
+            run_release(run=run, actor=PLATFORM, note="the full input scan", held_for=INPUT_SCAN_HOLD_REASON)
+        else:
+            run_hold_decide(
+                run=run,
+                actor=PLATFORM,
+                held_for=INPUT_SCAN_HOLD_REASON,
+                block=decision.block,
+                reason=reason,
+            )
+    return outcome
+
+
+def input_scans_resend() -> int:
+    """Send the full scan again for every run still held for it whose last request is older
+    than GOVERNANCE_INPUT_SCAN_GRACE_SECONDS (its message lost, or its worker gone). Runs held
+    for a reviewer's decision are left alone. A duplicate is harmless: the scan is
+    compare-and-set on the hold. Returns how many were sent."""
+    cutoff = timezone.now() - timedelta(seconds=settings.GOVERNANCE_INPUT_SCAN_GRACE_SECONDS)
+    recent = ProvenanceEntry.objects.filter(
+        trace__run=OuterRef("pk"), action=INPUT_SCAN_REQUESTED, created_at__gte=cutoff
+    )
+    stale = (
+        Run.objects.filter(status=RunStatus.HELD, hold_reason=INPUT_SCAN_HOLD_REASON, created_at__lt=cutoff)
+        .exclude(Exists(recent))
+        .select_related("trace")
+    )
+    sent = 0
+    for run in stale:
+        with transaction.atomic():
+            # the scan may have decided since the query: lock the hold and look again
+            if _held_for_scan(run.pk).select_for_update().exists():
+                input_scan_request(run=run, resent=True)
+                sent += 1
+    return sent

@@ -17,6 +17,8 @@ class PolicyVersionInline(admin.TabularInline):
         "approved_at",
         "quarantine_severity",
         "block_severity",
+        "scan_outputs",
+        "scan_inputs_model",
     ]
     readonly_fields = fields
 

@@ -74,6 +74,11 @@ class PolicyVersion(models.Model):
     )
     max_anomaly_severity = _severity(help_text="Metric anomalies over this quarantine the trace.")
     scan_outputs = models.BooleanField()
+    scan_inputs_model = models.BooleanField(
+        default=False,
+        help_text="Inputs also get the full scan (rules and the embedding model) on the inference "
+        "queue: the run is held until it is done, then queued, blocked or held for a reviewer.",
+    )
 
     class Meta:
         ordering = ["policy", "-number"]

@@ -21,6 +21,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "require_human_review": False,
         "max_anomaly_severity": 10,
         "scan_outputs": False,
+        "scan_inputs_model": False,
     },
     # Balanced: severe inputs are blocked, serious findings quarantined.
     "default": {
@@ -32,6 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "require_human_review": False,
         "max_anomaly_severity": 8,
         "scan_outputs": True,
+        "scan_inputs_model": False,
     },
     # Maximum security: quarantine from 5, block from 8, every flagged trace waits for a person.
     "strict": {
@@ -43,6 +45,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "require_human_review": True,
         "max_anomaly_severity": 6,
         "scan_outputs": True,
+        "scan_inputs_model": False,
     },
 }
 PRESET_NAMES = tuple(PRESETS)

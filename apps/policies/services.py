@@ -20,7 +20,7 @@ from apps.policies.presets import FLAG_TYPES, NEVER, PRESETS, SETTING_NAMES
 from apps.policies.selectors import policy_get
 
 SEVERITY_SETTINGS = ("quarantine_severity", "block_severity", "merge_max_severity", "max_anomaly_severity")
-BOOLEAN_SETTINGS = ("auto_quarantine", "require_human_review", "scan_outputs")
+BOOLEAN_SETTINGS = ("auto_quarantine", "require_human_review", "scan_outputs", "scan_inputs_model")
 
 
 def validated_settings(values: dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class PolicySettingsSerializer(serializers.Serializer):
     require_human_review = serializers.BooleanField(required=False)
     max_anomaly_severity = serializers.IntegerField(required=False)
     scan_outputs = serializers.BooleanField(required=False)
+    scan_inputs_model = serializers.BooleanField(required=False)
 
 
 class PolicyCreateInputSerializer(serializers.Serializer):

@@ -23,6 +23,7 @@ from apps.runs.services.reconcile import ReconcileReport, run_hand_back, run_rec
 from apps.runs.services.submission import (
     RunRequest,
     run_enqueue,
+    run_hold_decide,
     run_reject,
     run_release,
     run_requeue,
@@ -46,6 +47,7 @@ __all__ = [
     "run_fail",
     "run_hand_back",
     "run_heartbeat",
+    "run_hold_decide",
     "run_mark_cancelled",
     "run_provenance_append",
     "run_reconcile",

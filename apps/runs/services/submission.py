@@ -409,14 +409,19 @@ def send_run(run: Run, producer: Any = None) -> bool:
     return True
 
 
-def run_release(*, run: Run, actor: str, note: str = "") -> bool:
+def run_release(*, run: Run, actor: str, note: str = "", held_for: str | None = None) -> bool:
     """Clear a held or blocked run to execute (queued on commit), or show a withheld result.
 
     The caller decides who may release (governance's reviewers); this is the state change.
+    `held_for`: release only a run still held for that reason (the check it waits for), and
+    never a withheld result.
     """
+    waiting = Run.objects.filter(pk=run.pk, status__in=(RunStatus.HELD, RunStatus.BLOCKED))
+    if held_for is not None:
+        waiting = waiting.filter(status=RunStatus.HELD, hold_reason=held_for)
     with transaction.atomic():
         if transition(
-            Run.objects.filter(pk=run.pk, status__in=(RunStatus.HELD, RunStatus.BLOCKED)),
+            waiting,
             run,
             actor=actor,
             action="run.released",
@@ -427,6 +432,8 @@ def run_release(*, run: Run, actor: str, note: str = "") -> bool:
             run_id = run.pk
             transaction.on_commit(lambda: run_enqueue(run_id=run_id))
             return True
+        if held_for is not None:
+            return False
         return transition(
             Run.objects.filter(pk=run.pk, result_withheld=True),
             run,
@@ -436,6 +443,21 @@ def run_release(*, run: Run, actor: str, note: str = "") -> bool:
             result_withheld=False,
             hold_reason="",
         )
+
+
+def run_hold_decide(*, run: Run, actor: str, held_for: str, block: bool, reason: str) -> bool:
+    """The check a run is held for has decided against running it: the run is blocked by
+    policy (`block`), or stays held for another reason (a reviewer's decision). Only while it
+    is still held for `held_for` (compare-and-set): a second delivery of the check does nothing."""
+    return transition(
+        Run.objects.filter(pk=run.pk, status=RunStatus.HELD, hold_reason=held_for),
+        run,
+        actor=actor,
+        action="run.blocked" if block else "run.held",
+        data={"reason": reason},
+        status=RunStatus.BLOCKED if block else RunStatus.HELD,
+        hold_reason=reason,
+    )
 
 
 def run_requeue(*, run: Run, actor: str) -> bool:

@@ -9,6 +9,7 @@ from apps.sessions.services import session_create
 @pytest.fixture(autouse=True)
 def test_scanners(settings):
     settings.GOVERNANCE_TEXT_SCANNER = "tests.apps.governance.scanners.scan_text"
+    settings.GOVERNANCE_TEXT_BATCH_SCANNER = "tests.apps.governance.scanners.scan_texts"
     settings.GOVERNANCE_CODE_SCANNER = "tests.apps.governance.scanners.scan_code"
     settings.GOVERNANCE_METRIC_CHECKER = "tests.apps.governance.scanners.check_metric"
     reset_detectors()

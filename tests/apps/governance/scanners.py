@@ -3,7 +3,8 @@ policy thresholds are tested on exact severities; tests of the shipped detectors
 tests/apps/governance/detectors/.
 
 A text finding is written into the text itself: `[[jailbreak:9]]` is a jailbreak finding of
-severity 9 whose span is the marker.
+severity 9 whose span is the marker; `{{jailbreak:9}}` is one that only the full scan (the
+model's) finds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 MARKER = re.compile(r"\[\[(\w+):(\d+)\]\]")
+MODEL_MARKER = re.compile(r"\{\{(\w+):(\d+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,17 @@ def scan_text(text: str, *, fast: bool = False) -> list[Finding]:
         Finding(m[1], int(m[2]), int(m[2]) / 10, f"marker {m[0]}", "test-markers", (m.start(), m.end()))
         for m in MARKER.finditer(text)
     ]
+
+
+def scan_texts(texts: Sequence[str], *, fast: bool = False) -> list[list[Finding]]:
+    results = [scan_text(text, fast=fast) for text in texts]
+    if not fast:
+        for text, found in zip(texts, results, strict=True):
+            found += [
+                Finding(m[1], int(m[2]), int(m[2]) / 10, f"model {m[0]}", "test-model", (m.start(), m.end()))
+                for m in MODEL_MARKER.finditer(text)
+            ]
+    return results
 
 
 def scan_code(source: str) -> list[Finding]:

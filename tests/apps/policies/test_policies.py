@@ -43,10 +43,13 @@ def test_editing_an_approved_policy_makes_a_new_draft_and_leaves_the_active_vers
     reviewer_api, second_reviewer
 ):
     strict = Policy.objects.get(name="strict")
-    edited = reviewer_api.patch(f"{POLICIES}/{strict.pk}", {"quarantine_severity": 6}, format="json")
+    edited = reviewer_api.patch(
+        f"{POLICIES}/{strict.pk}", {"quarantine_severity": 6, "scan_inputs_model": True}, format="json"
+    )
     assert edited.status_code == 200
     versions = {v["number"]: v for v in edited.json()["versions"]}
     assert versions[2]["state"] == "draft" and versions[2]["quarantine_severity"] == 6
+    assert versions[2]["scan_inputs_model"] is True and versions[1]["scan_inputs_model"] is False
     assert versions[1]["quarantine_severity"] == 5 and edited.json()["active_version"]["number"] == 1
     assert PolicyVersion.objects.get(policy=strict, number=1).quarantine_severity == 5
 
