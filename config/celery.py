@@ -13,3 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("limitgraph", include=["workers.runs", "workers.control", "workers.plots", "workers.governance"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 configure_routing(app)
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set: a reconnect per task cost a short run more than its own work. Connections are
+# kept and checked instead as Django checks them per request (workers.bootstrap).
+app.conf["CELERY_DB_REUSE_MAX"] = 1_000_000

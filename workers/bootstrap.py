@@ -23,7 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from celery.signals import celeryd_after_setup, celeryd_init, worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, celeryd_init, task_prerun, worker_ready, worker_shutdown
+from django.db import connections
 
 from apps.core.queues import Queue
 from workers import gpu as gpu_pool  # runs in flight, device figures, recycling limits
@@ -35,6 +36,15 @@ _stop = threading.Event()
 
 WARM_UP_TIMEOUT_SECONDS = 600
 """Bound on the kernels' compile at worker start (about 45 s on two cores)."""
+
+
+@task_prerun.connect
+def _check_database_connections(**_: Any) -> None:
+    """Before each task, what Django does before each request: a connection older than
+    CONN_MAX_AGE, or one that failed, is dropped, and the next one is health-checked
+    (CONN_HEALTH_CHECKS) before use, so a database restart costs one task no connection."""
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
 
 
 CUDA_PROBE_TIMEOUT_SECONDS = 60

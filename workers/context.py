@@ -19,8 +19,10 @@ from apps.runs.services import RunStopped, run_heartbeat
 
 logger = logging.getLogger(__name__)
 
-# Progress is written at most this often; a cancel is noticed at the next write.
-PROGRESS_MIN_INTERVAL_SECONDS = 0.25
+# Progress is written at most this often (the first time this long after the claim, which
+# wrote the first heartbeat); a cancel is noticed at the next write. Each write is an UPDATE
+# and an event: at 4 a second they were most of what a long run cost the platform.
+PROGRESS_MIN_INTERVAL_SECONDS = 1.0
 
 
 class DeviceUnavailable(RuntimeError):
@@ -79,7 +81,7 @@ class ExecutionContext:
         self.attempt = attempt
         self.artifacts = ArtifactSink(run)
         self._stop: RunStopped | None = None
-        self._last_write = 0.0
+        self._last_write = time.monotonic()
 
     @property
     def workspace(self) -> Path:

@@ -34,7 +34,7 @@ from typing import Any
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 
-from apps.core.queues import EXECUTE_RUN_TASK
+from apps.core.queues import EXECUTE_RUN_TASK, EXECUTE_RUNS_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _peak_memory_bytes() -> int:
 
 def _is_run(task: Any) -> bool:
     # runs only: control tasks (the reconciler) neither hold a GPU nor count towards recycling
-    return getattr(task, "name", None) == EXECUTE_RUN_TASK
+    return getattr(task, "name", None) in (EXECUTE_RUN_TASK, EXECUTE_RUNS_TASK)
 
 
 @task_prerun.connect

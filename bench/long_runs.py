@@ -1,0 +1,137 @@
+"""What the platform costs a long-running workload: `sleep` runs of 2 s on real workers.
+
+    .venv/bin/python bench/long_runs.py [--runs 60] [--seconds 2] [--concurrency 2]
+
+Submits `--runs` sleep runs (each its own message: the kind computes for long), executed by
+`celery -A config worker` (prefork, `--concurrency` processes) against PostgreSQL and Redis,
+with the default heartbeat interval; a sleeping run reports progress (at most four writes a
+second) and is fenced, heartbeated and chained like any other. Prints, per run:
+
+- the wall time beyond the ideal (runs x seconds / concurrency), as a share of the run: from
+  submission to the last result as the client saw it (it includes the workers' first fetch and
+  this script's polling), and from the first start to the last finish the database recorded;
+- the worker processes' CPU time (sleep itself uses none: all of it is the platform's claim,
+  progress, heartbeats, output checks and completion), as a share of the run's time.
+
+Bar (issue 17): a long workload (1 hour of 2 s runs) costs the platform under 1% of its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages import from the root
+
+from bench.e2e import ENVIRONMENT, start_worker, stop  # noqa: E402
+
+
+def tree_cpu_seconds(process: psutil.Process) -> float:
+    """CPU time of the worker, its living pool processes and those it has reaped (a pool
+    process is replaced after WORKER_MAX_TASKS_PER_CHILD tasks)."""
+    own = process.cpu_times()
+    total = own.user + own.system + own.children_user + own.children_system
+    for child in process.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.update(ENVIRONMENT)
+    import subprocess
+
+    database = ENVIRONMENT["DATABASE_URL"].rsplit("/", 1)[1]
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    broker_db = ENVIRONMENT["CELERY_BROKER_URL"].rsplit("/", 1)[1]
+    subprocess.run(["redis-cli", "-n", broker_db, "flushdb"], check=True, capture_output=True)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from apps.runs.models import Run
+    from apps.runs.services import RunRequest, run_submit_batch
+    from apps.sessions.services import session_create
+
+    user = get_user_model().objects.create_user("bench-long")
+    session = session_create(owner=user, name="bench-long")
+    logs = Path("var/bench-long")
+    logs.mkdir(parents=True, exist_ok=True)
+    worker = start_worker("config", ["cpu", "control"], args.concurrency, logs / "worker.log")
+    try:
+        # up, and its start-up CPU spent: a first short run has gone through
+        run_submit_batch(
+            user=user, requests=[RunRequest(session_id=session.pk, kind="sleep", payload={"seconds": 0})]
+        )
+        while not Run.objects.filter(status="succeeded").exists():
+            time.sleep(0.1)
+        Run.objects.all().delete()
+        time.sleep(2)
+        proc = psutil.Process(worker.pid)
+        idle_from, idle_cpu = time.perf_counter(), tree_cpu_seconds(proc)
+        time.sleep(3)
+        idle_rate = (tree_cpu_seconds(proc) - idle_cpu) / (time.perf_counter() - idle_from)
+
+        cpu_before, started = tree_cpu_seconds(proc), time.perf_counter()
+        requests = [
+            RunRequest(session_id=session.pk, kind="sleep", payload={"seconds": args.seconds})
+        ] * args.runs
+        run_submit_batch(user=user, requests=requests)
+        while Run.objects.filter(status="succeeded").count() < args.runs:
+            time.sleep(0.1)
+        wall = time.perf_counter() - started
+        cpu = tree_cpu_seconds(proc) - cpu_before - idle_rate * wall
+        first_start = Run.objects.order_by("started_at").values_list("started_at", flat=True)[0]
+        last_finish = Run.objects.order_by("-finished_at").values_list("finished_at", flat=True)[0]
+        busy = (last_finish - first_start).total_seconds()
+    finally:
+        stop(worker)
+
+    ideal = args.runs * args.seconds / args.concurrency
+    per_run_wall = (wall - ideal) / args.runs * args.concurrency
+    per_run_busy = (busy - ideal) / args.runs * args.concurrency
+    per_run_cpu = cpu / args.runs
+    print(
+        f"\n{args.runs} sleep runs of {args.seconds:g} s, {args.concurrency} prefork processes, "
+        f"heartbeat every {settings.RUN_HEARTBEAT_SECONDS:g} s, PostgreSQL + Redis, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}; worker idle CPU {idle_rate * 1000:.1f} ms/s subtracted\n"
+    )
+    print("| per run | ms | share of the run's time |\n|---|---|---|")
+    print(
+        f"| wall time beyond the sleep, submission to the last result | {per_run_wall * 1000:.1f} | "
+        f"{per_run_wall / args.seconds:.2%} |"
+    )
+    print(
+        f"| wall time beyond the sleep, first start to last finish (as stored) | {per_run_busy * 1000:.1f} | "
+        f"{per_run_busy / args.seconds:.2%} |"
+    )
+    print(
+        f"| worker CPU (claim, progress, heartbeats, checks, completion) | {per_run_cpu * 1000:.1f} | "
+        f"{per_run_cpu / args.seconds:.2%} |"
+    )
+    share = max(per_run_busy, per_run_cpu) / args.seconds
+    verdict = "met" if share < 0.01 else "not met"
+    print(f"\nplatform share of a {args.seconds:g} s run: {share:.2%} (bar < 1%: {verdict})")
+
+
+if __name__ == "__main__":
+    main()
