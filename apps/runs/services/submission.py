@@ -20,6 +20,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from kombu.common import maybe_declare
 
+from apps.core.bulk import insert_rows
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.hashchain import canonical_json, sha256_hex
 from apps.core.queues import EXECUTE_RUN_TASK, EXECUTE_RUNS_TASK, broker_priority
@@ -151,7 +152,7 @@ def _store(
             )
         )
     _share_messages([run for run in runs if run.status == RunStatus.QUEUED])
-    Run.objects.bulk_create(runs)
+    insert_rows(Run, runs)
     trace_create_for_runs(
         runs=runs,
         actor=user.get_username(),
