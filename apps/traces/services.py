@@ -56,16 +56,26 @@ def trace_create_for_runs(
     first entry is computed here, and the row is written with its head already in place."""
     created_at = timezone.now()
     traces, entries = [], []
+    no_outputs = _digest({})
     for run, run_inputs, run_metadata in zip(runs, inputs, metadata, strict=True):
+        # each value's canonical text once: what is stored (read back as the database will give
+        # it) and its digest come from the same text, as _trace_digests computes them later
+        inputs_body, metadata_body = canonical_json(run_inputs), canonical_json(run_metadata)
         trace = Trace(
             id=uuid4(),
             session_id=run.session_id,
             run=run,
-            inputs=_normalised(run_inputs),
+            inputs=json.loads(inputs_body),
             outputs={},
-            metadata=_normalised(run_metadata),
+            metadata=json.loads(metadata_body),
         )
-        data = _normalised({**_trace_digests(trace), "session": str(run.session_id), "run": str(run.pk)})
+        data = {
+            "inputs_sha256": sha256_hex(inputs_body),
+            "outputs_sha256": no_outputs,
+            "metadata_sha256": sha256_hex(metadata_body),
+            "session": str(run.session_id),
+            "run": str(run.pk),
+        }
         digest = entry_hash(
             prev_hash=GENESIS_HASH,
             chain_id=str(trace.pk),
