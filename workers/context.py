@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -127,15 +127,10 @@ class ExecutionContext:
             return "cupy"
         return "numpy"
 
-    @contextmanager
-    def heartbeating(self) -> Iterator[None]:
+    def heartbeating(self) -> AbstractContextManager[None]:
         """Keep the run's lease alive from a side thread while the executor computes,
         so a long kernel step that reports no progress is not taken for a dead worker."""
-        _leases.add(self)
-        try:
-            yield
-        finally:
-            _leases.remove(self)
+        return keeping_leases(self)
 
     def beat(self) -> None:
         """One heartbeat, from the lease keeper's thread; a stop is raised at the executor's
@@ -150,6 +145,21 @@ class ExecutionContext:
             logger.warning("run heartbeat failed", exc_info=True, extra={"run_id": self.run_id})
 
 
+class LeaseHolder(Protocol):
+    def beat(self) -> None:
+        """Renew the leases it holds (called every RUN_HEARTBEAT_SECONDS from the keeper's thread)."""
+
+
+@contextmanager
+def keeping_leases(holder: LeaseHolder) -> Iterator[None]:
+    """`holder.beat()` every RUN_HEARTBEAT_SECONDS from this process's lease keeper, for the block."""
+    _leases.add(holder)
+    try:
+        yield
+    finally:
+        _leases.remove(holder)
+
+
 class _LeaseKeeper:
     """One thread per process writes the heartbeats of the runs it executes, each every
     RUN_HEARTBEAT_SECONDS from its start: a run that ends sooner costs a dict entry, not a
@@ -158,17 +168,17 @@ class _LeaseKeeper:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._due: dict[int, tuple[ExecutionContext, float]] = {}
+        self._due: dict[int, tuple[LeaseHolder, float]] = {}
         self._thread: threading.Thread | None = None
 
-    def add(self, ctx: ExecutionContext) -> None:
+    def add(self, ctx: LeaseHolder) -> None:
         with self._lock:
             self._due[id(ctx)] = (ctx, time.monotonic() + settings.RUN_HEARTBEAT_SECONDS)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._keep, name="run-heartbeats", daemon=True)
                 self._thread.start()
 
-    def remove(self, ctx: ExecutionContext) -> None:
+    def remove(self, ctx: LeaseHolder) -> None:
         with self._lock:
             self._due.pop(id(ctx), None)
 

@@ -4,6 +4,7 @@ and the outcome handed to the run services."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from apps.runs.services.lifecycle import (
     run_complete_many,
     run_heartbeat_many,
 )
-from workers.context import ExecutionContext
+from workers.context import ExecutionContext, keeping_leases
 from workers.executors import get_executor
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,14 @@ def run_execute(*, run: Run) -> str:
 
 def _store_results(completions: list[Completion], statuses: dict[Any, str]) -> None:
     """Store results together; if that fails (one run's on_success, say), one by one, so one
-    run's fault is its own."""
+    run's fault is its own. A database still away after the retries is not worked around: the
+    runs are left running, for the reconciler."""
     if not completions:
         return
     try:
         stored = with_database_retry(lambda: run_complete_many(completions=completions), "results")
+    except DATABASE_UNAVAILABLE:
+        raise
     except Exception:
         logger.warning("could not store results together; storing them one by one", exc_info=True)
         for completion in completions:
@@ -129,39 +133,69 @@ def _store_results(completions: list[Completion], statuses: dict[Any, str]) -> N
         statuses[completion.run.pk] = SUCCEEDED if ok else "lost"
 
 
+class _WaitingRuns:
+    """The claimed runs of a message still waiting their turn. The lease keeper renews their
+    leases every RUN_HEARTBEAT_SECONDS in one statement, on its own clock, however long the
+    run before them takes; one no longer held, or asked to stop, is dropped."""
+
+    def __init__(self, runs: list[Run]) -> None:
+        self._lock = threading.Lock()
+        self._waiting = {run.pk: run for run in runs}
+        self._dropped: set[Any] = set()
+
+    def take(self, run: Run) -> bool:
+        """The run's turn: False if it was dropped while it waited."""
+        with self._lock:
+            self._waiting.pop(run.pk, None)
+            return run.pk not in self._dropped
+
+    def beat(self) -> None:
+        with self._lock:
+            waiting = list(self._waiting.values())
+        if not waiting:
+            return
+        try:
+            kept = run_heartbeat_many(runs=[(run, run.attempts) for run in waiting])
+        except Exception:
+            connection.close()  # reconnect at the next beat rather than reuse a broken one
+            logger.warning("heartbeat of waiting runs failed", exc_info=True)
+            return
+        with self._lock:
+            # (a run that started meanwhile is its own context's to stop)
+            self._dropped.update(run.pk for run in waiting if run.pk not in kept and run.pk in self._waiting)
+
+
 def run_execute_many(*, runs: list[Run]) -> dict[Any, str]:
     """Execute runs claimed together (one message of short runs), one after another, and
-    store their results together; the status each ended with, by id. Runs still waiting
-    their turn keep their leases: every RUN_HEARTBEAT_SECONDS the results so far are stored
-    and the waiting runs' heartbeats written, and a waiting run asked to stop is cancelled."""
+    store their results together; the status each ended with, by id. The results so far are
+    stored every RUN_HEARTBEAT_SECONDS; a waiting run asked to stop is cancelled at its turn."""
     statuses: dict[Any, str] = {}
     finished: list[Completion] = []
-    beat = time.monotonic()
-    for index, run in enumerate(runs):
-        if time.monotonic() - beat >= settings.RUN_HEARTBEAT_SECONDS:
-            _store_results(finished, statuses)
-            finished = []
-            waiting = [(other, other.attempts) for other in runs[index:] if other.pk not in statuses]
-            kept = with_database_retry(lambda: run_heartbeat_many(runs=waiting), "heartbeat")  # noqa: B023
-            for other, attempt in waiting:
-                if other.pk not in kept:
-                    cancelled = run_mark_cancelled(run=other, attempt=attempt)
-                    statuses[other.pk] = "cancelled" if cancelled else "lost"
-            beat = time.monotonic()
-        if run.pk in statuses:
-            continue
-        token = run_id_var.set(str(run.pk))
-        run.started_at = timezone.now()  # its duration is its own, not its wait in the message
-        try:
-            status, result = _run_executor(run)
-            if status != SUCCEEDED:
-                statuses[run.pk] = status
+    stored_at = time.monotonic()
+    waiting = _WaitingRuns(runs)
+    with keeping_leases(waiting):
+        for run in runs:
+            if time.monotonic() - stored_at >= settings.RUN_HEARTBEAT_SECONDS:
+                _store_results(finished, statuses)
+                finished, stored_at = [], time.monotonic()
+            if not waiting.take(run):
+                cancelled = with_database_retry(
+                    lambda run=run: run_mark_cancelled(run=run, attempt=run.attempts), "cancellation"
+                )
+                statuses[run.pk] = "cancelled" if cancelled else "lost"
                 continue
+            token = run_id_var.set(str(run.pk))
+            run.started_at = timezone.now()  # its duration is its own, not its wait in the message
             try:
-                finished.append(completion_prepare(run=run, attempt=run.attempts, result=result))
-            except Exception as exc:
-                statuses[run.pk] = _unstorable(run, exc)
-        finally:
-            run_id_var.reset(token)
+                status, result = _run_executor(run)
+                if status != SUCCEEDED:
+                    statuses[run.pk] = status
+                    continue
+                try:
+                    finished.append(completion_prepare(run=run, attempt=run.attempts, result=result))
+                except Exception as exc:
+                    statuses[run.pk] = _unstorable(run, exc)
+            finally:
+                run_id_var.reset(token)
     _store_results(finished, statuses)
     return statuses

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 import redis
 from django.conf import settings
 from django.db.models import Count
+from django.utils import timezone
 
 from apps.runs.models import Run
 from apps.traces.models import ProvenanceEntry
@@ -52,7 +54,12 @@ def _wait(condition, timeout: float, what: str) -> None:
 def _kill_mid_flight(worker: WorkerProcess, ids: list[str]) -> int:
     """SIGKILL the worker while it has runs started and not finished; returns how many."""
     runs = Run.objects.filter(pk__in=ids)
-    _wait(lambda: runs.filter(status="running", progress__gt=0.2).count() >= 5, 60, "runs in flight")
+
+    def executing() -> int:  # (runs write progress once a second: a 1 s run shows none)
+        since = timezone.now() - timedelta(seconds=0.2)
+        return runs.filter(status="running", started_at__lt=since).count()
+
+    _wait(lambda: executing() >= 5, 60, "runs in flight")
     in_flight = runs.filter(status="running").count()
     worker.kill(signal.SIGKILL)
     return in_flight

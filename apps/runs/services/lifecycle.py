@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
@@ -118,7 +119,9 @@ def run_claim_many(*, run_ids: Sequence[uuid.UUID | str], hostname: str) -> list
             Run.objects.filter(pk__in=list(run_ids), status=RunStatus.QUEUED, cancel_requested=False),
             status=RunStatus.RUNNING,
             attempts=F("attempts") + 1,
-            started_at=timezone.now(),
+            # written when each run starts (with its outcome): one waiting its turn has not
+            # started, and the reconciler must not count its wait against the kind's time limit
+            started_at=None,
             heartbeat_at=Now(),
             worker_hostname=hostname,
             progress=0.0,
@@ -145,11 +148,24 @@ def run_heartbeat_many(*, runs: Sequence[tuple[Run, int]]) -> set[uuid.UUID]:
     if not runs:
         return set()
     fence = reduce(or_, (Q(pk=run.pk, attempts=attempt) for run, attempt in runs))
-    return set(
-        _update_returning_pks(
-            Run.objects.filter(fence, status=RunStatus.RUNNING, cancel_requested=False), heartbeat_at=Now()
-        )
-    )
+    with _bounded_heartbeat():
+        held = Run.objects.filter(fence, status=RunStatus.RUNNING, cancel_requested=False)
+        return set(_update_returning_pks(held, heartbeat_at=Now()))
+
+
+@contextmanager
+def _bounded_heartbeat() -> Iterator[None]:
+    """A heartbeat that waits on a lock (or a stuck server) gives up after one interval
+    rather than holding up the beats of the process's other runs (one thread writes them).
+    Inside a caller's transaction the limit would outlive the statement: none is set."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    timeout_ms = max(100, int(settings.RUN_HEARTBEAT_SECONDS * 1000))
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+        yield
 
 
 def run_heartbeat(*, run: Run, attempt: int, progress: float | None = None) -> None:
@@ -157,7 +173,9 @@ def run_heartbeat(*, run: Run, attempt: int, progress: float | None = None) -> N
     values: dict[str, Any] = {"heartbeat_at": Now()}  # database time: hosts' clocks may disagree
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, float(progress)))
-    if held_by(run, attempt).filter(cancel_requested=False).update(**values):
+    with _bounded_heartbeat():
+        written = held_by(run, attempt).filter(cancel_requested=False).update(**values)
+    if written:
         if progress is not None:
             run.progress = values["progress"]  # a later event built from this instance shows it
             publish_progress(run, run.progress)
@@ -179,6 +197,7 @@ def _finish(
         action=action,
         data=data,
         status=status,
+        started_at=started,
         finished_at=now,
         duration_seconds=(now - started).total_seconds(),
         **values,
@@ -355,7 +374,9 @@ def _stop(run: Run, actor: str, data: dict[str, Any]) -> bool:
         cancel_requested=True,
         finished_at=timezone.now(),
     ):
-        if not Run.objects.filter(task_id=run.task_id, status=RunStatus.QUEUED).exists():
+        kind = get_kind(run.kind)
+        shared = kind is not None and kind.shares_messages
+        if not shared or not Run.objects.filter(task_id=run.task_id, status=RunStatus.QUEUED).exists():
             # (a message several runs share stays for the others; the claim skips this one)
             _revoke(run.task_id)
         return True

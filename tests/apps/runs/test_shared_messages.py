@@ -16,7 +16,7 @@ from apps.runs.services.lifecycle import (
     run_heartbeat_many,
 )
 from apps.traces.services import trace_verify
-from workers.execution import run_execute_many
+from workers.execution import _WaitingRuns, run_execute_many
 
 pytestmark = pytest.mark.django_db
 
@@ -109,17 +109,44 @@ def test_executing_a_shared_message_runs_each_and_its_duration_is_its_own(sessio
     assert set(statuses.values()) == {"succeeded"}
     for run in Run.objects.filter(pk__in=[r.pk for r in runs]):
         assert run.result == {"i": run.payload["i"]} and run.duration_seconds < 1.0
-        assert run.started_at <= run.finished_at
+        assert run.started_at is not None and run.started_at <= run.finished_at
 
 
-def test_a_waiting_run_cancelled_before_its_turn_ends_cancelled(session, sent, settings):
-    settings.RUN_HEARTBEAT_SECONDS = 0  # a lease round before every run
+def test_the_lease_round_of_waiting_runs_drops_the_cancelled_and_the_lost(session, sent):
+    a, b, c = batch(session, 3)
+    claimed = run_claim_many(run_ids=[str(a.pk), str(b.pk), str(c.pk)], hostname="w1")
+    waiting = _WaitingRuns(claimed)
+    assert waiting.take(claimed[0])  # a's turn: it is no longer waiting
+    Run.objects.filter(pk=b.pk).update(cancel_requested=True)
+    Run.objects.filter(pk=a.pk).update(cancel_requested=True)  # a is executing: its own context's
+
+    waiting.beat()
+
+    assert waiting.take(claimed[2]) and not waiting.take(claimed[1])
+
+
+def test_a_waiting_run_dropped_before_its_turn_is_cancelled_not_executed(session, sent, monkeypatch):
     a, b = batch(session, 2)
     claimed = run_claim_many(run_ids=[str(a.pk), str(b.pk)], hostname="w1")
     Run.objects.filter(pk=b.pk).update(cancel_requested=True)
+    take = _WaitingRuns.take
+    monkeypatch.setattr(_WaitingRuns, "take", lambda self, run: take(self, run) and run.pk != b.pk)
     statuses = run_execute_many(runs=claimed)
     assert statuses == {a.pk: "succeeded", b.pk: "cancelled"}
-    assert Run.objects.get(pk=b.pk).status == RunStatus.CANCELLED
+    cancelled = Run.objects.get(pk=b.pk)
+    assert cancelled.status == RunStatus.CANCELLED and cancelled.result is None
+
+
+def test_a_claimed_run_that_never_started_is_requeued_not_failed_for_time(session, sent, settings):
+    settings.RUN_LEASE_SECONDS = 30
+    (a,) = batch(session, 1)
+    (claimed,) = run_claim_many(run_ids=[str(a.pk)], hostname="dead")
+    assert Run.objects.get(pk=a.pk).started_at is None  # waiting its turn: not started
+    long_ago = timezone.now() - timezone.timedelta(seconds=3600)  # past echo's 60 s limit
+    Run.objects.filter(pk=a.pk).update(heartbeat_at=long_ago)
+
+    assert run_reconcile().requeued == 1
+    assert Run.objects.get(pk=a.pk).status == RunStatus.QUEUED
 
 
 def test_one_failing_result_does_not_lose_the_others(session, sent, monkeypatch):
