@@ -360,47 +360,41 @@ def _unsent(runs: list[Run]) -> None:
         publish_run_state(run, action="run.unsent", values={"status": RunStatus.PENDING})
 
 
-def _send_shared(runs: list[Run], producer: Any) -> int:
-    """One message for several short runs (one queue, priority and kind)."""
+def _publish(task: str, args: tuple[Any, ...], runs: list[Run], producer: Any) -> None:
+    """Send the message carrying `runs` (one, or several short runs of one queue, priority
+    and kind) by task name: the web process imports no worker code."""
     first = runs[0]
     kind = get_kind(first.kind)
-    # the message's runs execute one after another: its limit is theirs together
+    # runs that share a message execute one after another: its limit is theirs together
     time_limit = kind.time_limit_seconds * len(runs) if kind else None
+    current_app.send_task(
+        task,
+        args=args,
+        queue=first.queue,
+        task_id=first.task_id,
+        priority=broker_priority(first.priority, settings.CELERY_BROKER_URL),
+        soft_time_limit=time_limit,
+        time_limit=time_limit + 30 if time_limit else None,
+        producer=producer,
+        **getattr(_batch, "options", {}),
+    )
+
+
+def _send_shared(runs: list[Run], producer: Any) -> int:
+    """One message for several short runs; returns how many went out."""
     try:
-        current_app.send_task(
-            EXECUTE_RUNS_TASK,
-            args=([str(run.pk) for run in runs],),
-            queue=first.queue,
-            task_id=first.task_id,
-            priority=broker_priority(first.priority, settings.CELERY_BROKER_URL),
-            soft_time_limit=time_limit,
-            time_limit=time_limit + 30 if time_limit else None,
-            producer=producer,
-            **getattr(_batch, "options", {}),
-        )
+        _publish(EXECUTE_RUNS_TASK, ([str(run.pk) for run in runs],), runs, producer)
     except Exception:
-        logger.exception("could not enqueue runs", extra={"task_id": first.task_id})
+        logger.exception("could not enqueue runs", extra={"task_id": runs[0].task_id})
         _unsent(runs)
         return 0
     return len(runs)
 
 
 def send_run(run: Run, producer: Any = None) -> bool:
-    """Publish a queued run's message by task name (the web process imports no worker code)."""
-    kind = get_kind(run.kind)
-    time_limit = kind.time_limit_seconds if kind else None
+    """Publish a queued run's own message."""
     try:
-        current_app.send_task(
-            EXECUTE_RUN_TASK,
-            args=(str(run.pk),),
-            queue=run.queue,
-            task_id=run.task_id,
-            priority=broker_priority(run.priority, settings.CELERY_BROKER_URL),
-            soft_time_limit=time_limit,
-            time_limit=time_limit + 30 if time_limit else None,
-            producer=producer,
-            **getattr(_batch, "options", {}),
-        )
+        _publish(EXECUTE_RUN_TASK, (str(run.pk),), [run], producer)
     except Exception:
         # Broker down: back to pending; the reconciler sends it again later.
         logger.exception("could not enqueue run", extra={"run_id": run.pk})
