@@ -108,9 +108,9 @@ def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
 
 def run_claim_many(*, run_ids: Sequence[uuid.UUID | str], hostname: str) -> list[Run]:
     """run_claim for the runs of one message (short runs sent together): each queued one
-    becomes running for this caller, all in one transaction of five statements however many
-    there are. Returns the runs won, in the order asked; the others were taken, cancelled or
-    ended elsewhere."""
+    becomes running for this caller, in one transaction whose statements do not grow in number
+    with the runs. Returns the runs won, in the order asked; the others were taken, cancelled
+    or ended elsewhere."""
     if not run_ids:
         return []
     with transaction.atomic():
