@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -102,6 +103,20 @@ def _flower_process(celery: list[str], credentials: tuple[str, str]) -> tuple[li
     return argv, {"FLOWER_BASIC_AUTH": ":".join(credentials)}
 
 
+HOST_LOOPBACK = "127.0.0.1"
+
+
+def _wait_for_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST_LOOPBACK, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def _wait_for_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,18 +137,12 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    _say("migrating the database")
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    username, password, token = _demo_credentials()
-
     python = sys.executable
     bindir = Path(python).parent
     celery = [str(bindir / "celery"), "-A", "config"]
     children: dict[str, subprocess.Popen[bytes]] = {}
     logs = VAR_DIR / "logs"
     logs.mkdir(exist_ok=True)
-    _warm_up_kernels(logs / "warmup.log")
 
     def start(name: str, argv: list[str], **env: str) -> None:
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the child)
@@ -142,10 +151,18 @@ def main() -> int:
         )
 
     if "CELERY_BROKER_URL" not in os.environ:
+        # first: the demo user's credentials are cached in it (the cache is its database 1)
         broker_dir = VAR_DIR / "broker"
         broker_dir.mkdir(exist_ok=True)
         _say(f"starting the embedded broker (valkey) on 127.0.0.1:{BROKER_PORT}")
         start("broker", embedded_broker_argv(BROKER_PORT, broker_dir))
+        _wait_for_port(BROKER_PORT, timeout=30)
+
+    _say("migrating the database")
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    username, password, token = _demo_credentials()
+    _warm_up_kernels(logs / "warmup.log")
 
     start(
         "web",
