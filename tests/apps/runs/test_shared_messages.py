@@ -107,9 +107,14 @@ def test_executing_a_shared_message_runs_each_and_its_duration_is_its_own(sessio
     claimed = run_claim_many(run_ids=[str(run.pk) for run in runs], hostname="w1")
     statuses = run_execute_many(runs=claimed)
     assert set(statuses.values()) == {"succeeded"}
-    for run in Run.objects.filter(pk__in=[r.pk for r in runs]):
+    stored = {run.pk: run for run in Run.objects.filter(pk__in=[r.pk for r in runs])}
+    in_turn = [stored[run.pk] for run in runs]
+    for run in in_turn:
         assert run.result == {"i": run.payload["i"]} and run.duration_seconds < 1.0
         assert run.started_at is not None and run.started_at <= run.finished_at
+    for before, after in zip(in_turn, in_turn[1:]):
+        # each started when its turn came, not when the message was claimed
+        assert after.started_at >= before.finished_at
 
 
 def test_the_lease_round_of_waiting_runs_drops_the_cancelled_and_the_lost(session, sent):
