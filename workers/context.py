@@ -16,6 +16,7 @@ from django.db import InterfaceError, OperationalError, connection
 from apps.artifacts.services import artifact_put
 from apps.runs.models import Run
 from apps.runs.services import RunStopped, run_heartbeat
+from apps.runs.services.lifecycle import bound_heartbeats_on_this_thread
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class _LeaseKeeper:
             self._due.pop(id(ctx), None)
 
     def _keep(self) -> None:
+        bound_heartbeats_on_this_thread()
         try:
             while True:
                 interval = settings.RUN_HEARTBEAT_SECONDS

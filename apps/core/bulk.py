@@ -7,6 +7,11 @@ value through its field and psycopg dumps each into an array: for a batch of 100
 traces and first provenance entries, over half of the submission's CPU. On PostgreSQL the rows
 go instead as one JSON document that the server unpacks (`jsonb_to_recordset`). Elsewhere
 (SQLite, the embedded default) Django's own bulk methods do both.
+
+`execute_together` sends several statements of one transaction in one round trip where the
+backend allows it (PostgreSQL with client-side binding, Django's default): a worker's claim and
+completion are a handful of small statements each, and on a busy host every round trip is a
+wait for the server's process to be scheduled, more than the statement itself.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import datetime
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
-from django.db.models import AutoField, BigAutoField, JSONField, Model
+from django.db.models import AutoField, BigAutoField, JSONField, Model, QuerySet
+from django.db.models.sql import UpdateQuery
 
 _AUTO = (AutoField, BigAutoField)
 
@@ -33,6 +40,58 @@ def _json_value(value: Any, *, is_json: bool) -> Any:
     return str(value)
 
 
+Statement = tuple[str, Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class StatementResult:
+    rowcount: int
+    rows: list[tuple[Any, ...]] | None  # None for a statement that returns no rows
+
+
+def can_execute_together(using: str = "default") -> bool:
+    connection = connections[using]
+    return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get(
+        "server_side_binding"
+    )
+
+
+def execute_together(statements: Sequence[Statement], *, using: str = "default") -> list[StatementResult]:
+    """Execute statements in order, in one round trip where the backend allows it (else one by
+    one); each one's row count and rows. Inside a transaction they are part of it; an error in
+    one raises and leaves the rest unexecuted, as one by one would."""
+    connection = connections[using]
+    results = []
+    with connection.cursor() as cursor:
+        if not can_execute_together(using) or len(statements) == 1:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                results.append(_result(cursor))
+            return results
+        cursor.execute(
+            "; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params]
+        )
+        raw = cursor.cursor  # psycopg's: Django's wrapper has no nextset()
+        for index in range(len(statements)):
+            if index:
+                raw.nextset()
+            results.append(_result(raw))
+    return results
+
+
+def _result(cursor: Any) -> StatementResult:
+    return StatementResult(cursor.rowcount, cursor.fetchall() if cursor.description is not None else None)
+
+
+def update_sql(queryset: QuerySet[Any], **values: Any) -> Statement:
+    """The SQL and parameters of `queryset.update(**values)`, to run later or together with others."""
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    compiler = query.get_compiler(queryset.db)
+    compiler.pre_sql_setup()
+    return compiler.as_sql()
+
+
 def insert_rows(model: type[Model], objs: Sequence[Model], *, using: str = "default") -> None:
     """`model.objects.bulk_create(objs)` for objects whose primary keys are set already (or
     database-generated and not needed back: they are not read back)."""
@@ -42,6 +101,23 @@ def insert_rows(model: type[Model], objs: Sequence[Model], *, using: str = "defa
     if connection.vendor != "postgresql":
         model.objects.using(using).bulk_create(objs)
         return
+    with connection.cursor() as cursor:
+        cursor.execute(*insert_rows_sql(model, objs, using=using))
+    mark_saved(objs, using=using)
+
+
+def mark_saved(objs: Sequence[Model], *, using: str = "default") -> None:
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = using
+
+
+def insert_rows_sql(
+    model: type[Model], objs: Sequence[Model], *, using: str = "default", returning_pk: bool = False
+) -> Statement:
+    """insert_rows' statement (PostgreSQL), to run later or together with others; with
+    `returning_pk`, its rows are the new primary keys in the order of `objs`."""
+    connection = connections[using]
     opts = model._meta
     fields = [
         field
@@ -61,13 +137,12 @@ def insert_rows(model: type[Model], objs: Sequence[Model], *, using: str = "defa
     record = ", ".join(f"{quote(field.column)} {field.db_type(connection)}" for field in fields)
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({columns}) "
-        f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({record})"
+        f"SELECT {columns} FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({record})) "
+        f"WITH ORDINALITY AS r({columns}, ordinality) ORDER BY ordinality"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(rows, allow_nan=False, separators=(",", ":"))])
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = using
+    if returning_pk:
+        sql += f" RETURNING {quote(opts.pk.column)}"
+    return sql, [json.dumps(rows, allow_nan=False, separators=(",", ":"))]
 
 
 def update_rows(
@@ -80,6 +155,15 @@ def update_rows(
     if connection.vendor != "postgresql":
         model.objects.using(using).bulk_update([model(**row) for row in rows], list(fields))
         return
+    with connection.cursor() as cursor:
+        cursor.execute(*update_rows_sql(model, rows, fields, using=using))
+
+
+def update_rows_sql(
+    model: type[Model], rows: Sequence[dict[str, Any]], fields: Sequence[str], *, using: str = "default"
+) -> Statement:
+    """update_rows' statement (PostgreSQL), to run later or together with others."""
+    connection = connections[using]
     opts = model._meta
     quote = connection.ops.quote_name
     columns = [opts.pk, *(opts.get_field(name) for name in fields)]
@@ -100,5 +184,4 @@ def update_rows(
         f"UPDATE {table} SET {assignments} FROM (VALUES {values_sql}) AS v({', '.join(aliases)}) "
         f"WHERE {table}.{quote(opts.pk.column)} = v.{aliases[0]}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, params

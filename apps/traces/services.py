@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -9,7 +10,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.bulk import insert_rows, update_rows
+from apps.core.bulk import (
+    Statement,
+    can_execute_together,
+    execute_together,
+    insert_rows,
+    insert_rows_sql,
+    mark_saved,
+    update_rows,
+    update_rows_sql,
+    update_sql,
+)
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.core.hashchain import (
     GENESIS_HASH,
@@ -206,32 +217,65 @@ class ChainExtension:
     trace_values: dict[str, Any] | None = None
 
 
-def provenance_extend_many(extensions: list[ChainExtension]) -> list[ProvenanceEntry]:
+Head = tuple[str, int]  # a trace's head_hash and entry_count
+
+
+def trace_heads_lock_sql(**lookup: Any) -> Statement:
+    """The statement that locks the traces matching `lookup` (in id order) and reads their
+    heads, for a caller to run together with its own statements; its rows go to trace_heads."""
+    traces = Trace.objects.select_for_update().filter(**lookup).order_by("pk").values_list(*HEAD_COLUMNS)
+    return traces.query.sql_with_params()
+
+
+def trace_heads(rows: list[tuple[Any, ...]] | None) -> dict[Any, Head]:
+    """Heads by trace id from the rows of trace_heads_lock_sql."""
+    return {pk: (head_hash, entry_count) for pk, head_hash, entry_count in rows or ()}
+
+
+HEAD_COLUMNS = ("id", "head_hash", "entry_count")
+
+
+def provenance_extend_many(
+    extensions: list[ChainExtension],
+    *,
+    locked_heads: dict[Any, Head] | None = None,
+    preceded_by: Sequence[Statement] = (),
+) -> list[ProvenanceEntry]:
     """provenance_extend for several traces (the runs a worker claimed or completed
-    together): one locking read, one insert and one update of the trace rows for all of
-    them. Traces are locked in id order, so two callers never wait on each other in a cycle."""
+    together): one locking read, then one insert and one update of the trace rows for all of
+    them (in one round trip where the database allows). Traces are locked in id order, so two
+    callers never wait on each other in a cycle. A caller that has locked the traces already
+    (trace_heads_lock_sql, in its own round trip) passes their heads as `locked_heads`; one
+    with writes of its own to make first passes them as `preceded_by` (sent in the same round
+    trip)."""
     if not extensions:
+        _execute(preceded_by)
         return []
     with transaction.atomic(savepoint=False):
         ids = sorted({ext.trace.pk for ext in extensions})
-        heads = {
-            head.pk: head
-            for head in Trace.objects.select_for_update()
-            .only("id", "head_hash", "entry_count")
-            .filter(pk__in=ids)
-            .order_by("pk")
-        }
+        if locked_heads is None or not set(ids) <= set(locked_heads):
+            locked_heads = trace_heads(
+                list(
+                    Trace.objects.select_for_update()
+                    .filter(pk__in=ids)
+                    .order_by("pk")
+                    .values_list(*HEAD_COLUMNS)
+                )
+            )
         created_at = timezone.now()
-        rows, changed = [], []
+        rows: list[ProvenanceEntry] = []
+        heads: dict[Any, dict[str, Any]] = {}  # trace id -> the values its row gets
         for ext in extensions:
-            head = heads[ext.trace.pk]
-            prev_hash, seq = head.head_hash, head.entry_count
+            pk = ext.trace.pk
+            prev_hash, seq = (
+                (heads[pk]["head_hash"], heads[pk]["entry_count"]) if pk in heads else locked_heads[pk]
+            )
             for action, data in ext.entries:
                 seq += 1
                 data = _normalised(data)
                 digest = entry_hash(
                     prev_hash=prev_hash,
-                    chain_id=str(head.pk),
+                    chain_id=str(pk),
                     seq=seq,
                     actor=ext.actor,
                     action=action,
@@ -240,7 +284,7 @@ def provenance_extend_many(extensions: list[ChainExtension]) -> list[ProvenanceE
                 )
                 rows.append(
                     ProvenanceEntry(
-                        trace_id=head.pk,
+                        trace_id=pk,
                         seq=seq,
                         actor=ext.actor,
                         action=action,
@@ -251,30 +295,66 @@ def provenance_extend_many(extensions: list[ChainExtension]) -> list[ProvenanceE
                     )
                 )
                 prev_hash = digest
-            head.head_hash, head.entry_count = prev_hash, seq
-            for name, value in (ext.trace_values or {}).items():
-                setattr(head, name, value)
-            changed.append((ext, head))
-        ProvenanceEntry.objects.bulk_create(rows)
-        if len(changed) == 1:
-            ((ext, head),) = changed
-            Trace.objects.filter(pk=head.pk).update(
-                head_hash=head.head_hash, entry_count=head.entry_count, **(ext.trace_values or {})
-            )
-        else:
-            # one UPDATE per set of written fields (every completion writes the same ones)
-            groups: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
-            for ext, head in changed:
-                fields = ("head_hash", "entry_count", *sorted(ext.trace_values or {}))
-                groups.setdefault(fields, {})[head.pk] = {
-                    "pk": head.pk,
-                    **{f: getattr(head, f) for f in fields},
-                }
-            for fields, group in groups.items():
-                update_rows(Trace, list(group.values()), fields)
-    for ext, head in changed:
-        ext.trace.head_hash, ext.trace.entry_count = head.head_hash, head.entry_count
+            heads[pk] = {
+                **heads.get(pk, {}),
+                "head_hash": prev_hash,
+                "entry_count": seq,
+                **(ext.trace_values or {}),
+            }
+        _write_chain(rows, heads, preceded_by)
+    for ext in extensions:
+        ext.trace.head_hash, ext.trace.entry_count = (
+            heads[ext.trace.pk]["head_hash"],
+            heads[ext.trace.pk]["entry_count"],
+        )
     return rows
+
+
+def _execute(statements: Sequence[Statement]) -> None:
+    if statements:
+        execute_together(statements)
+
+
+def _write_chain(
+    rows: list[ProvenanceEntry], heads: dict[Any, dict[str, Any]], preceded_by: Sequence[Statement]
+) -> None:
+    if not can_execute_together():
+        _execute(preceded_by)
+        ProvenanceEntry.objects.bulk_create(rows)
+        for statement in _head_updates(heads, together=False):
+            statement()
+        return
+    statements = [
+        *preceded_by,
+        insert_rows_sql(ProvenanceEntry, rows, returning_pk=True),
+        *_head_updates(heads, together=True),
+    ]
+    inserted = execute_together(statements)[len(preceded_by)]
+    for row, (pk,) in zip(rows, inserted.rows or (), strict=True):
+        row.pk = pk
+    mark_saved(rows)
+
+
+def _head_updates(heads: dict[Any, dict[str, Any]], *, together: bool) -> list[Any]:
+    """The trace rows' writes: one UPDATE per set of written fields (every completion writes
+    the same ones); as statements to run together, or as calls."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for pk, values in heads.items():
+        groups.setdefault(tuple(sorted(values)), []).append({"pk": pk, **values})
+    out: list[Any] = []
+    for fields, group in groups.items():
+        if len(group) == 1:
+            ((values),) = group
+            pk, changes = values["pk"], {f: values[f] for f in fields}
+            if together:
+                out.append(update_sql(Trace.objects.filter(pk=pk), **changes))
+            else:
+                out.append(lambda pk=pk, changes=changes: Trace.objects.filter(pk=pk).update(**changes))
+        elif together:
+            out.append(update_rows_sql(Trace, group, fields))
+        else:
+            out.append(lambda group=group, fields=fields: update_rows(Trace, group, fields))
+    return out
 
 
 def trace_merge(*, trace: Trace, actor: str) -> Trace:

@@ -3,7 +3,9 @@
 Four tests against the history (oldest first) of one metric of one run kind: z-score (|z| >= 3),
 Tukey's IQR fences (1.5 and 3 IQR), a spike (a jump from the last value larger than 3 standard
 deviations of the run-to-run changes) and a trend change (the last window's level more than 25% and
-3 standard errors away from the window before it). Nothing is said before ``MIN_HISTORY`` values.
+3 standard errors away from the window before it). Nothing is said before ``MIN_HISTORY`` values,
+nor of a value within ``MIN_RELATIVE_DEVIATION`` of the history's mean: on a steady history (2 s
+runs that take 2.01-2.02 s) a 1% wobble is many standard deviations, and not worth a review.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ SPIKE_SIGMA = 3.0
 TREND_MIN_WINDOW = 4
 TREND_RELATIVE = 0.25
 TREND_STDERR = 3.0
+MIN_RELATIVE_DEVIATION = 0.1
 _EPS = 1e-12
 
 
@@ -52,8 +55,10 @@ def check_metric(kind: str, name: str, value: float, history: Sequence[float]) -
     std = max(statistics.pstdev(past), _scale(past))
     floor = _scale(past)
 
+    material = abs(value - mean) > MIN_RELATIVE_DEVIATION * max(abs(mean), floor)
+
     z = (value - mean) / std
-    if abs(z) >= Z_THRESHOLD:
+    if material and abs(z) >= Z_THRESHOLD:
         severity = min(9, 5 + int((abs(z) - Z_THRESHOLD) / 2))
         side = "above" if z > 0 else "below"
         findings.append(
@@ -73,7 +78,7 @@ def check_metric(kind: str, name: str, value: float, history: Sequence[float]) -
     iqr = max(q3 - q1, floor)
     for fence, severity in ((IQR_FAR_FENCE, 6), (IQR_FENCE, 4)):
         low, high = q1 - fence * iqr, q3 + fence * iqr
-        if value < low or value > high:
+        if material and (value < low or value > high):
             findings.append(
                 Finding(
                     "anomaly",

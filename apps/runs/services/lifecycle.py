@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,10 +24,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Now
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
-from apps.core.bulk import update_rows
+from apps.core.bulk import (
+    Statement,
+    can_execute_together,
+    execute_together,
+    update_rows,
+    update_rows_sql,
+    update_sql,
+)
 from apps.core.exceptions import Conflict, NotFound
 from apps.core.hashchain import canonical_json, sha256_hex
 from apps.runs.events import publish_progress, publish_run_state, publish_run_states
@@ -35,7 +42,14 @@ from apps.runs.models import FINAL_STATUSES, WAITING_STATUSES, Run, RunEvent, Ru
 from apps.runs.pipeline import Decision, OutputSubject, Verdict, check_outputs
 from apps.runs.selectors import run_get_for_user
 from apps.runs.services._transitions import chain, held_by, transition
-from apps.traces.services import ChainExtension, provenance_extend_many, trace_outputs_entry
+from apps.traces.services import (
+    ChainExtension,
+    Head,
+    provenance_extend_many,
+    trace_heads,
+    trace_heads_lock_sql,
+    trace_outputs_entry,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,23 +74,22 @@ class ResultTooLarge(ValueError):
     pass
 
 
+NO_FLUSH_WAIT = "SET LOCAL synchronous_commit TO OFF"
+
+
 def _commit_without_waiting_for_flush() -> None:
     """A claim need not wait for its WAL flush: one lost to a database crash leaves the run
     queued for the reconciler, and this attempt's later writes fenced. Completions are
     flushed as usual."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(NO_FLUSH_WAIT)
 
 
 def _update_returning_pks(runs: QuerySet[Run], **values: Any) -> list[uuid.UUID]:
     """`runs.update(**values)`, returning the primary keys of the rows it changed (UPDATE ...
     RETURNING: PostgreSQL, and SQLite from 3.35), so the caller knows which runs it won."""
-    query = runs.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    compiler = query.get_compiler(runs.db)
-    compiler.pre_sql_setup()
-    sql, params = compiler.as_sql()
+    sql, params = update_sql(runs, **values)
     pk = connection.ops.quote_name(Run._meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {pk}", params)
@@ -88,20 +101,34 @@ CLAIMED_WITH = ("trace", "session__policy__active_version")  # what the output c
 
 def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
     """queued -> running for exactly one caller; None when someone else has it or it ended."""
+    claim = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False)
+    values = {
+        "status": RunStatus.RUNNING,
+        "attempts": F("attempts") + 1,
+        "started_at": timezone.now(),
+        "heartbeat_at": Now(),
+        "worker_hostname": hostname,
+        "progress": 0.0,
+    }
     with transaction.atomic():
-        _commit_without_waiting_for_flush()
-        claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
-            status=RunStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            started_at=timezone.now(),
-            heartbeat_at=Now(),
-            worker_hostname=hostname,
-            progress=0.0,
-        )
+        if can_execute_together():
+            # the claim and its trace's lock in one round trip (the lock is released at once
+            # if the claim lost)
+            _, won, lock = execute_together(
+                [(NO_FLUSH_WAIT, ()), update_sql(claim, **values), trace_heads_lock_sql(run_id=run_id)]
+            )
+            claimed, heads = won.rowcount, trace_heads(lock.rows)
+        else:
+            claimed, heads = claim.update(**values), None
         if not claimed:
             return None
         run = Run.objects.select_related(*CLAIMED_WITH).get(pk=run_id)
-        chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
+        trace = getattr(run, "trace", None)
+        if trace is not None:
+            provenance_extend_many(
+                [ChainExtension(trace, hostname, [("run.started", {"attempt": run.attempts})])],
+                locked_heads=heads,
+            )
         publish_run_state(run, action="run.started")
     return run
 
@@ -153,19 +180,34 @@ def run_heartbeat_many(*, runs: Sequence[tuple[Run, int]]) -> set[uuid.UUID]:
         return set(_update_returning_pks(held, heartbeat_at=Now()))
 
 
+_heartbeat_thread = threading.local()
+
+
+def bound_heartbeats_on_this_thread() -> None:
+    """Called by a worker's lease keeper: this thread writes other runs' heartbeats, so each
+    write is bounded (_bounded_heartbeat)."""
+    _heartbeat_thread.bounded = True
+
+
+def is_lease_keeper_thread() -> bool:
+    return getattr(_heartbeat_thread, "bounded", False)
+
+
 @contextmanager
 def _bounded_heartbeat() -> Iterator[None]:
-    """A heartbeat that waits on a lock (or a stuck server) gives up after one interval
-    rather than holding up the beats of the process's other runs (one thread writes them).
-    Inside a caller's transaction the limit would outlive the statement: none is set."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield
-        return
-    timeout_ms = max(100, int(settings.RUN_HEARTBEAT_SECONDS * 1000))
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-        yield
+    """On the lease keeper's thread, a heartbeat that waits on a lock (or a stuck server) gives
+    up after one interval rather than holding up the beats of the process's other runs (one
+    thread writes them): its connection carries that statement_timeout, set once. Elsewhere
+    (an executor's own progress write, which holds up only its run) nothing is set."""
+    if connection.vendor == "postgresql" and is_lease_keeper_thread() and not connection.in_atomic_block:
+        timeout_ms = max(100, int(settings.RUN_HEARTBEAT_SECONDS * 1000))
+        connection.ensure_connection()
+        raw = connection.connection
+        if getattr(raw, "_limitgraph_statement_timeout", None) != timeout_ms:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET statement_timeout = {timeout_ms}")
+            raw._limitgraph_statement_timeout = timeout_ms
+    yield
 
 
 def run_heartbeat(*, run: Run, attempt: int, progress: float | None = None) -> None:
@@ -252,7 +294,12 @@ def completion_prepare(*, run: Run, attempt: int, result: Any) -> Completion:
     return Completion(run, attempt, result, values, verdict, entries, recorded["trace_values"])
 
 
-def _completed(done: list[Completion]) -> None:
+def _completed(
+    done: list[Completion],
+    *,
+    locked_heads: dict[Any, Head] | None = None,
+    preceded_by: Sequence[Statement] = (),
+) -> None:
     """What follows the row updates of completions, in their transaction: provenance, events,
     checks' records, the kinds' on_success."""
     provenance_extend_many(
@@ -260,7 +307,9 @@ def _completed(done: list[Completion]) -> None:
             ChainExtension(c.run.trace, c.run.worker_hostname, c.entries, c.trace_values)
             for c in done
             if getattr(c.run, "trace", None) is not None
-        ]
+        ],
+        locked_heads=locked_heads,
+        preceded_by=preceded_by,
     )
     publish_run_states([(c.run, c.values) for c in done], action="run.succeeded")
     for c in done:
@@ -279,9 +328,17 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
     """
     completion = completion_prepare(run=run, attempt=attempt, result=result)
     with transaction.atomic():
-        if not held_by(run, attempt).update(**completion.values):
+        if can_execute_together():
+            # the fenced update and its trace's lock in one round trip
+            won, lock = execute_together(
+                [update_sql(held_by(run, attempt), **completion.values), trace_heads_lock_sql(run_id=run.pk)]
+            )
+            held, heads = won.rowcount, trace_heads(lock.rows)
+        else:
+            held, heads = held_by(run, attempt).update(**completion.values), None
+        if not held:
             return False
-        _completed([completion])
+        _completed([completion], locked_heads=heads)
     return True
 
 
@@ -293,17 +350,33 @@ def run_complete_many(*, completions: Sequence[Completion]) -> list[bool]:
     if not completions:
         return []
     fence = reduce(or_, (Q(pk=c.run.pk, attempts=c.attempt) for c in completions))
+    runs_lock = (
+        Run.objects.select_for_update()
+        .filter(fence, status=RunStatus.RUNNING)
+        .order_by("pk")
+        .values_list("pk")
+    )
     with transaction.atomic():
-        held = set(
-            Run.objects.select_for_update()
-            .filter(fence, status=RunStatus.RUNNING)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        if can_execute_together():
+            # the runs' and their traces' locks in one round trip; the runs' rows, the entries
+            # and the traces' heads written in a second
+            locked, lock = execute_together(
+                [
+                    runs_lock.query.sql_with_params(),
+                    trace_heads_lock_sql(run_id__in=[c.run.pk for c in completions]),
+                ]
+            )
+            held, heads = {pk for (pk,) in locked.rows or ()}, trace_heads(lock.rows)
+        else:
+            held, heads = {pk for (pk,) in runs_lock}, None
         done = [c for c in completions if c.run.pk in held]
         if done:
-            update_rows(Run, [{"pk": c.run.pk, **c.values} for c in done], list(done[0].values))
-            _completed(done)
+            rows, fields = [{"pk": c.run.pk, **c.values} for c in done], list(done[0].values)
+            if can_execute_together():
+                _completed(done, locked_heads=heads, preceded_by=[update_rows_sql(Run, rows, fields)])
+            else:
+                update_rows(Run, rows, fields)
+                _completed(done)
     return [c.run.pk in held for c in completions]
 
 

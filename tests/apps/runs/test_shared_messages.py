@@ -112,7 +112,7 @@ def test_executing_a_shared_message_runs_each_and_its_duration_is_its_own(sessio
     for run in in_turn:
         assert run.result == {"i": run.payload["i"]} and run.duration_seconds < 1.0
         assert run.started_at is not None and run.started_at <= run.finished_at
-    for before, after in zip(in_turn, in_turn[1:]):
+    for before, after in zip(in_turn, in_turn[1:], strict=False):
         # each started when its turn came, not when the message was claimed
         assert after.started_at >= before.finished_at
 
