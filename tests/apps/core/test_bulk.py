@@ -82,3 +82,62 @@ def test_update_rows_writes_each_rows_own_values(session):
     assert (after[rows[0].pk]["status"], after[rows[0].pk]["result"]) == ("succeeded", AWKWARD)
     assert (after[rows[2].pk]["status"], after[rows[2].pk]["progress"]) == ("failed", 0.5)
     assert after[rows[1].pk]["status"] == "queued" and after[rows[1].pk]["result"] is None  # untouched
+
+
+def test_statements_executed_together_give_each_its_count_and_rows_in_one_round_trip(session):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core.bulk import can_execute_together, execute_together, update_sql
+
+    first, second = runs(session, 2)
+    insert_rows(Run, [first, second])
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        moved, missed, read = execute_together(
+            [
+                update_sql(Run.objects.filter(pk=first.pk), priority=7),
+                update_sql(Run.objects.filter(pk=uuid.uuid4()), priority=8),
+                Run.objects.filter(pk=first.pk).values_list("priority").query.sql_with_params(),
+            ]
+        )
+    assert (moved.rowcount, moved.rows, missed.rowcount) == (1, None, 0)
+    assert read.rows == [(7,)]  # the read sees the write before it, in the same transaction
+    assert len(queries) == (1 if can_execute_together() else 3)
+
+
+def test_an_error_in_statements_executed_together_writes_none_of_them(session):
+    from django.db import DatabaseError, transaction
+
+    from apps.core.bulk import execute_together, update_sql
+
+    (run,) = runs(session, 1)
+    insert_rows(Run, [run])
+    with pytest.raises(DatabaseError), transaction.atomic():
+        execute_together([update_sql(Run.objects.filter(pk=run.pk), priority=9), ("SELECT * FROM no_such_table", [])])
+    assert Run.objects.get(pk=run.pk).priority == 0
+
+
+def test_insert_rows_sql_returns_the_new_keys_in_the_order_of_the_objects(session):
+    from apps.core.bulk import can_execute_together, execute_together, insert_rows_sql
+    from apps.traces.models import ProvenanceEntry
+    from apps.traces.services import trace_create
+
+    if not can_execute_together():
+        pytest.skip("insert_rows_sql is the PostgreSQL path")
+    trace = trace_create(user=session.owner, session_id=session.pk)
+    entries = [
+        ProvenanceEntry(
+            trace=trace,
+            seq=seq,
+            actor="a",
+            action=f"x.{seq}",
+            data={},
+            created_at=datetime.now(UTC),
+            prev_hash="0" * 64,
+            hash=f"{seq:064d}",
+        )
+        for seq in (5, 3, 9, 2)
+    ]
+    (inserted,) = execute_together([insert_rows_sql(ProvenanceEntry, entries, returning_pk=True)])
+    by_key = dict(ProvenanceEntry.objects.filter(trace=trace).values_list("pk", "seq"))
+    assert [by_key[pk] for (pk,) in inserted.rows] == [5, 3, 9, 2]

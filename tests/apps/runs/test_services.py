@@ -148,3 +148,26 @@ def test_large_results_stay_on_the_run_and_the_trace_keeps_their_digest(session)
     run.refresh_from_db()
     assert run.result == {"blob": "x" * 100}
     assert set(run.trace.outputs) == {"result_sha256", "result_bytes"}
+
+
+def test_a_claim_and_a_completion_each_cost_few_round_trips_and_chain_their_entries(session):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core.bulk import can_execute_together
+    from apps.traces.services import trace_verify
+
+    run = queued_run(session, kind="echo", payload={"x": 1})
+    with CaptureQueriesContext(connection) as claim:
+        claimed = run_claim(run_id=run.pk, hostname="a")
+    with CaptureQueriesContext(connection) as completion:
+        assert run_complete(run=claimed, attempt=1, result={"x": 1}) is True
+    if can_execute_together():
+        # (inside the test's transaction each atomic block adds a savepoint and its release)
+        # claim: [claim, lock trace], the run read, [entry, head]; was 6 statements
+        assert len(claim) <= 5, [q["sql"][:60] for q in claim]
+        # completion: [fenced update, lock trace], [entries, head]; was 4 statements
+        assert len(completion) <= 4, [q["sql"][:60] for q in completion]
+    assert actions(run)[-3:] == ["run.started", "run.succeeded", "trace.outputs"]
+    verification = trace_verify(trace=Run.objects.get(pk=run.pk).trace)
+    assert verification.valid and verification.entries == len(actions(run))
