@@ -106,8 +106,8 @@ def measure(args: argparse.Namespace, label: str) -> None:
     try:
         # up, and its start-up CPU spent: a first run has gone through each pool process (its
         # first task pays for the connection and the imports an executor makes once)
-        warm_up = [RunRequest(session_id=session.pk, kind="sleep", payload={"seconds": 0.5})] * args.concurrency
-        run_submit_batch(user=user, requests=warm_up)
+        warm_up = RunRequest(session_id=session.pk, kind="sleep", payload={"seconds": 0.5})
+        run_submit_batch(user=user, requests=[warm_up] * args.concurrency)
         while Run.objects.filter(status="succeeded").count() < args.concurrency:
             time.sleep(0.1)
         Run.objects.all().delete()

@@ -113,7 +113,9 @@ def test_an_error_in_statements_executed_together_writes_none_of_them(session):
     (run,) = runs(session, 1)
     insert_rows(Run, [run])
     with pytest.raises(DatabaseError), transaction.atomic():
-        execute_together([update_sql(Run.objects.filter(pk=run.pk), priority=9), ("SELECT * FROM no_such_table", [])])
+        execute_together(
+            [update_sql(Run.objects.filter(pk=run.pk), priority=9), ("SELECT * FROM no_such_table", [])]
+        )
     assert Run.objects.get(pk=run.pk).priority == 0
 
 
