@@ -127,15 +127,19 @@ torch). Importing compiles nothing; each child loads the kernels from numba's di
 cache at their first call, in a tenth of a second."""
 
 
+EVERY_RUN_MODULES = ("apps.governance.detectors",)
+"""What every run's output checks import (the text rules): 0.1 s of a process's first run
+otherwise."""
+
+
 @celeryd_after_setup.connect
 def _preload_graph_modules(instance: Any = None, **_: Any) -> None:
     try:
         queues = set(instance.app.amqp.queues.consume_from or ())
     except AttributeError:
         queues = set()
-    if not {Queue.CPU.value, Queue.GPU.value} & queues:
-        return
-    for name in GRAPH_RUN_MODULES:
+    modules = EVERY_RUN_MODULES + (GRAPH_RUN_MODULES if {Queue.CPU.value, Queue.GPU.value} & queues else ())
+    for name in modules:
         try:
             importlib.import_module(name)
         except ImportError:

@@ -4,8 +4,9 @@ Four tests against the history (oldest first) of one metric of one run kind: z-s
 Tukey's IQR fences (1.5 and 3 IQR), a spike (a jump from the last value larger than 3 standard
 deviations of the run-to-run changes) and a trend change (the last window's level more than 25% and
 3 standard errors away from the window before it). Nothing is said before ``MIN_HISTORY`` values,
-nor of a value within ``MIN_RELATIVE_DEVIATION`` of the history's mean: on a steady history (2 s
-runs that take 2.01-2.02 s) a 1% wobble is many standard deviations, and not worth a review.
+nor by the z-score and IQR tests of a value within ``MIN_RELATIVE_DEVIATION`` of the history's
+median: on a steady history (2 s runs that take 2.01-2.02 s) a 1% wobble is many standard
+deviations and far outside the quartiles, and not worth a review.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def check_metric(kind: str, name: str, value: float, history: Sequence[float]) -
     std = max(statistics.pstdev(past), _scale(past))
     floor = _scale(past)
 
-    material = abs(value - mean) > MIN_RELATIVE_DEVIATION * max(abs(mean), floor)
+    median = statistics.median(past)
+    material = abs(value - median) > MIN_RELATIVE_DEVIATION * max(abs(median), floor)
 
     z = (value - mean) / std
     if material and abs(z) >= Z_THRESHOLD:

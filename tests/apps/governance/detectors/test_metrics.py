@@ -84,5 +84,7 @@ def test_a_small_wobble_on_a_steady_history_is_not_an_anomaly():
     # 2 s runs that take 2.010-2.016 s: a 2.035 s run is many standard deviations out, but 1%
     steady = noisy(60, mean=2.013, sd=0.0015, seed=3)
     assert check_metric("sleep", "duration_seconds", 2.035, steady) == []
+    # nor when one odd run (a first run of 0.5 s) pulls the mean away from the rest
+    assert check_metric("sleep", "duration_seconds", 2.035, [0.5, *steady]) == []
     far = check_metric("sleep", "duration_seconds", 2.6, steady)
     assert {"metric:zscore", "metric:iqr"} <= detectors(far)
