@@ -92,6 +92,37 @@ def update_sql(queryset: QuerySet[Any], **values: Any) -> Statement:
     return compiler.as_sql()
 
 
+def update_by_pk_sql(
+    model: type[Model],
+    pk: Any,
+    values: dict[str, Any],
+    *,
+    where: dict[str, Any] | None = None,
+    using: str = "default",
+) -> Statement:
+    """The UPDATE of plain values (no expressions) on one row by primary key, only while the
+    fields in `where` hold those values (a fence), built from the fields themselves: the ORM's
+    query compiler takes a fraction of a millisecond a statement."""
+    connection = connections[using]
+    opts = model._meta
+    quote = connection.ops.quote_name
+
+    def prepared(items: dict[str, Any], *, save: bool) -> tuple[list[str], list[Any]]:
+        columns, params = [], []
+        for name, value in items.items():
+            field = opts.get_field(name)
+            columns.append(quote(field.column))
+            prep = field.get_db_prep_save if save else field.get_db_prep_value
+            params.append(prep(value, connection))
+        return columns, params
+
+    set_columns, set_params = prepared(values, save=True)
+    where_columns, where_params = prepared({opts.pk.name: pk, **(where or {})}, save=False)
+    assignments = ", ".join(f"{column} = %s" for column in set_columns)
+    conditions = " AND ".join(f"{column} = %s" for column in where_columns)
+    return f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {conditions}", [*set_params, *where_params]
+
+
 def insert_rows(model: type[Model], objs: Sequence[Model], *, using: str = "default") -> None:
     """`model.objects.bulk_create(objs)` for objects whose primary keys are set already (or
     database-generated and not needed back: they are not read back)."""

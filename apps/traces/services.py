@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.bulk import (
@@ -17,9 +17,9 @@ from apps.core.bulk import (
     insert_rows,
     insert_rows_sql,
     mark_saved,
+    update_by_pk_sql,
     update_rows,
     update_rows_sql,
-    update_sql,
 )
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.core.hashchain import (
@@ -220,11 +220,18 @@ class ChainExtension:
 Head = tuple[str, int]  # a trace's head_hash and entry_count
 
 
-def trace_heads_lock_sql(**lookup: Any) -> Statement:
-    """The statement that locks the traces matching `lookup` (in id order) and reads their
-    heads, for a caller to run together with its own statements; its rows go to trace_heads."""
-    traces = Trace.objects.select_for_update().filter(**lookup).order_by("pk").values_list(*HEAD_COLUMNS)
-    return traces.query.sql_with_params()
+def trace_heads_lock_sql(*, run_ids: Sequence[Any]) -> Statement:
+    """The statement (PostgreSQL) that locks the traces of these runs, in id order, and reads
+    their heads, for a caller to run together with its own statements; its rows go to
+    trace_heads. Written out: the ORM's compiler took most of a millisecond for it."""
+    quote = connection.ops.quote_name
+    prep = Trace._meta.get_field("run").target_field.get_db_prep_value
+    columns = ", ".join(quote(column) for column in HEAD_COLUMNS)
+    sql = (
+        f"SELECT {columns} FROM {quote(Trace._meta.db_table)} "
+        f"WHERE {quote('run_id')} IN ({', '.join(['%s'] * len(run_ids))}) ORDER BY {quote('id')} FOR UPDATE"
+    )
+    return sql, [prep(run_id, connection) for run_id in run_ids]
 
 
 def trace_heads(rows: list[tuple[Any, ...]] | None) -> dict[Any, Head]:
@@ -347,7 +354,7 @@ def _head_updates(heads: dict[Any, dict[str, Any]], *, together: bool) -> list[A
             ((values),) = group
             pk, changes = values["pk"], {f: values[f] for f in fields}
             if together:
-                out.append(update_sql(Trace.objects.filter(pk=pk), **changes))
+                out.append(update_by_pk_sql(Trace, pk, changes))
             else:
                 out.append(lambda pk=pk, changes=changes: Trace.objects.filter(pk=pk).update(**changes))
         elif together:

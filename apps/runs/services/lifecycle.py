@@ -30,6 +30,7 @@ from apps.core.bulk import (
     Statement,
     can_execute_together,
     execute_together,
+    update_by_pk_sql,
     update_rows,
     update_rows_sql,
     update_sql,
@@ -115,7 +116,7 @@ def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
             # the claim and its trace's lock in one round trip (the lock is released at once
             # if the claim lost)
             _, won, lock = execute_together(
-                [(NO_FLUSH_WAIT, ()), update_sql(claim, **values), trace_heads_lock_sql(run_id=run_id)]
+                [(NO_FLUSH_WAIT, ()), update_sql(claim, **values), trace_heads_lock_sql(run_ids=[run_id])]
             )
             claimed, heads = won.rowcount, trace_heads(lock.rows)
         else:
@@ -331,7 +332,15 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
         if can_execute_together():
             # the fenced update and its trace's lock in one round trip
             won, lock = execute_together(
-                [update_sql(held_by(run, attempt), **completion.values), trace_heads_lock_sql(run_id=run.pk)]
+                [
+                    update_by_pk_sql(
+                        Run,
+                        run.pk,
+                        completion.values,
+                        where={"status": RunStatus.RUNNING, "attempts": attempt},
+                    ),
+                    trace_heads_lock_sql(run_ids=[run.pk]),
+                ]
             )
             held, heads = won.rowcount, trace_heads(lock.rows)
         else:
@@ -363,7 +372,7 @@ def run_complete_many(*, completions: Sequence[Completion]) -> list[bool]:
             locked, lock = execute_together(
                 [
                     runs_lock.query.sql_with_params(),
-                    trace_heads_lock_sql(run_id__in=[c.run.pk for c in completions]),
+                    trace_heads_lock_sql(run_ids=[c.run.pk for c in completions]),
                 ]
             )
             held, heads = {pk for (pk,) in locked.rows or ()}, trace_heads(lock.rows)

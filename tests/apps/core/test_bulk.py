@@ -143,3 +143,31 @@ def test_insert_rows_sql_returns_the_new_keys_in_the_order_of_the_objects(sessio
     (inserted,) = execute_together([insert_rows_sql(ProvenanceEntry, entries, returning_pk=True)])
     by_key = dict(ProvenanceEntry.objects.filter(trace=trace).values_list("pk", "seq"))
     assert [by_key[pk] for (pk,) in inserted.rows] == [5, 3, 9, 2]
+
+
+def test_update_by_pk_sql_writes_what_update_would_and_only_behind_its_fence(session):
+    from django.db import transaction
+
+    from apps.core.bulk import execute_together, update_by_pk_sql
+
+    ours, djangos = runs(session, 2)
+    insert_rows(Run, [ours, djangos])
+    values = {
+        "result": AWKWARD,
+        "progress": 0.5,
+        "finished_at": datetime(2026, 12, 2, 11, 0, 0, 7, tzinfo=UTC),
+    }
+    with transaction.atomic():
+        fenced, written = execute_together(
+            [
+                update_by_pk_sql(Run, ours.pk, {"progress": 0.9}, where={"status": RunStatus.RUNNING}),
+                update_by_pk_sql(Run, ours.pk, values, where={"status": RunStatus.QUEUED}),
+            ]
+        )
+    Run.objects.filter(pk=djangos.pk).update(**values)
+    assert (fenced.rowcount, written.rowcount) == (0, 1)
+    fields = ("result", "progress", "finished_at")
+    assert (
+        Run.objects.filter(pk=ours.pk).values(*fields).get()
+        == Run.objects.filter(pk=djangos.pk).values(*fields).get()
+    )
