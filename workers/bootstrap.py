@@ -20,10 +20,18 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from celery.signals import celeryd_after_setup, celeryd_init, task_prerun, worker_ready, worker_shutdown
+from celery.signals import (
+    celeryd_after_setup,
+    celeryd_init,
+    task_postrun,
+    task_prerun,
+    worker_ready,
+    worker_shutdown,
+)
 from django.db import connections
 
 from apps.core.queues import Queue
@@ -38,13 +46,30 @@ WARM_UP_TIMEOUT_SECONDS = 600
 """Bound on the kernels' compile at worker start (about 45 s on two cores)."""
 
 
+RECENTLY_USED_SECONDS = 1.0
+"""A connection that served a task this recently is not pinged before the next one."""
+
+_last_task_end = -RECENTLY_USED_SECONDS
+
+
 @task_prerun.connect
 def _check_database_connections(**_: Any) -> None:
     """Before each task, what Django does before each request: a connection older than
     CONN_MAX_AGE, or one that failed, is dropped, and the next one is health-checked
-    (CONN_HEALTH_CHECKS) before use, so a database restart costs one task no connection."""
+    (CONN_HEALTH_CHECKS) before use, so a database restart costs one task no connection.
+    Back to back tasks skip the ping (a round trip each): a connection that broke in between
+    fails the claim, which reconnects and tries again (workers.runs)."""
+    recently_used = time.monotonic() - _last_task_end < RECENTLY_USED_SECONDS
     for conn in connections.all(initialized_only=True):
         conn.close_if_unusable_or_obsolete()
+        if recently_used and conn.connection is not None:
+            conn.health_check_done = True
+
+
+@task_postrun.connect
+def _note_task_end(**_: Any) -> None:
+    global _last_task_end
+    _last_task_end = time.monotonic()
 
 
 CUDA_PROBE_TIMEOUT_SECONDS = 60

@@ -10,7 +10,7 @@ from apps.runs.models import Run
 from apps.runs.services import run_claim
 from apps.runs.services.lifecycle import run_claim_many
 from workers import bootstrap  # noqa: F401  (worker signals: heartbeat, reconcile on start)
-from workers.execution import run_execute, run_execute_many
+from workers.execution import run_execute, run_execute_many, with_database_retry
 
 # a message names at most this many runs (the sender's RUN_MESSAGE_MAX_RUNS is far below)
 MAX_RUNS_PER_MESSAGE = 1000
@@ -30,7 +30,8 @@ class RunFailed(Exception):
 def execute_run_task(self: Task, run_id: str) -> str:
     token = run_id_var.set(run_id)
     try:
-        run = run_claim(run_id=run_id, hostname=self.request.hostname or "unknown")
+        hostname = self.request.hostname or "unknown"
+        run = with_database_retry(lambda: run_claim(run_id=run_id, hostname=hostname), "claim")
         if run is None:
             # Redelivered, cancelled, or already held or finished elsewhere: nothing to do.
             return "skipped"
@@ -56,7 +57,8 @@ def execute_runs_task(self: Task, run_ids: list[str]) -> str:
     is skipped; one left running by a lost worker is the reconciler's, as for a single run."""
     if not isinstance(run_ids, list) or len(run_ids) > MAX_RUNS_PER_MESSAGE:
         raise ValueError(f"execute_runs_task takes a list of at most {MAX_RUNS_PER_MESSAGE} run ids")
-    runs = run_claim_many(run_ids=run_ids, hostname=self.request.hostname or "unknown")
+    hostname = self.request.hostname or "unknown"
+    runs = with_database_retry(lambda: run_claim_many(run_ids=run_ids, hostname=hostname), "claim")
     statuses = run_execute_many(runs=runs)
     failed = sorted(str(run_id) for run_id, status in statuses.items() if status == "failed")
     if failed:

@@ -1,0 +1,45 @@
+"""Back to back tasks skip the connection's health check; a connection that died in between
+fails the claim, which reconnects and claims the run all the same."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.db import connection
+
+from apps.runs.models import Run, RunStatus
+from apps.runs.services import run_submit
+from workers import bootstrap
+from workers.runs import execute_run_task
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def kill_backend_of_this_connection() -> None:
+    settings = connection.settings_dict
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        dbname=settings["NAME"],
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="terminates a PostgreSQL backend")
+def test_a_claim_on_a_connection_that_died_between_tasks_reconnects_and_runs(session):
+    run, _ = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={"x": 1})
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED)
+    bootstrap._note_task_end()  # as if a task had just ended on this connection
+    bootstrap._check_database_connections()
+    assert connection.health_check_done  # no ping before the next task
+    kill_backend_of_this_connection()
+
+    outcome = execute_run_task.apply(args=(str(run.pk),))
+
+    assert outcome.successful(), outcome.traceback
+    stored = Run.objects.get(pk=run.pk)
+    assert (stored.status, stored.result, stored.attempts) == (RunStatus.SUCCEEDED, {"x": 1}, 1)
