@@ -83,6 +83,23 @@ def _result(cursor: Any) -> StatementResult:
     return StatementResult(cursor.rowcount, cursor.fetchall() if cursor.description is not None else None)
 
 
+class ReadTogether:
+    """A queryset's read, run with other statements (execute_together): its statement, then
+    the model instances (with their select_related objects) from the rows it returned, as the
+    queryset itself would have built them."""
+
+    def __init__(self, queryset: QuerySet[Any]) -> None:
+        self._queryset = queryset.all()
+        self._compiler = self._queryset.query.get_compiler(using=self._queryset.db)
+        self.statement: Statement = self._compiler.as_sql()
+
+    def instances(self, rows: list[tuple[Any, ...]] | None) -> list[Any]:
+        compiler = self._compiler
+        compiler.execute_sql = lambda *args, **kwargs: [rows or []]  # read already, together
+        self._queryset.query.get_compiler = lambda *args, **kwargs: compiler
+        return list(self._queryset)
+
+
 def update_sql(queryset: QuerySet[Any], **values: Any) -> Statement:
     """The SQL and parameters of `queryset.update(**values)`, to run later or together with others."""
     query = queryset.query.chain(UpdateQuery)

@@ -27,6 +27,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from apps.core.bulk import (
+    ReadTogether,
     Statement,
     can_execute_together,
     execute_together,
@@ -75,16 +76,9 @@ class ResultTooLarge(ValueError):
     pass
 
 
+# A claim need not wait for its WAL flush: one lost to a database crash leaves the run queued
+# for the reconciler, and this attempt's later writes fenced. Completions are flushed as usual.
 NO_FLUSH_WAIT = "SET LOCAL synchronous_commit TO OFF"
-
-
-def _commit_without_waiting_for_flush() -> None:
-    """A claim need not wait for its WAL flush: one lost to a database crash leaves the run
-    queued for the reconciler, and this attempt's later writes fenced. Completions are
-    flushed as usual."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(NO_FLUSH_WAIT)
 
 
 def _update_returning_pks(runs: QuerySet[Run], **values: Any) -> list[uuid.UUID]:
@@ -113,17 +107,24 @@ def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
     }
     with transaction.atomic():
         if can_execute_together():
-            # the claim and its trace's lock in one round trip (the lock is released at once
-            # if the claim lost)
-            _, won, lock = execute_together(
-                [(NO_FLUSH_WAIT, ()), update_sql(claim, **values), trace_heads_lock_sql(run_ids=[run_id])]
+            # the claim, its trace's lock and the run's read in one round trip (the lock is
+            # released at once if the claim lost)
+            read = ReadTogether(Run.objects.select_related(*CLAIMED_WITH).filter(pk=run_id))
+            _, won, lock, row = execute_together(
+                [
+                    (NO_FLUSH_WAIT, ()),
+                    update_sql(claim, **values),
+                    trace_heads_lock_sql(run_ids=[run_id]),
+                    read.statement,
+                ]
             )
-            claimed, heads = won.rowcount, trace_heads(lock.rows)
+            if not won.rowcount:
+                return None
+            (run,), heads = read.instances(row.rows), trace_heads(lock.rows)
         else:
-            claimed, heads = claim.update(**values), None
-        if not claimed:
-            return None
-        run = Run.objects.select_related(*CLAIMED_WITH).get(pk=run_id)
+            if not claim.update(**values):
+                return None
+            run, heads = Run.objects.select_related(*CLAIMED_WITH).get(pk=run_id), None
         trace = getattr(run, "trace", None)
         if trace is not None:
             provenance_extend_many(
@@ -141,22 +142,42 @@ def run_claim_many(*, run_ids: Sequence[uuid.UUID | str], hostname: str) -> list
     or ended elsewhere."""
     if not run_ids:
         return []
+    ids = list(run_ids)
+    claim = Run.objects.filter(pk__in=ids, status=RunStatus.QUEUED, cancel_requested=False)
+    values = {
+        "status": RunStatus.RUNNING,
+        "attempts": F("attempts") + 1,
+        # written when each run starts (with its outcome): one waiting its turn has not
+        # started, and the reconciler must not count its wait against the kind's time limit
+        "started_at": None,
+        "heartbeat_at": Now(),
+        "worker_hostname": hostname,
+        "progress": 0.0,
+    }
     with transaction.atomic():
-        _commit_without_waiting_for_flush()
-        won = _update_returning_pks(
-            Run.objects.filter(pk__in=list(run_ids), status=RunStatus.QUEUED, cancel_requested=False),
-            status=RunStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            # written when each run starts (with its outcome): one waiting its turn has not
-            # started, and the reconciler must not count its wait against the kind's time limit
-            started_at=None,
-            heartbeat_at=Now(),
-            worker_hostname=hostname,
-            progress=0.0,
-        )
+        if can_execute_together():
+            # the claim (returning the runs won), their traces' locks and the runs' read in
+            # one round trip
+            read = ReadTogether(Run.objects.select_related(*CLAIMED_WITH).filter(pk__in=ids))
+            update, update_params = update_sql(claim, **values)
+            pk = connection.ops.quote_name(Run._meta.pk.column)
+            _, returned, lock, rows = execute_together(
+                [
+                    (NO_FLUSH_WAIT, ()),
+                    (f"{update} RETURNING {pk}", update_params),
+                    trace_heads_lock_sql(run_ids=ids),
+                    read.statement,
+                ]
+            )
+            won = {value for (value,) in returned.rows or ()}
+            heads = trace_heads(lock.rows)
+            claimed = {run.pk: run for run in read.instances(rows.rows) if run.pk in won}
+        else:
+            won = set(_update_returning_pks(claim, **values))
+            heads = None
+            claimed = {run.pk: run for run in Run.objects.select_related(*CLAIMED_WITH).filter(pk__in=won)}
         if not won:
             return []
-        claimed = {run.pk: run for run in Run.objects.select_related(*CLAIMED_WITH).filter(pk__in=won)}
         order = [uuid.UUID(str(run_id)) for run_id in run_ids]
         runs = [claimed[pk] for pk in order if pk in claimed]
         provenance_extend_many(
@@ -164,7 +185,8 @@ def run_claim_many(*, run_ids: Sequence[uuid.UUID | str], hostname: str) -> list
                 ChainExtension(run.trace, hostname, [("run.started", {"attempt": run.attempts})])
                 for run in runs
                 if getattr(run, "trace", None) is not None
-            ]
+            ],
+            locked_heads=heads,
         )
         publish_run_states([(run, None) for run in runs], action="run.started")
     return runs
