@@ -171,3 +171,24 @@ def test_update_by_pk_sql_writes_what_update_would_and_only_behind_its_fence(ses
         Run.objects.filter(pk=ours.pk).values(*fields).get()
         == Run.objects.filter(pk=djangos.pk).values(*fields).get()
     )
+
+
+def test_read_together_builds_the_instances_and_related_objects_the_queryset_would(session):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core.bulk import ReadTogether, execute_together
+
+    first, second = runs(session, 2)
+    insert_rows(Run, [first, second])
+    queryset = (
+        Run.objects.select_related("session__owner").filter(pk__in=[first.pk, second.pk]).order_by("priority")
+    )
+    read = ReadTogether(queryset)
+    (result,) = execute_together([read.statement])
+    ours = read.instances(result.rows)
+    with CaptureQueriesContext(connection) as queries:
+        owners = [run.session.owner.username for run in ours]
+    assert len(queries) == 0  # the related objects came with the rows
+    assert [(run.pk, run.payload) for run in ours] == [(run.pk, run.payload) for run in queryset]
+    assert owners == [session.owner.username] * 2
