@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.core.bulk import (
     Statement,
+    StatementResult,
     can_execute_together,
     execute_together,
     insert_rows,
@@ -269,14 +270,33 @@ def provenance_extend_many(
                     .values_list(*HEAD_COLUMNS)
                 )
             )
+        write = ChainWrite(extensions, locked_heads)
+        if can_execute_together():
+            statements = [*preceded_by, *write.statements()]
+            write.written(execute_together(statements)[len(preceded_by) :])
+        else:
+            _execute(preceded_by)
+            ProvenanceEntry.objects.bulk_create(write.rows)
+            for update in _head_updates(write.heads, together=False):
+                update()
+            write.written(None)
+    return write.rows
+
+
+class ChainWrite:
+    """The entries that extend locked traces and their rows' new heads: the statements that
+    write them (PostgreSQL) for a caller to send with its own, then `written` with their
+    results."""
+
+    def __init__(self, extensions: list[ChainExtension], locked_heads: dict[Any, Head]) -> None:
+        self._extensions = extensions
         created_at = timezone.now()
-        rows: list[ProvenanceEntry] = []
-        heads: dict[Any, dict[str, Any]] = {}  # trace id -> the values its row gets
+        self.rows: list[ProvenanceEntry] = []
+        self.heads: dict[Any, dict[str, Any]] = {}  # trace id -> the values its row gets
         for ext in extensions:
             pk = ext.trace.pk
-            prev_hash, seq = (
-                (heads[pk]["head_hash"], heads[pk]["entry_count"]) if pk in heads else locked_heads[pk]
-            )
+            head = self.heads.get(pk)
+            prev_hash, seq = (head["head_hash"], head["entry_count"]) if head else locked_heads[pk]
             for action, data in ext.entries:
                 seq += 1
                 data = _normalised(data)
@@ -289,7 +309,7 @@ def provenance_extend_many(
                     data=data,
                     created_at=created_at,
                 )
-                rows.append(
+                self.rows.append(
                     ProvenanceEntry(
                         trace_id=pk,
                         seq=seq,
@@ -302,44 +322,33 @@ def provenance_extend_many(
                     )
                 )
                 prev_hash = digest
-            heads[pk] = {
-                **heads.get(pk, {}),
+            self.heads[pk] = {
+                **(head or {}),
                 "head_hash": prev_hash,
                 "entry_count": seq,
                 **(ext.trace_values or {}),
             }
-        _write_chain(rows, heads, preceded_by)
-    for ext in extensions:
-        ext.trace.head_hash, ext.trace.entry_count = (
-            heads[ext.trace.pk]["head_hash"],
-            heads[ext.trace.pk]["entry_count"],
-        )
-    return rows
+
+    def statements(self) -> list[Statement]:
+        return [
+            insert_rows_sql(ProvenanceEntry, self.rows, returning_pk=True),
+            *_head_updates(self.heads, together=True),
+        ]
+
+    def written(self, results: list[StatementResult] | None) -> None:
+        """After the statements ran (their results) or the rows were stored otherwise (None)."""
+        if results is not None:
+            for row, (pk,) in zip(self.rows, results[0].rows or (), strict=True):
+                row.pk = pk
+            mark_saved(self.rows)
+        for ext in self._extensions:
+            head = self.heads[ext.trace.pk]
+            ext.trace.head_hash, ext.trace.entry_count = head["head_hash"], head["entry_count"]
 
 
 def _execute(statements: Sequence[Statement]) -> None:
     if statements:
         execute_together(statements)
-
-
-def _write_chain(
-    rows: list[ProvenanceEntry], heads: dict[Any, dict[str, Any]], preceded_by: Sequence[Statement]
-) -> None:
-    if not can_execute_together():
-        _execute(preceded_by)
-        ProvenanceEntry.objects.bulk_create(rows)
-        for statement in _head_updates(heads, together=False):
-            statement()
-        return
-    statements = [
-        *preceded_by,
-        insert_rows_sql(ProvenanceEntry, rows, returning_pk=True),
-        *_head_updates(heads, together=True),
-    ]
-    inserted = execute_together(statements)[len(preceded_by)]
-    for row, (pk,) in zip(rows, inserted.rows or (), strict=True):
-        row.pk = pk
-    mark_saved(rows)
 
 
 def _head_updates(heads: dict[Any, dict[str, Any]], *, together: bool) -> list[Any]:

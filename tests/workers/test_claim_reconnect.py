@@ -43,3 +43,28 @@ def test_a_claim_on_a_connection_that_died_between_tasks_reconnects_and_runs(ses
     assert outcome.successful(), outcome.traceback
     stored = Run.objects.get(pk=run.pk)
     assert (stored.status, stored.result, stored.attempts) == (RunStatus.SUCCEEDED, {"x": 1}, 1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statements sent together: PostgreSQL")
+def test_a_worker_claims_and_completes_a_run_in_two_round_trips_each(session):
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.runs.services import run_claim, run_complete
+    from apps.traces.services import trace_verify
+
+    run, _ = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={"x": 2})
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED)
+    assert not connection.in_atomic_block  # as in a worker: no transaction of Django's around
+    with CaptureQueriesContext(connection) as claim:
+        claimed = run_claim(run_id=run.pk, hostname="w")
+    with CaptureQueriesContext(connection) as completion:
+        assert run_complete(run=claimed, attempt=1, result={"x": 2})
+    assert (len(claim), len(completion)) == (2, 2), [q["sql"][:40] for q in [*claim, *completion]]
+    stored = Run.objects.get(pk=run.pk)
+    assert (stored.status, stored.result) == (RunStatus.SUCCEEDED, {"x": 2})
+    actions = list(stored.trace.provenance.order_by("seq").values_list("action", flat=True))
+    assert actions == ["trace.created", "run.started", "run.succeeded", "trace.outputs"]
+    assert trace_verify(trace=stored.trace).valid
+    # a lost claim leaves nothing behind, its transaction closed
+    assert run_claim(run_id=run.pk, hostname="other") is None
+    assert not connection.in_atomic_block and connection.connection.info.transaction_status == 0

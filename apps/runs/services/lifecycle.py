@@ -29,8 +29,11 @@ from django.utils import timezone
 from apps.core.bulk import (
     ReadTogether,
     Statement,
+    StatementResult,
+    TransactionTogether,
     can_execute_together,
     execute_together,
+    transaction_together,
     update_by_pk_sql,
     update_rows,
     update_rows_sql,
@@ -46,6 +49,7 @@ from apps.runs.selectors import run_get_for_user
 from apps.runs.services._transitions import chain, held_by, transition
 from apps.traces.services import (
     ChainExtension,
+    ChainWrite,
     Head,
     provenance_extend_many,
     trace_heads,
@@ -105,34 +109,68 @@ def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
         "worker_hostname": hostname,
         "progress": 0.0,
     }
-    with transaction.atomic():
-        if can_execute_together():
-            # the claim, its trace's lock and the run's read in one round trip (the lock is
-            # released at once if the claim lost)
-            read = ReadTogether(Run.objects.select_related(*CLAIMED_WITH).filter(pk=run_id))
-            _, won, lock, row = execute_together(
-                [
-                    (NO_FLUSH_WAIT, ()),
-                    update_sql(claim, **values),
-                    trace_heads_lock_sql(run_ids=[run_id]),
-                    read.statement,
-                ]
-            )
-            if not won.rowcount:
-                return None
-            (run,), heads = read.instances(row.rows), trace_heads(lock.rows)
-        else:
+    if not can_execute_together():
+        with transaction.atomic():
             if not claim.update(**values):
                 return None
-            run, heads = Run.objects.select_related(*CLAIMED_WITH).get(pk=run_id), None
+            run = Run.objects.select_related(*CLAIMED_WITH).get(pk=run_id)
+            chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
+            publish_run_state(run, action="run.started")
+        return run
+    # The claim, its trace's lock and the run's read in one round trip, the entry and the
+    # commit in a second (the lock is released at once if the claim lost).
+    read = ReadTogether(Run.objects.select_related(*CLAIMED_WITH).filter(pk=run_id))
+    statements = [
+        (NO_FLUSH_WAIT, ()),
+        update_sql(claim, **values),
+        trace_heads_lock_sql(run_ids=[run_id]),
+        read.statement,
+    ]
+    with _transaction_in_two_round_trips() as together:
+        _, won, lock, row = together.execute(statements)
+        if not won.rowcount:
+            return None
+        (run,) = read.instances(row.rows)
         trace = getattr(run, "trace", None)
-        if trace is not None:
-            provenance_extend_many(
-                [ChainExtension(trace, hostname, [("run.started", {"attempt": run.attempts})])],
-                locked_heads=heads,
-            )
+        extension = (
+            [ChainExtension(trace, hostname, [("run.started", {"attempt": run.attempts})])] if trace else []
+        )
+        together.commit_chain(extension, trace_heads(lock.rows))
         publish_run_state(run, action="run.started")
     return run
+
+
+class _TwoRoundTrips:
+    """A transaction as few round trips as the caller's position allows: outside an atomic
+    block its BEGIN and COMMIT travel with its statements (TransactionTogether); inside one
+    (a caller's transaction, a test's) its statements are sent together within it."""
+
+    def __init__(self, together: TransactionTogether | None) -> None:
+        self._together = together
+
+    def execute(self, statements: Sequence[Statement]) -> list[StatementResult]:
+        if self._together is not None:
+            return self._together.execute(statements)
+        return execute_together(statements)
+
+    def commit_chain(self, extensions: list[ChainExtension], heads: dict[Any, Head]) -> None:
+        if self._together is None:
+            provenance_extend_many(extensions, locked_heads=heads)
+            return
+        write = ChainWrite(extensions, heads) if extensions else None
+        results = self._together.commit(write.statements() if write else ())
+        if write is not None:
+            write.written(results)
+
+
+@contextmanager
+def _transaction_in_two_round_trips() -> Iterator[_TwoRoundTrips]:
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            yield _TwoRoundTrips(None)
+        return
+    with transaction_together() as together:
+        yield _TwoRoundTrips(together)
 
 
 def run_claim_many(*, run_ids: Sequence[uuid.UUID | str], hostname: str) -> list[Run]:
@@ -282,6 +320,15 @@ class Completion:
     entries: list[tuple[str, dict[str, Any]]]
     trace_values: dict[str, Any]
 
+    @property
+    def writes_more(self) -> bool:
+        """Whether storing it writes more than the run and its trace (_completed): the checks'
+        records, the kind's on_success."""
+        if self.verdict.results:
+            return True
+        kind = get_kind(self.run.kind)
+        return kind is not None and kind.on_success is not None and not self.values["result_withheld"]
+
 
 def completion_prepare(*, run: Run, attempt: int, result: Any) -> Completion:
     """Everything a completion does before it writes: the result's size, digest and output
@@ -350,26 +397,41 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
     Raises TypeError/ValueError for a result that is not JSON, ResultTooLarge past MAX_RESULT_BYTES.
     """
     completion = completion_prepare(run=run, attempt=attempt, result=result)
-    with transaction.atomic():
-        if can_execute_together():
-            # the fenced update and its trace's lock in one round trip
-            won, lock = execute_together(
-                [
-                    update_by_pk_sql(
-                        Run,
-                        run.pk,
-                        completion.values,
-                        where={"status": RunStatus.RUNNING, "attempts": attempt},
-                    ),
-                    trace_heads_lock_sql(run_ids=[run.pk]),
-                ]
-            )
-            held, heads = won.rowcount, trace_heads(lock.rows)
-        else:
-            held, heads = held_by(run, attempt).update(**completion.values), None
-        if not held:
+    if not can_execute_together():
+        with transaction.atomic():
+            if not held_by(run, attempt).update(**completion.values):
+                return False
+            _completed([completion])
+        return True
+    fence = {"status": RunStatus.RUNNING, "attempts": attempt}
+    statements = [
+        update_by_pk_sql(Run, run.pk, completion.values, where=fence),
+        trace_heads_lock_sql(run_ids=[run.pk]),
+    ]
+    if completion.writes_more or connection.in_atomic_block:
+        # (checks' records and the kind's on_success write through the ORM, in a transaction of Django's)
+        with transaction.atomic():
+            won, lock = execute_together(statements)
+            if not won.rowcount:
+                return False
+            _completed([completion], locked_heads=trace_heads(lock.rows))
+        return True
+    # The fenced update and its trace's lock in one round trip, the entries and the commit in a second.
+    with transaction_together() as together:
+        won, lock = together.execute(statements)
+        if not won.rowcount:
             return False
-        _completed([completion], locked_heads=heads)
+        trace = getattr(run, "trace", None)
+        extensions = (
+            [ChainExtension(trace, run.worker_hostname, completion.entries, completion.trace_values)]
+            if trace
+            else []
+        )
+        write = ChainWrite(extensions, trace_heads(lock.rows)) if extensions else None
+        results = together.commit(write.statements() if write else ())
+        if write is not None:
+            write.written(results)
+    publish_run_states([(run, completion.values)], action="run.succeeded")
     return True
 
 
