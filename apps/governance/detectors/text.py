@@ -398,6 +398,17 @@ def has_weak_evidence(findings: Sequence[Finding]) -> bool:
     return any(WEAK_SEVERITY <= f.severity < FLAG_SEVERITY for f in findings)
 
 
+# What the rules found, as inputs to the classifier (model.Classifier.rule_inputs names the ones it takes).
+RULE_INPUTS: dict[str, Callable[[Sequence[Finding]], float]] = {
+    "weak_evidence": lambda found: float(has_weak_evidence(found)),
+    "flagged_by_rules": lambda found: float(any(f.severity >= FLAG_SEVERITY for f in found)),
+}
+
+
+def rule_inputs(findings: Sequence[Finding], names: Sequence[str]) -> list[float]:
+    return [RULE_INPUTS[name](findings) for name in names]
+
+
 def _ordered(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (-f.severity, f.span or (-1, -1), f.detector))
 
@@ -416,7 +427,8 @@ def scan_texts(
 
     norms = [normalize(t) for t in texts]
     classifier = classifier or get_classifier()
-    scored = score_texts([n.text for n in norms], embedder, classifier)
+    extra = [rule_inputs(found, classifier.rule_inputs) for found in results]
+    scored = score_texts([n.text for n in norms], embedder, classifier, extra)
     for norm, found, (probability, window) in zip(norms, results, scored, strict=True):
         # weak rule evidence lowers the bar the model must clear (the thresholds were chosen together)
         weak = has_weak_evidence(found)
