@@ -34,7 +34,7 @@ from celery.signals import (
 )
 from django.db import connections
 
-from apps.core.queues import Queue
+from apps.core.queues import EXECUTE_RUN_TASK, EXECUTE_RUNS_TASK, Queue
 from workers import gpu as gpu_pool  # runs in flight, device figures, recycling limits
 from workers import shutdown  # noqa: F401  (the bound on a warm shutdown)
 
@@ -46,23 +46,28 @@ WARM_UP_TIMEOUT_SECONDS = 600
 """Bound on the kernels' compile at worker start (about 45 s on two cores)."""
 
 
+RUN_TASKS = (EXECUTE_RUN_TASK, EXECUTE_RUNS_TASK)
 RECENTLY_USED_SECONDS = 1.0
-"""A connection that served a task this recently is not pinged before the next one."""
+"""A connection that served a task this recently is not pinged before a run task (whose claim
+reconnects and retries if the connection broke in between)."""
 
 _last_task_end = -RECENTLY_USED_SECONDS
 
 
 @task_prerun.connect
-def _check_database_connections(**_: Any) -> None:
+def _check_database_connections(sender: Any = None, **_: Any) -> None:
     """Before each task, what Django does before each request: a connection older than
     CONN_MAX_AGE, or one that failed, is dropped, and the next one is health-checked
     (CONN_HEALTH_CHECKS) before use, so a database restart costs one task no connection.
-    Back to back tasks skip the ping (a round trip each): a connection that broke in between
-    fails the claim, which reconnects and tries again (workers.runs)."""
-    recently_used = time.monotonic() - _last_task_end < RECENTLY_USED_SECONDS
+    A run task right after another skips the ping (a round trip each): a connection that broke
+    in between fails the claim, which reconnects and tries again (workers.runs)."""
+    skip_ping = (
+        getattr(sender, "name", None) in RUN_TASKS
+        and time.monotonic() - _last_task_end < RECENTLY_USED_SECONDS
+    )
     for conn in connections.all(initialized_only=True):
         conn.close_if_unusable_or_obsolete()
-        if recently_used and conn.connection is not None:
+        if skip_ping and conn.connection is not None:
             conn.health_check_done = True
 
 

@@ -100,12 +100,11 @@ class TransactionTogether:
         return execute_together([*begin, *statements], using=self._using)[len(begin) :]
 
     def commit(self, statements: Sequence[Statement] = ()) -> list[StatementResult]:
-        if not self.open:
-            results = execute_together([("BEGIN", ()), *statements, ("COMMIT", ())], using=self._using)[1:-1]
-        else:
-            results = execute_together([*statements, ("COMMIT", ())], using=self._using)[:-1]
+        begin = [] if self.open else [("BEGIN", ())]
+        self.open = True  # until the COMMIT is known to have run: a failed batch is rolled back
+        results = execute_together([*begin, *statements, ("COMMIT", ())], using=self._using)
         self.open, self.committed = False, True
-        return results
+        return results[len(begin) : -1]
 
     def rollback(self) -> None:
         if self.open:
@@ -116,22 +115,27 @@ class TransactionTogether:
 
 @contextmanager
 def transaction_together(using: str = "default") -> Iterator[TransactionTogether]:
-    """A TransactionTogether (only where can_execute_together() and not inside an atomic
-    block: Django must not hold a transaction of its own). Rolled back if the block raises or
-    leaves without committing. Django's on_commit hooks do not wait for it: publish after."""
+    """A TransactionTogether (only where can_run_transaction_together(): Django must not hold
+    a transaction of its own). Rolled back if the block raises or leaves without committing.
+    Django's on_commit hooks do not wait for it: publish after."""
     connection = connections[using]
-    if not can_execute_together(using) or connection.in_atomic_block:
-        raise RuntimeError("transaction_together needs PostgreSQL outside an atomic block")
+    if not can_run_transaction_together(using):
+        raise RuntimeError("transaction_together needs PostgreSQL in autocommit, outside an atomic block")
     transaction = TransactionTogether(using)
     try:
         yield transaction
-    except BaseException:
+    finally:
         try:
             transaction.rollback()
-        except Exception:
+        except BaseException:
             connection.close()  # a connection in an unknown state is not reused
-        raise
-    transaction.rollback()
+            raise
+
+
+def can_run_transaction_together(using: str = "default") -> bool:
+    """PostgreSQL with Django holding no transaction (autocommit, no atomic block)."""
+    connection = connections[using]
+    return can_execute_together(using) and not connection.in_atomic_block and connection.get_autocommit()
 
 
 class ReadTogether:

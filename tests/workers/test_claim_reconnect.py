@@ -34,8 +34,8 @@ def test_a_claim_on_a_connection_that_died_between_tasks_reconnects_and_runs(ses
     run, _ = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={"x": 1})
     Run.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED)
     bootstrap._note_task_end()  # as if a task had just ended on this connection
-    bootstrap._check_database_connections()
-    assert connection.health_check_done  # no ping before the next task
+    bootstrap._check_database_connections(sender=execute_run_task)
+    assert connection.health_check_done  # no ping before the next run task
     kill_backend_of_this_connection()
 
     outcome = execute_run_task.apply(args=(str(run.pk),))

@@ -32,6 +32,7 @@ from apps.core.bulk import (
     StatementResult,
     TransactionTogether,
     can_execute_together,
+    can_run_transaction_together,
     execute_together,
     transaction_together,
     update_by_pk_sql,
@@ -165,7 +166,7 @@ class _TwoRoundTrips:
 
 @contextmanager
 def _transaction_in_two_round_trips() -> Iterator[_TwoRoundTrips]:
-    if connection.in_atomic_block:
+    if not can_run_transaction_together():
         with transaction.atomic():
             yield _TwoRoundTrips(None)
         return
@@ -258,16 +259,25 @@ def is_lease_keeper_thread() -> bool:
 def _bounded_heartbeat() -> Iterator[None]:
     """On the lease keeper's thread, a heartbeat that waits on a lock (or a stuck server) gives
     up after one interval rather than holding up the beats of the process's other runs (one
-    thread writes them): its connection carries that statement_timeout, set once. Elsewhere
-    (an executor's own progress write, which holds up only its run) nothing is set."""
-    if connection.vendor == "postgresql" and is_lease_keeper_thread() and not connection.in_atomic_block:
-        timeout_ms = max(100, int(settings.RUN_HEARTBEAT_SECONDS * 1000))
-        connection.ensure_connection()
-        raw = connection.connection
-        if getattr(raw, "_limitgraph_statement_timeout", None) != timeout_ms:
+    thread writes them): its connection carries that statement_timeout, set once (a pooled
+    connection, which other work borrows next, gets it for each beat's transaction only).
+    Elsewhere (an executor's own progress write, which holds up only its run) nothing is set."""
+    if connection.vendor != "postgresql" or not is_lease_keeper_thread() or connection.in_atomic_block:
+        yield
+        return
+    timeout_ms = max(100, int(settings.RUN_HEARTBEAT_SECONDS * 1000))
+    if "pool" in connection.settings_dict.get("OPTIONS", {}):
+        with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute(f"SET statement_timeout = {timeout_ms}")
-            raw._limitgraph_statement_timeout = timeout_ms
+                cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+            yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if getattr(raw, "_limitgraph_statement_timeout", None) != timeout_ms:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {timeout_ms}")
+        raw._limitgraph_statement_timeout = timeout_ms
     yield
 
 
@@ -408,7 +418,7 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
         update_by_pk_sql(Run, run.pk, completion.values, where=fence),
         trace_heads_lock_sql(run_ids=[run.pk]),
     ]
-    if completion.writes_more or connection.in_atomic_block:
+    if completion.writes_more or not can_run_transaction_together():
         # (checks' records and the kind's on_success write through the ORM, in a transaction of Django's)
         with transaction.atomic():
             won, lock = execute_together(statements)
