@@ -60,12 +60,13 @@ def trace_create(
     )
 
 
-def trace_create_for_runs(
+def traces_for_runs(
     *, runs: list[Any], actor: str, inputs: list[dict[str, Any]], metadata: list[dict[str, Any]]
-) -> list[Trace]:
+) -> tuple[list[Trace], list[ProvenanceEntry]]:
     """The platform's traces of new runs (apps.runs), each with its first provenance entry,
-    in two bulk inserts inside the runs' transaction. A new trace has no chain to lock: its
-    first entry is computed here, and the row is written with its head already in place."""
+    not yet stored (trace_create_for_runs stores them; a caller may send their inserts with
+    its own). A new trace has no chain to lock: its first entry is computed here, and the row
+    is written with its head already in place."""
     created_at = timezone.now()
     traces, entries = [], []
     no_outputs = _digest({})
@@ -111,10 +112,18 @@ def trace_create_for_runs(
                 hash=digest,
             )
         )
-    insert_rows(Trace, traces)
-    insert_rows(ProvenanceEntry, entries)
     for run, trace in zip(runs, traces, strict=True):
         run.trace = trace
+    return traces, entries
+
+
+def trace_create_for_runs(
+    *, runs: list[Any], actor: str, inputs: list[dict[str, Any]], metadata: list[dict[str, Any]]
+) -> list[Trace]:
+    """traces_for_runs, stored: two bulk inserts inside the runs' transaction."""
+    traces, entries = traces_for_runs(runs=runs, actor=actor, inputs=inputs, metadata=metadata)
+    insert_rows(Trace, traces)
+    insert_rows(ProvenanceEntry, entries)
     return traces
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,16 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from kombu.common import maybe_declare
 
-from apps.core.bulk import insert_rows
+from apps.core.bulk import (
+    TransactionTogether,
+    can_execute_together,
+    can_run_transaction_together,
+    execute_together,
+    insert_rows,
+    insert_rows_sql,
+    mark_saved,
+    transaction_together,
+)
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.hashchain import canonical_json, sha256_hex
 from apps.core.queues import EXECUTE_RUN_TASK, EXECUTE_RUNS_TASK, broker_priority
@@ -32,7 +43,8 @@ from apps.runs.pipeline import Decision, InputSubject, Verdict, check_inputs
 from apps.runs.services._transitions import chain, transition
 from apps.sessions.models import Session
 from apps.sessions.selectors import session_get_for_user
-from apps.traces.services import trace_create_for_runs
+from apps.traces.models import ProvenanceEntry, Trace
+from apps.traces.services import traces_for_runs
 
 logger = logging.getLogger(__name__)
 
@@ -123,11 +135,14 @@ def _store(
     idempotency_key: str | None,
     batch: RunBatch | None,
     parent: Run | None = None,
+    together: TransactionTogether | None = None,
 ) -> list[Run]:
-    """Inside the caller's transaction: the runs, their traces and first provenance entries
-    (bulk inserts), their checks; the cleared ones are stored `queued` and sent on commit
-    (a process that dies between the commit and the publish leaves them queued without a
-    message: the reconciler sees the broker hold fewer messages than queued runs and sends them)."""
+    """Inside the caller's transaction (or, with `together`, as its last round trip, which
+    commits it): the batch row if new, the runs, their traces and first provenance entries
+    (bulk inserts sent together where the database allows), their checks; the cleared ones are
+    stored `queued` and sent on commit (a process that dies between the commit and the publish
+    leaves them queued without a message: the reconciler sees the broker hold fewer messages
+    than queued runs and sends them). `together` only for runs whose checks recorded nothing."""
     now = timezone.now()
     runs = []
     for item in prepared:
@@ -152,13 +167,32 @@ def _store(
             )
         )
     _share_messages([run for run in runs if run.status == RunStatus.QUEUED])
-    insert_rows(Run, runs)
-    trace_create_for_runs(
+    traces, entries = traces_for_runs(
         runs=runs,
         actor=user.get_username(),
         inputs=[{"kind": run.kind, "payload": run.payload} for run in runs],
         metadata=[{"queue": run.queue, "priority": run.priority} for run in runs],
     )
+    new_batch = [batch] if batch is not None and batch._state.adding else []
+    if can_execute_together():
+        statements = [
+            insert_rows_sql(Run, runs),
+            insert_rows_sql(Trace, traces),
+            insert_rows_sql(ProvenanceEntry, entries),
+        ]
+        if new_batch:
+            statements.insert(0, insert_rows_sql(RunBatch, new_batch))
+        if together is not None:
+            together.commit(statements)
+        else:
+            execute_together(statements)
+        mark_saved([*new_batch, *runs, *traces, *entries])
+    else:
+        if new_batch:
+            insert_rows(RunBatch, new_batch)
+        insert_rows(Run, runs)
+        insert_rows(Trace, traces)
+        insert_rows(ProvenanceEntry, entries)
     for run, item in zip(runs, prepared, strict=True):
         if item.verdict.results:
             chain(
@@ -173,6 +207,18 @@ def _store(
     if queued:
         transaction.on_commit(lambda: send_runs(queued))
     return runs
+
+
+@contextmanager
+def _submission_transaction(prepared: list[_Prepared]) -> Iterator[TransactionTogether | None]:
+    """The submission's transaction: one round trip (TransactionTogether) where Django holds
+    none and no check has findings to record; else Django's (None: _store writes inside it)."""
+    if can_run_transaction_together() and not any(item.verdict.results for item in prepared):
+        with transaction_together() as together:
+            yield together
+        return
+    with transaction.atomic():
+        yield None
 
 
 def _share_messages(runs: list[Run]) -> None:
@@ -220,9 +266,14 @@ def run_submit(
             return _replayed(existing, user, request), False
     prepared = _prepare(user, request)
     try:
-        with transaction.atomic():
+        with _submission_transaction([prepared]) as together:
             (run,) = _store(
-                user=user, prepared=[prepared], idempotency_key=idempotency_key, batch=None, parent=parent
+                user=user,
+                prepared=[prepared],
+                idempotency_key=idempotency_key,
+                batch=None,
+                parent=parent,
+                together=together,
             )
             return run, True
     except IntegrityError:
@@ -287,11 +338,9 @@ def run_submit_batch(
         [(p.session.pk, p.request.kind, p.request.priority, p.payload) for p in prepared]
     )
     try:
-        with transaction.atomic():
-            batch = RunBatch.objects.create(
-                owner=user, idempotency_key=idempotency_key, request_sha256=fingerprint
-            )
-            runs = _store(user=user, prepared=prepared, idempotency_key=None, batch=batch)
+        with _submission_transaction(prepared) as together:
+            batch = RunBatch(owner=user, idempotency_key=idempotency_key, request_sha256=fingerprint)
+            runs = _store(user=user, prepared=prepared, idempotency_key=None, batch=batch, together=together)
     except IntegrityError:
         existing = RunBatch.objects.filter(owner=user, idempotency_key=idempotency_key).first()
         if idempotency_key is None or existing is None:

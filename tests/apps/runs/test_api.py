@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 
@@ -7,7 +8,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from apps.runs.models import Run, RunStatus
+from apps.runs.models import Run, RunBatch, RunStatus
 from apps.sessions.services import session_create
 from apps.traces.models import Trace
 
@@ -220,20 +221,26 @@ def test_batch_submit_is_all_or_nothing(api, session, other_user):
 
 
 def test_batch_submit_fails_whole_when_a_write_fails(api, session, monkeypatch):
-    # A failure in the middle of the writes (not only validation) must roll everything back.
+    # A failure in the middle of the writes (not only validation) must roll everything back:
+    # here the last insert (the traces' first entries) breaks a constraint.
+    from django.db import IntegrityError
+
     from apps.runs.services import submission
 
-    real_record = submission.trace_create_for_runs
+    real_traces_for_runs = submission.traces_for_runs
 
-    def flaky(**kwargs):
-        real_record(**kwargs)  # the runs and traces are written, then the disk fills
-        raise RuntimeError("disk full")
+    def with_a_duplicate_entry(**kwargs):
+        traces, entries = real_traces_for_runs(**kwargs)
+        duplicate = copy.copy(entries[0])
+        duplicate.pk = None
+        return traces, [*entries, duplicate]
 
-    monkeypatch.setattr(submission, "trace_create_for_runs", flaky)
+    monkeypatch.setattr(submission, "traces_for_runs", with_a_duplicate_entry)
     runs = [{"session": str(session.pk), "kind": "echo", "payload": {}}] * 4
-    with pytest.raises(RuntimeError):
+    with pytest.raises(IntegrityError):
         api.post(f"{RUNS}/batch", {"runs": runs}, format="json")
     assert Run.objects.count() == 0 and Trace.objects.count() == 0
+    assert RunBatch.objects.count() == 0
 
 
 @override_settings(MAX_BATCH_RUNS=3)

@@ -124,3 +124,38 @@ def test_a_stale_attempts_completion_after_a_requeue_and_reclaim_writes_nothing(
     stored = Run.objects.get(pk=run.pk)
     assert (stored.status, stored.result, stored.worker_hostname) == (RunStatus.SUCCEEDED, {"x": 1}, "b")
     assert trace_verify(trace=stored.trace).valid
+
+
+def test_a_submission_stores_its_run_trace_and_entry_in_one_round_trip(session):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        run, created = run_submit(user=session.owner, session_id=session.pk, kind="echo", payload={"x": 3})
+    writes = [q["sql"] for q in queries if "INSERT" in q["sql"]]
+    assert created and len(writes) == 1 and writes[0].startswith("BEGIN;") and writes[0].endswith("COMMIT")
+    stored = Run.objects.get(pk=run.pk)
+    assert (stored.status, stored.payload) == (RunStatus.QUEUED, {"x": 3})
+    assert trace_verify(trace=stored.trace).valid
+    assert transaction_status() == IDLE
+
+
+def test_a_batch_whose_last_insert_fails_stores_nothing(session, monkeypatch):
+    import copy
+
+    from apps.runs.models import RunBatch
+    from apps.runs.services import RunRequest, run_submit_batch, submission
+
+    real = submission.traces_for_runs
+
+    def with_a_duplicate_entry(**kwargs):
+        traces, entries = real(**kwargs)
+        duplicate = copy.copy(entries[0])
+        duplicate.pk = None
+        return traces, [*entries, duplicate]
+
+    monkeypatch.setattr(submission, "traces_for_runs", with_a_duplicate_entry)
+    requests = [RunRequest(session_id=session.pk, kind="echo", payload={"i": i}) for i in range(3)]
+    with pytest.raises(DatabaseError):
+        run_submit_batch(user=session.owner, requests=requests)
+    assert (Run.objects.count(), RunBatch.objects.count()) == (0, 0)
+    assert transaction_status() == IDLE
