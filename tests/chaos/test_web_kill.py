@@ -56,10 +56,11 @@ def _post(url: str, body: dict, headers: dict[str, str]) -> int | None:
 
 
 def _inside_the_batch_transaction(probe: psycopg.Connection) -> bool:
-    """True once a server connection has inserted some of the batch and not committed it."""
+    """True once a server connection has inserted some of the batch and not committed it (its
+    inserts and commit travel as one query string, `BEGIN; INSERT ...; COMMIT`, on PostgreSQL)."""
     row = probe.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL AND query ILIKE 'INSERT%'"
+        "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL AND query ILIKE '%INSERT INTO%'"
     ).fetchone()
     return bool(row and row[0])
 

@@ -418,7 +418,7 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
         update_by_pk_sql(Run, run.pk, completion.values, where=fence),
         trace_heads_lock_sql(run_ids=[run.pk]),
     ]
-    if completion.writes_more or not can_run_transaction_together():
+    if completion.writes_more:
         # (checks' records and the kind's on_success write through the ORM, in a transaction of Django's)
         with transaction.atomic():
             won, lock = execute_together(statements)
@@ -427,21 +427,14 @@ def run_complete(*, run: Run, attempt: int, result: Any) -> bool:
             _completed([completion], locked_heads=trace_heads(lock.rows))
         return True
     # The fenced update and its trace's lock in one round trip, the entries and the commit in a second.
-    with transaction_together() as together:
+    with _transaction_in_two_round_trips() as together:
         won, lock = together.execute(statements)
         if not won.rowcount:
             return False
         trace = getattr(run, "trace", None)
-        extensions = (
-            [ChainExtension(trace, run.worker_hostname, completion.entries, completion.trace_values)]
-            if trace
-            else []
-        )
-        write = ChainWrite(extensions, trace_heads(lock.rows)) if extensions else None
-        results = together.commit(write.statements() if write else ())
-        if write is not None:
-            write.written(results)
-    publish_run_states([(run, completion.values)], action="run.succeeded")
+        extension = [ChainExtension(trace, run.worker_hostname, completion.entries, completion.trace_values)]
+        together.commit_chain(extension if trace else [], trace_heads(lock.rows))
+        publish_run_states([(run, completion.values)], action="run.succeeded")
     return True
 
 
