@@ -39,6 +39,14 @@ DEFAULT_CACHE_SIZE = 4
 GENERATION_FALLBACK_MAX_LENGTH = 1024
 """Context length for a causal LM whose config and tokenizer name none."""
 
+FORWARD_OVERHEAD_TOKENS = {"cpu": 64, "cuda": 4096}
+"""What one extra forward pass costs, in padded tokens, when ``embed`` splits a batch into
+buckets of similar lengths. On CPU an encoder's time is about linear in padded tokens (rows x
+longest row) plus a fixed cost per call (module dispatch, small-matrix inefficiency): about 64
+tokens' worth for all-MiniLM-L6-v2 on two cores. On a GPU a forward of a few thousand tokens
+costs about what one row does, so a split must save far more padding to pay; that figure is an
+estimate, not measured here. Too high a value only splits less (one forward, as before)."""
+
 
 class ModelError(RuntimeError):
     """A model cannot be served (unknown name, wrong task, missing files)."""
@@ -98,6 +106,51 @@ class ModelSpec:
         if unknown:
             raise ModelError(f"model {name!r}: unknown settings {', '.join(unknown)}")
         return cls(name=name, **dict(data))
+
+
+def plan_length_buckets(lengths: Sequence[int], *, max_rows: int, overhead_tokens: float) -> list[range]:
+    """Split inputs sorted by length into contiguous buckets, each one padded forward pass.
+
+    Parameters
+    ----------
+    lengths : sequence of int, shape (n,)
+        Token counts in ascending order.
+    max_rows : int
+        Most inputs in one bucket (the model's batch size).
+    overhead_tokens : float
+        The fixed cost of one forward pass, in padded tokens (``FORWARD_OVERHEAD_TOKENS``).
+
+    Returns
+    -------
+    list of range
+        Consecutive index ranges covering ``0..n``, in order.
+
+    Notes
+    -----
+    A bucket of rows ``i..j-1`` costs ``overhead_tokens + (j - i) * lengths[j - 1]``: every row
+    is padded to the bucket's longest. The plan minimises the sum over buckets by dynamic
+    programming over the split points (``O(n * max_rows)``), so it splits where the padding
+    saved outweighs another call and never by fixed lengths. Attention's cost, quadratic in the
+    length, is left out: it makes splits only more worthwhile, so the plan errs towards fewer.
+    """
+    count = len(lengths)
+    if max_rows < 1:
+        raise ValueError("max_rows must be >= 1")
+    best = [0.0] * (count + 1)
+    start_of = [0] * (count + 1)
+    for end in range(1, count + 1):
+        longest = lengths[end - 1]
+        best[end] = float("inf")
+        for start in range(max(0, end - max_rows), end):
+            cost = best[start] + overhead_tokens + (end - start) * longest
+            if cost < best[end]:
+                best[end], start_of[end] = cost, start
+    buckets: list[range] = []
+    end = count
+    while end > 0:
+        buckets.append(range(start_of[end], end))
+        end = start_of[end]
+    return buckets[::-1]
 
 
 def registry_from_mapping(models: Mapping[str, Mapping[str, Any]]) -> dict[str, ModelSpec]:
@@ -204,18 +257,56 @@ class LoadedModel:
     # --- tasks -----------------------------------------------------------------------
 
     def embed(self, texts: Sequence[str]) -> Any:
-        """Sentence embeddings, float32 array (n, dim), as ``SentenceTransformer.encode`` gives them."""
+        """Sentence embeddings, float32 array (n, dim), as ``SentenceTransformer.encode`` gives them.
+
+        The texts are tokenized once, sorted by token count and run in buckets of similar
+        lengths (``plan_length_buckets``), so short texts are not padded to the longest of the
+        whole batch; each bucket is one call of the model's own forward (its pooling and
+        normalisation included). A model whose inputs are not plain right-padded token tensors
+        goes through ``encode`` whole (left padding moves a text's positions with the padding)."""
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.spec.max_batch_size,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+        model = self.model
+        prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None
+        features = model.preprocess(list(texts), prompt=prompt)
+        right_padded = getattr(self.tokenizer, "padding_side", "right") == "right"
+        if not (right_padded and _token_tensors_only(features, len(texts))):
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.spec.max_batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            return np.asarray(vectors, dtype=np.float32)
+        return self._embed_in_buckets(features)
+
+    def _embed_in_buckets(self, features: dict[str, Any]) -> Any:
+        torch = self._torch
+        model = self.model
+        lengths = features["attention_mask"].sum(dim=1)
+        lengths_sorted, order = torch.sort(lengths, stable=True)
+        tensors = {key: value for key, value in features.items() if isinstance(value, torch.Tensor)}
+        others = {key: value for key, value in features.items() if key not in tensors}
+        plan = plan_length_buckets(
+            lengths_sorted.tolist(),
+            max_rows=self.spec.max_batch_size,
+            overhead_tokens=FORWARD_OVERHEAD_TOKENS.get(self.device, FORWARD_OVERHEAD_TOKENS["cuda"]),
         )
-        return np.asarray(vectors, dtype=np.float32)
+        out = None
+        with torch.inference_mode():
+            for bucket in plan:
+                rows = order[bucket.start : bucket.stop]
+                longest = int(lengths_sorted[bucket.stop - 1])
+                inputs = {key: value[rows, :longest].to(self.device) for key, value in tensors.items()}
+                vectors = model({**inputs, **others})["sentence_embedding"]
+                if model.truncate_dim is not None:
+                    vectors = vectors[..., : model.truncate_dim]
+                if out is None:
+                    out = torch.empty((len(order), vectors.shape[-1]), dtype=torch.float32)
+                out[rows] = vectors.to("cpu", torch.float32)
+        return out.numpy()
 
     @property
     def dimension(self) -> int:
@@ -317,6 +408,19 @@ class LoadedModel:
                             break
                     out.append(Generation(tokenizer.decode(new, skip_special_tokens=True), len(new)))
         return out
+
+
+def _token_tensors_only(features: Mapping[str, Any], count: int) -> bool:
+    """Whether every tensor of a tokenized batch is (count, width) and token-aligned, so rows and
+    columns can be cut into length buckets."""
+    mask = features.get("attention_mask")
+    if mask is None or getattr(mask, "ndim", 0) != 2 or mask.shape[0] != count:
+        return False
+    return all(
+        getattr(value, "shape", mask.shape) == mask.shape
+        for value in features.values()
+        if not isinstance(value, (str, int, float, type(None)))
+    )
 
 
 def _model_max_length(spec: ModelSpec, tokenizer: Any, config: Any, fallback: int) -> int:
