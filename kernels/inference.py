@@ -39,13 +39,18 @@ DEFAULT_CACHE_SIZE = 4
 GENERATION_FALLBACK_MAX_LENGTH = 1024
 """Context length for a causal LM whose config and tokenizer name none."""
 
-FORWARD_OVERHEAD_TOKENS = {"cpu": 64, "cuda": 4096}
-"""What one extra forward pass costs, in padded tokens, when ``embed`` splits a batch into
-buckets of similar lengths. On CPU an encoder's time is about linear in padded tokens (rows x
-longest row) plus a fixed cost per call (module dispatch, small-matrix inefficiency): about 64
-tokens' worth for all-MiniLM-L6-v2 on two cores. On a GPU a forward of a few thousand tokens
-costs about what one row does, so a split must save far more padding to pay; that figure is an
-estimate, not measured here. Too high a value only splits less (one forward, as before)."""
+CPU_FORWARD_OVERHEAD_TOKENS_PER_THREAD = 24
+"""What one more forward pass costs on CPU, in padded tokens per torch thread, when ``embed``
+splits a batch into buckets of similar lengths. An encoder's time there is about linear in
+padded tokens (rows x longest row) plus a fixed cost per call (module dispatch, thread
+hand-offs, small matrices); the fixed part hardly changes with the thread count while the cost
+of a token falls with it (measured on all-MiniLM-L6-v2: docs/benchmarks.md). Too high a value
+only splits less: one forward, as before the buckets."""
+
+CUDA_FORWARD_OVERHEAD_TOKENS = 4096
+"""The same on a GPU, where a forward of a few thousand tokens costs about what one row does
+(kernel launches dominate), so a split must save far more padding to pay; an estimate, not
+yet measured."""
 
 
 class ModelError(RuntimeError):
@@ -118,7 +123,7 @@ def plan_length_buckets(lengths: Sequence[int], *, max_rows: int, overhead_token
     max_rows : int
         Most inputs in one bucket (the model's batch size).
     overhead_tokens : float
-        The fixed cost of one forward pass, in padded tokens (``FORWARD_OVERHEAD_TOKENS``).
+        The fixed cost of one forward pass, in padded tokens (``forward_overhead_tokens``).
 
     Returns
     -------
@@ -151,6 +156,13 @@ def plan_length_buckets(lengths: Sequence[int], *, max_rows: int, overhead_token
         buckets.append(range(start_of[end], end))
         end = start_of[end]
     return buckets[::-1]
+
+
+def forward_overhead_tokens(device: str, *, threads: int) -> int:
+    """The fixed cost of one forward pass on ``device`` ("cpu" or "cuda"), in padded tokens."""
+    if device == "cpu":
+        return CPU_FORWARD_OVERHEAD_TOKENS_PER_THREAD * max(1, threads)
+    return CUDA_FORWARD_OVERHEAD_TOKENS
 
 
 def registry_from_mapping(models: Mapping[str, Mapping[str, Any]]) -> dict[str, ModelSpec]:
@@ -292,7 +304,7 @@ class LoadedModel:
         plan = plan_length_buckets(
             lengths_sorted.tolist(),
             max_rows=self.spec.max_batch_size,
-            overhead_tokens=FORWARD_OVERHEAD_TOKENS.get(self.device, FORWARD_OVERHEAD_TOKENS["cuda"]),
+            overhead_tokens=forward_overhead_tokens(self.device, threads=torch.get_num_threads()),
         )
         out = None
         with torch.inference_mode():

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from kernels.inference import (
-    FORWARD_OVERHEAD_TOKENS,
     InputTooLong,
     ModelCache,
     ModelError,
     ModelSpec,
+    forward_overhead_tokens,
     load_model,
     pick_device,
     plan_length_buckets,
@@ -131,6 +131,7 @@ def test_length_buckets_are_the_cheapest_split():
 
 
 def test_minilm_embeddings_in_length_buckets_are_sentence_transformers_own():
+    import torch
     from sentence_transformers import SentenceTransformer
 
     # given texts from one word to a few hundred tokens, in no order, some over the 256 limit
@@ -140,7 +141,8 @@ def test_minilm_embeddings_in_length_buckets_are_sentence_transformers_own():
     texts = [" ".join(rng.choice(words) for _ in range(size)) for size in sizes]
     model = load_model(MINILM, "cpu")
     counts = sorted(min(count, model.max_length) for count in model.token_counts(texts))
-    assert len(plan_length_buckets(counts, max_rows=64, overhead_tokens=FORWARD_OVERHEAD_TOKENS["cpu"])) > 1
+    overhead = forward_overhead_tokens("cpu", threads=torch.get_num_threads())
+    assert len(plan_length_buckets(counts, max_rows=64, overhead_tokens=overhead)) > 1
 
     # when embedded in buckets
     vectors = model.embed(texts)
