@@ -39,13 +39,14 @@ DEFAULT_CACHE_SIZE = 4
 GENERATION_FALLBACK_MAX_LENGTH = 1024
 """Context length for a causal LM whose config and tokenizer name none."""
 
-CPU_FORWARD_OVERHEAD_TOKENS_PER_THREAD = 24
+CPU_FORWARD_OVERHEAD_TOKENS_PER_THREAD = 96
 """What one more forward pass costs on CPU, in padded tokens per torch thread, when ``embed``
 splits a batch into buckets of similar lengths. An encoder's time there is about linear in
-padded tokens (rows x longest row) plus a fixed cost per call (module dispatch, thread
-hand-offs, small matrices); the fixed part hardly changes with the thread count while the cost
-of a token falls with it (measured on all-MiniLM-L6-v2: docs/benchmarks.md). Too high a value
-only splits less: one forward, as before the buckets."""
+padded tokens (rows x longest row) plus a fixed cost per call: module dispatch, and on more
+than one thread a hand-off at every operator, which grows as the rows shrink and when other
+processes hold the cores. Fitted on two threads, where a split had to save about 200 padded
+tokens to pay (docs/benchmarks.md); on one thread a call costs less, so this errs towards fewer
+buckets, which only gives back part of the saving: one forward, as before the buckets."""
 
 CUDA_FORWARD_OVERHEAD_TOKENS = 4096
 """The same on a GPU, where a forward of a few thousand tokens costs about what one row does
