@@ -39,6 +39,20 @@ DEFAULT_CACHE_SIZE = 4
 GENERATION_FALLBACK_MAX_LENGTH = 1024
 """Context length for a causal LM whose config and tokenizer name none."""
 
+CPU_FORWARD_OVERHEAD_TOKENS_PER_THREAD = 96
+"""What one more forward pass costs on CPU, in padded tokens per torch thread, when ``embed``
+splits a batch into buckets of similar lengths. An encoder's time there is about linear in
+padded tokens (rows x longest row) plus a fixed cost per call: module dispatch, and on more
+than one thread a hand-off at every operator, which grows as the rows shrink and when other
+processes hold the cores. Fitted on two threads, where a split had to save about 200 padded
+tokens to pay (docs/benchmarks.md); on one thread a call costs less, so this errs towards fewer
+buckets, which only gives back part of the saving: one forward, as before the buckets."""
+
+CUDA_FORWARD_OVERHEAD_TOKENS = 4096
+"""The same on a GPU, where a forward of a few thousand tokens costs about what one row does
+(kernel launches dominate), so a split must save far more padding to pay; an estimate, not
+yet measured."""
+
 
 class ModelError(RuntimeError):
     """A model cannot be served (unknown name, wrong task, missing files)."""
@@ -98,6 +112,58 @@ class ModelSpec:
         if unknown:
             raise ModelError(f"model {name!r}: unknown settings {', '.join(unknown)}")
         return cls(name=name, **dict(data))
+
+
+def plan_length_buckets(lengths: Sequence[int], *, max_rows: int, overhead_tokens: float) -> list[range]:
+    """Split inputs sorted by length into contiguous buckets, each one padded forward pass.
+
+    Parameters
+    ----------
+    lengths : sequence of int, shape (n,)
+        Token counts in ascending order.
+    max_rows : int
+        Most inputs in one bucket (the model's batch size).
+    overhead_tokens : float
+        The fixed cost of one forward pass, in padded tokens (``forward_overhead_tokens``).
+
+    Returns
+    -------
+    list of range
+        Consecutive index ranges covering ``0..n``, in order.
+
+    Notes
+    -----
+    A bucket of rows ``i..j-1`` costs ``overhead_tokens + (j - i) * lengths[j - 1]``: every row
+    is padded to the bucket's longest. The plan minimises the sum over buckets by dynamic
+    programming over the split points (``O(n * max_rows)``), so it splits where the padding
+    saved outweighs another call and never by fixed lengths. Attention's cost, quadratic in the
+    length, is left out: it makes splits only more worthwhile, so the plan errs towards fewer.
+    """
+    count = len(lengths)
+    if max_rows < 1:
+        raise ValueError("max_rows must be >= 1")
+    best = [0.0] * (count + 1)
+    start_of = [0] * (count + 1)
+    for end in range(1, count + 1):
+        longest = lengths[end - 1]
+        best[end] = float("inf")
+        for start in range(max(0, end - max_rows), end):
+            cost = best[start] + overhead_tokens + (end - start) * longest
+            if cost < best[end]:
+                best[end], start_of[end] = cost, start
+    buckets: list[range] = []
+    end = count
+    while end > 0:
+        buckets.append(range(start_of[end], end))
+        end = start_of[end]
+    return buckets[::-1]
+
+
+def forward_overhead_tokens(device: str, *, threads: int) -> int:
+    """The fixed cost of one forward pass on ``device`` ("cpu" or "cuda"), in padded tokens."""
+    if device == "cpu":
+        return CPU_FORWARD_OVERHEAD_TOKENS_PER_THREAD * max(1, threads)
+    return CUDA_FORWARD_OVERHEAD_TOKENS
 
 
 def registry_from_mapping(models: Mapping[str, Mapping[str, Any]]) -> dict[str, ModelSpec]:
@@ -204,18 +270,56 @@ class LoadedModel:
     # --- tasks -----------------------------------------------------------------------
 
     def embed(self, texts: Sequence[str]) -> Any:
-        """Sentence embeddings, float32 array (n, dim), as ``SentenceTransformer.encode`` gives them."""
+        """Sentence embeddings, float32 array (n, dim), as ``SentenceTransformer.encode`` gives them.
+
+        The texts are tokenized once, sorted by token count and run in buckets of similar
+        lengths (``plan_length_buckets``), so short texts are not padded to the longest of the
+        whole batch; each bucket is one call of the model's own forward (its pooling and
+        normalisation included). A model whose inputs are not plain right-padded token tensors
+        goes through ``encode`` whole (left padding moves a text's positions with the padding)."""
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.spec.max_batch_size,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+        model = self.model
+        prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None
+        features = model.preprocess(list(texts), prompt=prompt)
+        right_padded = getattr(self.tokenizer, "padding_side", "right") == "right"
+        if not (right_padded and _token_tensors_only(features, len(texts))):
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.spec.max_batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            return np.asarray(vectors, dtype=np.float32)
+        return self._embed_in_buckets(features)
+
+    def _embed_in_buckets(self, features: dict[str, Any]) -> Any:
+        torch = self._torch
+        model = self.model
+        lengths = features["attention_mask"].sum(dim=1)
+        lengths_sorted, order = torch.sort(lengths, stable=True)
+        tensors = {key: value for key, value in features.items() if isinstance(value, torch.Tensor)}
+        others = {key: value for key, value in features.items() if key not in tensors}
+        plan = plan_length_buckets(
+            lengths_sorted.tolist(),
+            max_rows=self.spec.max_batch_size,
+            overhead_tokens=forward_overhead_tokens(self.device, threads=torch.get_num_threads()),
         )
-        return np.asarray(vectors, dtype=np.float32)
+        out = None
+        with torch.inference_mode():
+            for bucket in plan:
+                rows = order[bucket.start : bucket.stop]
+                longest = int(lengths_sorted[bucket.stop - 1])
+                inputs = {key: value[rows, :longest].to(self.device) for key, value in tensors.items()}
+                vectors = model({**inputs, **others})["sentence_embedding"]
+                if model.truncate_dim is not None:
+                    vectors = vectors[..., : model.truncate_dim]
+                if out is None:
+                    out = torch.empty((len(order), vectors.shape[-1]), dtype=torch.float32)
+                out[rows] = vectors.to("cpu", torch.float32)
+        return out.numpy()
 
     @property
     def dimension(self) -> int:
@@ -317,6 +421,19 @@ class LoadedModel:
                             break
                     out.append(Generation(tokenizer.decode(new, skip_special_tokens=True), len(new)))
         return out
+
+
+def _token_tensors_only(features: Mapping[str, Any], count: int) -> bool:
+    """Whether every tensor of a tokenized batch is (count, width) and token-aligned, so rows and
+    columns can be cut into length buckets."""
+    mask = features.get("attention_mask")
+    if mask is None or getattr(mask, "ndim", 0) != 2 or mask.shape[0] != count:
+        return False
+    return all(
+        getattr(value, "shape", mask.shape) == mask.shape
+        for value in features.values()
+        if not isinstance(value, (str, int, float, type(None)))
+    )
 
 
 def _model_max_length(spec: ModelSpec, tokenizer: Any, config: Any, fallback: int) -> int:

@@ -26,7 +26,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BatchInfo:
-    """Which forward pass served a request: its id in this process, how many runs and inputs it held."""
+    """Which batch served a request: its id in this process, how many runs and inputs it held.
+
+    One batch is one call of the process function; an embed batch makes it one forward pass per
+    length bucket, under this one id."""
 
     id: str
     runs: int

@@ -32,7 +32,10 @@ from workers.context import DeviceUnavailable, RunContext
 logger = logging.getLogger(__name__)
 
 # How often a run waiting on its batch checks that it was not cancelled and still holds its lease.
-WAIT_CHECK_SECONDS = 0.25
+# The flag it reads changes at most once a RUN_HEARTBEAT_SECONDS (5 s) beat, so checking faster
+# gains little, and each check wakes a waiting run's thread: 64 of them waking four times a
+# second took GIL turns from the batch's forward pass (docs/benchmarks.md).
+WAIT_CHECK_SECONDS = 1.0
 
 
 @functools.cache

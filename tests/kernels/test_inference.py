@@ -3,6 +3,8 @@ tiny random models (and MiniLM from its wheel), lengths, prompts from a conversa
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 from pathlib import Path
 
@@ -14,8 +16,10 @@ from kernels.inference import (
     ModelCache,
     ModelError,
     ModelSpec,
+    forward_overhead_tokens,
     load_model,
     pick_device,
+    plan_length_buckets,
     registry_from_mapping,
     resolve_path,
     servable,
@@ -86,6 +90,67 @@ def test_minilm_embeddings_are_sentence_transformers_own():
     assert vectors.shape == (3, 384) and model.dimension == 384 and model.max_length == 256
     np.testing.assert_allclose(vectors, reference, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def _padded_cost(lengths, buckets, overhead):
+    return sum(overhead + len(bucket) * lengths[bucket.stop - 1] for bucket in buckets)
+
+
+def test_length_buckets_split_only_where_the_padding_saved_pays_for_a_forward():
+    # equal lengths: one forward, however large the overhead
+    assert plan_length_buckets([12] * 40, max_rows=64, overhead_tokens=0) == [range(0, 40)]
+    # short and long texts: padding 10 short rows to 200 costs far more than a second call
+    assert plan_length_buckets([5] * 10 + [200] * 10, max_rows=64, overhead_tokens=64) == [
+        range(0, 10),
+        range(10, 20),
+    ]
+    # a small difference is not worth a call
+    assert plan_length_buckets([10] * 8 + [12] * 8, max_rows=64, overhead_tokens=64) == [range(0, 16)]
+    # never more rows than the model's batch size
+    buckets = plan_length_buckets([7] * 100, max_rows=32, overhead_tokens=64)
+    assert len(buckets) == 4 and max(len(b) for b in buckets) == 32 and buckets[-1].stop == 100
+    assert plan_length_buckets([], max_rows=8, overhead_tokens=64) == []
+
+
+def test_length_buckets_are_the_cheapest_split():
+    rng = random.Random(14)
+    for _ in range(200):
+        lengths = sorted(rng.randint(1, 80) for _ in range(rng.randint(1, 8)))
+        max_rows, overhead = rng.randint(1, 8), rng.choice([0, 5, 64, 500])
+        plan = plan_length_buckets(lengths, max_rows=max_rows, overhead_tokens=overhead)
+        assert [i for b in plan for i in b] == list(range(len(lengths)))
+        splits = (
+            [range(a, b) for a, b in zip((0, *cuts), (*cuts, len(lengths)), strict=True)]
+            for k in range(len(lengths))
+            for cuts in itertools.combinations(range(1, len(lengths)), k)
+        )
+        cheapest = min(
+            _padded_cost(lengths, split, overhead) for split in splits if max(map(len, split)) <= max_rows
+        )
+        assert _padded_cost(lengths, plan, overhead) == cheapest
+
+
+def test_minilm_embeddings_in_length_buckets_are_sentence_transformers_own():
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    # given texts from one word to a few hundred tokens, in no order, some over the 256 limit
+    rng = random.Random(7)
+    words = "graph coarsening keeps the spectrum of a weighted network while nodes merge".split()
+    sizes = [rng.choice([1, 3, 8, 20, 60, 150, 300]) for _ in range(50)]
+    texts = [" ".join(rng.choice(words) for _ in range(size)) for size in sizes]
+    model = load_model(MINILM, "cpu")
+    counts = sorted(min(count, model.max_length) for count in model.token_counts(texts))
+    overhead = forward_overhead_tokens("cpu", threads=torch.get_num_threads())
+    assert len(plan_length_buckets(counts, max_rows=64, overhead_tokens=overhead)) > 1
+
+    # when embedded in buckets
+    vectors = model.embed(texts)
+
+    # then each text has encode's vector, in the caller's order
+    reference = SentenceTransformer(str(resolve_path(MINILM)), device="cpu").encode(texts, batch_size=64)
+    assert vectors.shape == (50, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, reference, atol=1e-5)
 
 
 def test_classify_gives_a_label_and_probability_per_text_batched_as_alone(classifier):
