@@ -92,7 +92,6 @@ class TransactionTogether:
     def __init__(self, using: str) -> None:
         self._using = using
         self.open = False
-        self.committed = False
 
     def execute(self, statements: Sequence[Statement]) -> list[StatementResult]:
         begin = [] if self.open else [("BEGIN", ())]
@@ -103,7 +102,7 @@ class TransactionTogether:
         begin = [] if self.open else [("BEGIN", ())]
         self.open = True  # until the COMMIT is known to have run: a failed batch is rolled back
         results = execute_together([*begin, *statements, ("COMMIT", ())], using=self._using)
-        self.open, self.committed = False, True
+        self.open = False
         return results[len(begin) : -1]
 
     def rollback(self) -> None:

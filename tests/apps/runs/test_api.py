@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 
@@ -220,22 +219,11 @@ def test_batch_submit_is_all_or_nothing(api, session, other_user):
     assert Run.objects.count() == 0 and Trace.objects.count() == 0
 
 
-def test_batch_submit_fails_whole_when_a_write_fails(api, session, monkeypatch):
+def test_batch_submit_fails_whole_when_a_write_fails(api, session, last_insert_fails):
     # A failure in the middle of the writes (not only validation) must roll everything back:
     # here the last insert (the traces' first entries) breaks a constraint.
     from django.db import IntegrityError
 
-    from apps.runs.services import submission
-
-    real_traces_for_runs = submission.traces_for_runs
-
-    def with_a_duplicate_entry(**kwargs):
-        traces, entries = real_traces_for_runs(**kwargs)
-        duplicate = copy.copy(entries[0])
-        duplicate.pk = None
-        return traces, [*entries, duplicate]
-
-    monkeypatch.setattr(submission, "traces_for_runs", with_a_duplicate_entry)
     runs = [{"session": str(session.pk), "kind": "echo", "payload": {}}] * 4
     with pytest.raises(IntegrityError):
         api.post(f"{RUNS}/batch", {"runs": runs}, format="json")

@@ -139,21 +139,10 @@ def test_a_submission_stores_its_run_trace_and_entry_in_one_round_trip(session):
     assert transaction_status() == IDLE
 
 
-def test_a_batch_whose_last_insert_fails_stores_nothing(session, monkeypatch):
-    import copy
-
+def test_a_batch_whose_last_insert_fails_stores_nothing(session, last_insert_fails):
     from apps.runs.models import RunBatch
-    from apps.runs.services import RunRequest, run_submit_batch, submission
+    from apps.runs.services import RunRequest, run_submit_batch
 
-    real = submission.traces_for_runs
-
-    def with_a_duplicate_entry(**kwargs):
-        traces, entries = real(**kwargs)
-        duplicate = copy.copy(entries[0])
-        duplicate.pk = None
-        return traces, [*entries, duplicate]
-
-    monkeypatch.setattr(submission, "traces_for_runs", with_a_duplicate_entry)
     requests = [RunRequest(session_id=session.pk, kind="echo", payload={"i": i}) for i in range(3)]
     with pytest.raises(DatabaseError):
         run_submit_batch(user=session.owner, requests=requests)
