@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,12 @@ from django.db.models import AutoField, BigAutoField, JSONField, Model, QuerySet
 from django.db.models.sql import UpdateQuery
 
 _AUTO = (AutoField, BigAutoField)
+try:
+    from psycopg.pq import ExecStatus
+
+    _TUPLES_OK = ExecStatus.TUPLES_OK
+except ImportError:  # psycopg is PostgreSQL's; SQLite's cursors have no pgresult
+    _TUPLES_OK = None
 
 
 def _json_value(value: Any, *, is_json: bool) -> Any:
@@ -81,7 +88,14 @@ def execute_together(statements: Sequence[Statement], *, using: str = "default")
 
 
 def _result(cursor: Any) -> StatementResult:
-    return StatementResult(cursor.rowcount, cursor.fetchall() if cursor.description is not None else None)
+    # psycopg's pgresult where there is one: `description` builds a Column per column (a run's
+    # row has dozens), on every statement, only to say whether rows came back
+    result = getattr(cursor, "pgresult", None)
+    if result is not None:
+        returned_rows = result.nfields > 0 or result.status == _TUPLES_OK
+    else:
+        returned_rows = cursor.description is not None
+    return StatementResult(cursor.rowcount, cursor.fetchall() if returned_rows else None)
 
 
 class TransactionTogether:
@@ -154,6 +168,81 @@ class ReadTogether:
         return list(self._queryset)
 
 
+class PreparedRead:
+    """A read compiled once (per thread) and run many times with other parameters, with other
+    statements (execute_together): ReadTogether compiles the ORM's query each time, about a
+    millisecond for a run with its select_related objects, on every claim. `build(*sample)`
+    gives the queryset; its compiled parameters must be exactly `sample`, so that a call's own
+    values take their places (`statement(*values)`, values prepared as the sample is)."""
+
+    def __init__(self, build: Callable[..., QuerySet[Any]], *sample: Any) -> None:
+        self._build = build
+        self._sample = sample
+        self._local = threading.local()
+
+    def _compiled(self) -> _CompiledRead:
+        compiled = getattr(self._local, "compiled", None)
+        if compiled is None:
+            compiled = self._local.compiled = _CompiledRead.of(self._build(*self._sample), self._sample)
+        return compiled
+
+    def statement(self, *values: Any) -> Statement:
+        if len(values) != len(self._sample):
+            raise TypeError(f"this read takes {len(self._sample)} parameters, not {len(values)}")
+        return self._compiled().sql, values
+
+    def instances(self, rows: list[tuple[Any, ...]] | None) -> list[Any]:
+        """The model instances (with their select_related objects) of the rows its statement read."""
+        return self._compiled().instances(rows or [])
+
+
+@dataclass(frozen=True)
+class _CompiledRead:
+    sql: str
+    db: str
+    compiler: Any
+    converters: dict[int, Any]
+    model: type[Model]
+    fields: slice
+    init_list: list[str]
+    populators: list[Any]
+
+    @classmethod
+    def of(cls, queryset: QuerySet[Any], sample: tuple[Any, ...]) -> _CompiledRead:
+        from django.db.models.query import ModelIterable, get_related_populators
+
+        if queryset._iterable_class is not ModelIterable or queryset._known_related_objects:
+            raise ValueError("PreparedRead reads model instances with their select_related objects only")
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
+        if tuple(params) != tuple(sample) or compiler.annotation_col_map:
+            raise ValueError("PreparedRead's query must take exactly its sample values as parameters")
+        select, klass_info = compiler.select, compiler.klass_info
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        return cls(
+            sql=sql,
+            db=queryset.db,
+            compiler=compiler,
+            converters=compiler.get_converters([s[0] for s in select[: compiler.col_count]]),
+            model=klass_info["model"],
+            fields=slice(start, end),
+            init_list=[f[0].target.attname for f in select[start:end]],
+            populators=get_related_populators(klass_info, select, queryset.db),
+        )
+
+    def instances(self, rows: list[tuple[Any, ...]]) -> list[Any]:
+        # what ModelIterable does with the rows of this compiled query
+        if self.converters:
+            rows = list(self.compiler.apply_converters(rows, self.converters))
+        out = []
+        for row in rows:
+            obj = self.model.from_db(self.db, self.init_list, row[self.fields])
+            for populator in self.populators:
+                populator.populate(row, obj)
+            out.append(obj)
+        return out
+
+
 def update_sql(queryset: QuerySet[Any], **values: Any) -> Statement:
     """The SQL and parameters of `queryset.update(**values)`, to run later or together with others."""
     query = queryset.query.chain(UpdateQuery)
@@ -169,11 +258,14 @@ def update_by_pk_sql(
     values: dict[str, Any],
     *,
     where: dict[str, Any] | None = None,
+    sql_values: dict[str, str] | None = None,
     using: str = "default",
 ) -> Statement:
-    """The UPDATE of plain values (no expressions) on one row by primary key, only while the
-    fields in `where` hold those values (a fence), built from the fields themselves: the ORM's
-    query compiler takes a fraction of a millisecond a statement."""
+    """The UPDATE of plain values on one row by primary key, only while the fields in `where`
+    hold those values (a fence), built from the fields themselves: the ORM's query compiler
+    takes a fraction of a millisecond a statement. `sql_values`: fields set by SQL of the
+    caller's, no parameters, `{column}` standing for the field's own column
+    ({"attempts": "{column} + 1"})."""
     connection = connections[using]
     opts = model._meta
     quote = connection.ops.quote_name
@@ -189,7 +281,16 @@ def update_by_pk_sql(
 
     set_columns, set_params = prepared(values, save=True)
     where_columns, where_params = prepared({opts.pk.name: pk, **(where or {})}, save=False)
-    assignments = ", ".join(f"{column} = %s" for column in set_columns)
+    assignments = ", ".join(
+        [
+            *(f"{column} = %s" for column in set_columns),
+            *(
+                f"{quote(opts.get_field(name).column)} = "
+                + sql.format(column=quote(opts.get_field(name).column))
+                for name, sql in (sql_values or {}).items()
+            ),
+        ]
+    )
     conditions = " AND ".join(f"{column} = %s" for column in where_columns)
     return f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {conditions}", [*set_params, *where_params]
 

@@ -27,6 +27,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from apps.core.bulk import (
+    PreparedRead,
     ReadTogether,
     Statement,
     StatementResult,
@@ -99,39 +100,51 @@ def _update_returning_pks(runs: QuerySet[Run], **values: Any) -> list[uuid.UUID]
 CLAIMED_WITH = ("trace", "session__policy__active_version")  # what the output checks read
 
 
+_CLAIMED_READ = PreparedRead(
+    lambda pk: Run.objects.select_related(*CLAIMED_WITH).filter(pk=pk), uuid.UUID(int=0)
+)
+# the claim's values that the database computes: Now() is the database's clock (hosts' may disagree)
+_CLAIM_SQL_VALUES = {"attempts": "{column} + 1", "heartbeat_at": "STATEMENT_TIMESTAMP()"}
+
+
 def run_claim(*, run_id: uuid.UUID | str, hostname: str) -> Run | None:
     """queued -> running for exactly one caller; None when someone else has it or it ended."""
-    claim = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False)
     values = {
         "status": RunStatus.RUNNING,
-        "attempts": F("attempts") + 1,
         "started_at": timezone.now(),
-        "heartbeat_at": Now(),
         "worker_hostname": hostname,
         "progress": 0.0,
     }
     if not can_execute_together():
+        claim = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False)
         with transaction.atomic():
-            if not claim.update(**values):
+            if not claim.update(**values, attempts=F("attempts") + 1, heartbeat_at=Now()):
                 return None
             run = Run.objects.select_related(*CLAIMED_WITH).get(pk=run_id)
             chain(run, actor=hostname, action="run.started", data={"attempt": run.attempts})
             publish_run_state(run, action="run.started")
         return run
     # The claim, its trace's lock and the run's read in one round trip, the entry and the
-    # commit in a second (the lock is released at once if the claim lost).
-    read = ReadTogether(Run.objects.select_related(*CLAIMED_WITH).filter(pk=run_id))
+    # commit in a second (the lock is released at once if the claim lost). Written out and
+    # compiled once: the ORM's compiler cost more than the statements.
+    pk = Run._meta.pk.to_python(run_id)
     statements = [
         (NO_FLUSH_WAIT, ()),
-        update_sql(claim, **values),
-        trace_heads_lock_sql(run_ids=[run_id]),
-        read.statement,
+        update_by_pk_sql(
+            Run,
+            pk,
+            values,
+            where={"status": RunStatus.QUEUED, "cancel_requested": False},
+            sql_values=_CLAIM_SQL_VALUES,
+        ),
+        trace_heads_lock_sql(run_ids=[pk]),
+        _CLAIMED_READ.statement(pk),
     ]
     with _transaction_in_two_round_trips() as together:
         _, won, lock, row = together.execute(statements)
         if not won.rowcount:
             return None
-        (run,) = read.instances(row.rows)
+        (run,) = _CLAIMED_READ.instances(row.rows)
         trace = getattr(run, "trace", None)
         extension = (
             [ChainExtension(trace, hostname, [("run.started", {"attempt": run.attempts})])] if trace else []

@@ -192,3 +192,65 @@ def test_read_together_builds_the_instances_and_related_objects_the_queryset_wou
     assert len(queries) == 0  # the related objects came with the rows
     assert [(run.pk, run.payload) for run in ours] == [(run.pk, run.payload) for run in queryset]
     assert owners == [session.owner.username] * 2
+
+
+def test_prepared_read_compiles_once_and_reads_each_call_s_own_row(session):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core.bulk import PreparedRead, execute_together
+
+    first, second = runs(session, 2)
+    second.payload = AWKWARD
+    insert_rows(Run, [first, second])
+    read = PreparedRead(
+        lambda pk: Run.objects.select_related("session__owner").filter(pk=pk), uuid.UUID(int=0)
+    )
+    got = []
+    for run in (first, second, first):
+        (result,) = execute_together([read.statement(run.pk)])
+        got.extend(read.instances(result.rows))
+    (missing,) = execute_together([read.statement(uuid.uuid4())])
+    assert read.instances(missing.rows) == []
+    with CaptureQueriesContext(connection) as queries:
+        owners = [run.session.owner.username for run in got]
+    assert len(queries) == 0  # the related objects came with the rows
+    assert [(run.pk, run.payload) for run in got] == [
+        (run.pk, run.payload) for run in (Run.objects.get(pk=pk) for pk in (first.pk, second.pk, first.pk))
+    ]
+    assert owners == [session.owner.username] * 3
+    assert got[0].created_at == Run.objects.get(pk=first.pk).created_at  # the converters ran
+    with pytest.raises(TypeError):
+        read.statement(first.pk, second.pk)
+
+
+def test_prepared_read_refuses_a_query_whose_parameters_are_not_its_sample(session):
+
+    from apps.core.bulk import PreparedRead
+
+    read = PreparedRead(lambda pk: Run.objects.filter(pk=pk, status=RunStatus.QUEUED), uuid.UUID(int=0))
+    with pytest.raises(ValueError, match="sample"):
+        read.statement(uuid.uuid4())
+
+
+def test_update_by_pk_sql_sets_fields_by_sql_of_the_caller(session):
+    from apps.core.bulk import execute_together, update_by_pk_sql
+
+    (run,) = runs(session, 1)
+    insert_rows(Run, [run])
+    before = Run.objects.get(pk=run.pk).attempts
+    (claimed,) = execute_together(
+        [
+            update_by_pk_sql(
+                Run,
+                run.pk,
+                {"worker_hostname": "w1"},
+                where={"status": RunStatus.QUEUED},
+                sql_values={"attempts": "{column} + 1", "heartbeat_at": "STATEMENT_TIMESTAMP()"},
+            )
+        ]
+    )
+    stored = Run.objects.get(pk=run.pk)
+    assert claimed.rowcount == 1
+    assert (stored.attempts, stored.worker_hostname) == (before + 1, "w1")
+    assert stored.heartbeat_at is not None
