@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stack import stack  # noqa: E402
 from bench.submit import BATCH, DATABASE, REDIS_DB, SETUP, environment  # noqa: E402
 
 # (label, file suffix, function): a layer's time is its functions' cumulative time.
@@ -78,6 +79,8 @@ def profile(path: str, body: dict, requests: int, token: str) -> None:
     for _ in range(requests):
         once()
     profiler.disable()
+    if os.environ.get("PROFILE_TOP") and path == os.environ.get("PROFILE_PATH", path):
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(int(os.environ["PROFILE_TOP"]))
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     total = _cumulative(stats, *TOTAL)
     view = _cumulative(stats, *VIEW)
@@ -120,20 +123,19 @@ def main() -> None:
     if args.child:
         child(args.requests)
         return
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", args.database], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", args.database], check=True)
-    env = environment(0, args.database, args.redis_db)
-    # as config.asgi serves it: pooled connections, none kept by a thread
-    env.update(DATABASE_POOL="1", CONN_MAX_AGE="0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    env["BENCH_CREDENTIALS"] = subprocess.run(
-        [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        command = [sys.executable, __file__, "--child", "--requests", str(args.requests)]
-        subprocess.run(command, cwd=ROOT, env=env, check=True)
-    finally:
-        subprocess.run(["redis-cli", "-n", str(args.redis_db), "flushdb"], capture_output=True)
+    with stack(embedded=False, database=args.database) as backends:
+        env = environment(0, backends, args.redis_db)
+        # as config.asgi serves it: pooled connections, none kept by a thread
+        env.update(DATABASE_POOL="1", CONN_MAX_AGE="0")
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        env["BENCH_CREDENTIALS"] = subprocess.run(
+            [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        try:
+            command = [sys.executable, __file__, "--child", "--requests", str(args.requests)]
+            subprocess.run(command, cwd=ROOT, env=env, check=True)
+        finally:
+            backends.flush(args.redis_db)
 
 
 if __name__ == "__main__":

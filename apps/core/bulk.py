@@ -17,6 +17,7 @@ wait for the server's process to be scheduled, more than the statement itself.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import threading
 import uuid
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
-from django.db.models import AutoField, BigAutoField, JSONField, Model, QuerySet
+from django.db.models import AutoField, BigAutoField, Field, JSONField, Model, QuerySet
 from django.db.models.sql import UpdateQuery
 
 _AUTO = (AutoField, BigAutoField)
@@ -195,6 +196,14 @@ class PreparedRead:
         """The model instances (with their select_related objects) of the rows its statement read."""
         return self._compiled().instances(rows or [])
 
+    def read(self, *values: Any) -> list[Any]:
+        """Run it alone: its model instances. Where statements are not sent together (SQLite,
+        server-side binding), the ORM's own query, whose parameters are prepared its way."""
+        if not can_execute_together():
+            return list(self._build(*values))
+        (result,) = execute_together([self.statement(*values)])
+        return self.instances(result.rows)
+
 
 @dataclass(frozen=True)
 class _CompiledRead:
@@ -320,21 +329,33 @@ def insert_rows_sql(
 ) -> Statement:
     """insert_rows' statement (PostgreSQL), to run later or together with others; with
     `returning_pk`, its rows are the new primary keys in the order of `objs`."""
-    connection = connections[using]
-    opts = model._meta
-    fields = [
-        field
-        for field in opts.concrete_fields
-        if not (isinstance(field, _AUTO) and field.primary_key and getattr(objs[0], field.attname) is None)
-    ]
-    is_json = [isinstance(field, JSONField) for field in fields]
+    pk = model._meta.pk
+    database_pk = isinstance(pk, _AUTO) and getattr(objs[0], pk.attname) is None
+    shape = _insert_shape(model, database_pk, returning_pk, using)
     rows = [
         {
-            field.column: _json_value(field.pre_save(obj, True), is_json=json_field)
-            for field, json_field in zip(fields, is_json, strict=True)
+            column: _json_value(
+                field.pre_save(obj, True) if hook else getattr(obj, field.attname), is_json=is_json
+            )
+            for column, field, hook, is_json in shape.fields
         }
         for obj in objs
     ]
+    return shape.sql, [json.dumps(rows, allow_nan=False, separators=(",", ":"))]
+
+
+@dataclass(frozen=True)
+class _InsertShape:
+    sql: str
+    fields: list[tuple[str, Field[Any, Any], bool, bool]]  # column, field, has a pre_save of its own, JSON
+
+
+@functools.cache
+def _insert_shape(model: type[Model], database_pk: bool, returning_pk: bool, using: str) -> _InsertShape:
+    # The statement depends only on the model's fields: built once, not per insert.
+    connection = connections[using]
+    opts = model._meta
+    fields = [field for field in opts.concrete_fields if not (database_pk and field.primary_key)]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     record = ", ".join(f"{quote(field.column)} {field.db_type(connection)}" for field in fields)
@@ -345,7 +366,15 @@ def insert_rows_sql(
     )
     if returning_pk:
         sql += f" RETURNING {quote(opts.pk.column)}"
-    return sql, [json.dumps(rows, allow_nan=False, separators=(",", ":"))]
+    return _InsertShape(
+        sql,
+        [
+            # a field whose pre_save is Field's own only reads the attribute (auto_now fields and
+            # the like compute theirs)
+            (field.column, field, type(field).pre_save is not Field.pre_save, isinstance(field, JSONField))
+            for field in fields
+        ],
+    )
 
 
 def update_rows(
