@@ -488,7 +488,10 @@ CELERY_TASK_IGNORE_RESULT = True  # the Run row is the result store
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_WORKER_SEND_TASK_EVENTS = True  # for Flower
+# Task events for Flower: off until a monitor asks (Flower sends `enable_events` every few seconds
+# while it runs); each costs the worker a broker round trip per task event. On from the start:
+# CELERY_WORKER_SEND_TASK_EVENTS=true (or `celery worker -E`).
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=False)
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
