@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the project's packages import from the root
 
 from bench.e2e import owner_and_session, prepare, start_worker, stop  # noqa: E402
-from bench.stack import stack  # noqa: E402
+from bench.stack import stack, wait_for_warm_up  # noqa: E402
 
 
 def tree_cpu_seconds(process: psutil.Process) -> float:
@@ -46,22 +46,6 @@ def tree_cpu_seconds(process: psutil.Process) -> float:
             continue
         total += times.user + times.system
     return total
-
-
-def wait_for_warm_up(process: psutil.Process, timeout: float = 600.0) -> None:
-    """Until the worker's start-up kernel warm-up (a child compiling numba's disk cache, for a
-    minute on a fresh machine) has ended: its CPU is not the runs'."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            warming = any(
-                "kernels.warmup" in " ".join(child.cmdline()) for child in process.children(recursive=True)
-            )
-        except psutil.NoSuchProcess:
-            warming = True
-        if not warming:
-            return
-        time.sleep(0.5)
 
 
 def process_gaps(starts_and_finishes: list[tuple[float, float]], processes: int) -> list[float]:

