@@ -1,6 +1,7 @@
 """Where a request's CPU time goes, layer by layer: the bare endpoint, a submission, a batch.
 
-    .venv/bin/python bench/submit_profile.py [--requests 300] [--database limitgraph_bench] [--redis-db 3]
+    .venv/bin/python bench/submit_profile.py [--requests 300] [--paths bare,submit,batch]
+        [--database limitgraph_bench] [--redis-db 3]
 
 Runs Django's synchronous stack in this process (the test client through every middleware,
 the same settings and services as bench/submit.py, against PostgreSQL and Redis), so it
@@ -100,16 +101,19 @@ def profile(path: str, body: dict, requests: int, token: str) -> None:
     )
 
 
-def child(requests: int) -> None:
+def child(requests: int, paths: list[str]) -> None:
     import django
 
     django.setup()
     token, session = os.environ["BENCH_CREDENTIALS"].split()
     print(f"# load average before: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    profile("/bench/bare", {"kind": "echo", "payload": {"a": 1}}, requests, token)
-    profile("/api/v1/runs", {"session": session, "kind": "echo", "payload": {"a": 1}}, requests, token)
-    batch = {"runs": [{"session": session, "kind": "echo", "payload": {"i": i}} for i in range(BATCH)]}
-    profile("/api/v1/runs/batch", batch, max(10, requests // 20), token)
+    if "bare" in paths:
+        profile("/bench/bare", {"kind": "echo", "payload": {"a": 1}}, requests, token)
+    if "submit" in paths:
+        profile("/api/v1/runs", {"session": session, "kind": "echo", "payload": {"a": 1}}, requests, token)
+    if "batch" in paths:
+        batch = {"runs": [{"session": session, "kind": "echo", "payload": {"i": i}} for i in range(BATCH)]}
+        profile("/api/v1/runs/batch", batch, max(10, requests // 20), token)
     print(f"\n# load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
@@ -118,10 +122,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--database", default=DATABASE, help="dropped and created afresh")
     parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="flushed at the end")
+    parser.add_argument(
+        "--paths",
+        default="bare,submit,batch",
+        help="which of bare, submit, batch to profile (comma-separated)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.requests)
+        child(args.requests, args.paths.split(","))
         return
     with stack(embedded=False, database=args.database) as backends:
         env = environment(0, backends, args.redis_db)
@@ -132,7 +141,15 @@ def main() -> None:
             [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, check=True
         ).stdout.strip()
         try:
-            command = [sys.executable, __file__, "--child", "--requests", str(args.requests)]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                "--requests",
+                str(args.requests),
+                "--paths",
+                args.paths,
+            ]
             subprocess.run(command, cwd=ROOT, env=env, check=True)
         finally:
             backends.flush(args.redis_db)

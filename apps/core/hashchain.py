@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,15 +30,21 @@ def _integral_floats_as_ints(value: Any) -> Any:
     return value
 
 
+# Where a float's text may be integral: "1.0", "-2.0", "1e+16" (and "1.5e+16"). A text with
+# none of them has no integral float, so rewriting them would change nothing.
+_MAYBE_INTEGRAL_FLOAT = re.compile(r"\d(?:\.0(?!\d)|e[+-]?\d)")
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, integral floats as integers, no NaN/Infinity."""
-    return json.dumps(
-        _integral_floats_as_ints(value),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    text = _dump(value)
+    if _MAYBE_INTEGRAL_FLOAT.search(text) is None:
+        return text
+    return _dump(_integral_floats_as_ints(value))
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def sha256_hex(text: str) -> str:

@@ -48,7 +48,10 @@ class BoundedJSONField(serializers.JSONField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        value = super().to_internal_value(data)
+        # A parsed value is checked by the canonical dump below (JSONField's own check would
+        # dump it once more first)
+        binary = self.binary or getattr(data, "is_json_string", False)
+        value = super().to_internal_value(data) if binary else data
         if self.object_only and not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         # Depth first: serialising below recurses once per level.
@@ -63,6 +66,8 @@ class BoundedJSONField(serializers.JSONField):
             ) from exc
         except ValueError as exc:
             raise serializers.ValidationError("Must be finite JSON (no NaN or Infinity).") from exc
+        except TypeError:
+            self.fail("invalid")
         if size > limit:
             raise serializers.ValidationError(f"Too large: {size} bytes, the limit is {limit}.")
         if _has_nul(value):

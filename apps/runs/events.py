@@ -56,15 +56,17 @@ STATE_FIELDS = (
     "error",
 )
 
-# KEYS: run sequence, run history, session sequence, session history.
-# ARGV: event type, data (JSON), run channel, session channel, history length, ttl, store (1/0).
-# Each stream gets its own id; the message on a channel is "<id>\n<event>\n<data>".
+# Events of one publish go in one call (a batch's hundred runs: one script run, not a hundred).
+# KEYS, four an event: run sequence, run history, session sequence, session history.
+# ARGV: history length, ttl, then five an event: type, data (JSON), run channel, session channel,
+# store (1/0). Each stream gets its own id; the message on a channel is "<id>\n<event>\n<data>".
+# Returns the run streams' ids.
 _PUBLISH_LUA = """
-local length, ttl, store = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
-local function push(sequence, history, channel)
+local length, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function push(sequence, history, channel, event, data, store)
   local id = redis.call('INCR', sequence)
   redis.call('EXPIRE', sequence, ttl)
-  local message = id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2]
+  local message = id .. '\\n' .. event .. '\\n' .. data
   if store then
     redis.call('ZADD', history, id, message)
     redis.call('ZREMRANGEBYRANK', history, 0, -length - 1)
@@ -73,10 +75,17 @@ local function push(sequence, history, channel)
   redis.call('PUBLISH', channel, message)
   return id
 end
-local run_id = push(KEYS[1], KEYS[2], ARGV[3])
-push(KEYS[3], KEYS[4], ARGV[4])
-return run_id
+local ids = {}
+for i = 0, #KEYS / 4 - 1 do
+  local k, a = i * 4, 2 + i * 5
+  local event, data, store = ARGV[a + 1], ARGV[a + 2], ARGV[a + 5] == '1'
+  ids[i + 1] = push(KEYS[k + 1], KEYS[k + 2], ARGV[a + 3], event, data, store)
+  push(KEYS[k + 3], KEYS[k + 4], ARGV[a + 4], event, data, store)
+end
+return ids
 """
+# Events per script call: keeps one call's argument list and its time inside Redis short.
+EVENTS_PER_CALL = 100
 
 
 def run_channel(run_id: object) -> str:
@@ -158,24 +167,22 @@ class _Publisher:
         script = self._ready()
         if script is None:
             return
-        calls = []
+        calls, keys, args = [], [], []
         for event, data in events:
             run, session = run_channel(data["run"]), session_channel(data["session"])
-            calls.append(
-                (
-                    sequence_key(run),
-                    history_key(run),
-                    sequence_key(session),
-                    history_key(session),
-                    event,
-                    json.dumps(data, separators=(",", ":"), default=str),
-                    run,
-                    session,
-                    settings.EVENTS_HISTORY_LENGTH,
-                    int(settings.EVENTS_HISTORY_SECONDS),
-                    "1" if event in STORED_EVENTS else "0",
-                )
+            keys += (sequence_key(run), history_key(run), sequence_key(session), history_key(session))
+            args += (
+                event,
+                json.dumps(data, separators=(",", ":"), default=str),
+                run,
+                session,
+                "1" if event in STORED_EVENTS else "0",
             )
+            if len(keys) == 4 * EVENTS_PER_CALL:
+                calls.append((keys, args))
+                keys, args = [], []
+        if keys:
+            calls.append((keys, args))
         try:
             try:
                 self._execute(script.sha, calls)
@@ -188,12 +195,13 @@ class _Publisher:
             self._down_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
             logger.warning("could not publish run events", exc_info=True)
 
-    def _execute(self, sha: str, calls: list[tuple[Any, ...]]) -> None:
+    def _execute(self, sha: str, calls: list[tuple[list[str], list[str]]]) -> None:
         # EVALSHA in a plain pipeline: a script registered on the pipeline would first cost a
         # SCRIPT EXISTS round trip on every publish.
+        head = (settings.EVENTS_HISTORY_LENGTH, int(settings.EVENTS_HISTORY_SECONDS))
         pipe = self._client.pipeline(transaction=False)  # type: ignore[union-attr]
-        for call in calls:
-            pipe.evalsha(sha, 4, *call)
+        for keys, args in calls:
+            pipe.evalsha(sha, len(keys), *keys, *head, *args)
         pipe.execute()
 
 

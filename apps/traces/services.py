@@ -18,6 +18,7 @@ from apps.core.bulk import (
     insert_rows,
     insert_rows_sql,
     mark_saved,
+    new_instance,
     update_by_pk_sql,
     update_rows,
     update_rows_sql,
@@ -74,7 +75,8 @@ def traces_for_runs(
         # each value's canonical text once: what is stored (read back as the database will give
         # it) and its digest come from the same text, as _trace_digests computes them later
         inputs_body, metadata_body = canonical_json(run_inputs), canonical_json(run_metadata)
-        trace = Trace(
+        trace = new_instance(
+            Trace,
             id=uuid4(),
             session_id=run.session_id,
             run=run,
@@ -101,7 +103,8 @@ def traces_for_runs(
         trace.head_hash, trace.entry_count = digest, 1
         traces.append(trace)
         entries.append(
-            ProvenanceEntry(
+            new_instance(
+                ProvenanceEntry,
                 trace=trace,
                 seq=1,
                 actor=actor,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery import current_app
@@ -30,6 +30,7 @@ from apps.core.bulk import (
     insert_rows,
     insert_rows_sql,
     mark_saved,
+    new_instance,
     transaction_together,
 )
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -88,8 +89,12 @@ def _session(
 
 
 def _validated_payload(
-    user: AbstractBaseUser, session: Session, request: RunRequest
+    user: AbstractBaseUser,
+    session: Session,
+    request: RunRequest,
+    validators: dict[tuple[str, Any], Callable[[Any], dict[str, Any]]] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
+    """`validators` carries each kind's payload validator across a batch (per session)."""
     kind = get_kind(request.kind)
     if kind is None:
         raise ValidationFailed(
@@ -98,25 +103,34 @@ def _validated_payload(
     priority = request.priority
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
         raise ValidationFailed(fields={"priority": [f"Must be an integer in 0..{MAX_PRIORITY}."]})
-    return kind, kind.validate_payload(request.payload, user=user, session=session)
+    if validators is None:
+        return kind, kind.validate_payload(request.payload, user=user, session=session)
+    key = (kind.name, session.pk)
+    validate = validators.get(key)
+    if validate is None:
+        validate = validators[key] = kind.payload_validator(user=user, session=session)
+    return kind, validate(request.payload)
 
 
-def _prepare(
-    user: AbstractBaseUser,
-    request: RunRequest,
-    seen: dict[str, Session | None] | None = None,
-    accepting: set[str] | None = None,
-) -> _Prepared:
-    """`seen` and `accepting` (queues found not backed up) carry lookups across a batch."""
-    session = _session(user, request.session_id, seen)
-    kind, payload = _validated_payload(user, session, request)
+@dataclass
+class _BatchLookups:
+    """What a batch's runs look up once: sessions, queues found not backed up, payload validators."""
+
+    sessions: dict[str, Session | None] = field(default_factory=dict)
+    accepting: set[str] = field(default_factory=set)
+    validators: dict[tuple[str, Any], Callable[[Any], dict[str, Any]]] = field(default_factory=dict)
+
+
+def _prepare(user: AbstractBaseUser, request: RunRequest, lookups: _BatchLookups | None = None) -> _Prepared:
+    session = _session(user, request.session_id, lookups.sessions if lookups else None)
+    kind, payload = _validated_payload(user, session, request, lookups.validators if lookups else None)
     queue = kind.queue_for(payload)
-    if accepting is None or queue not in accepting:
+    if lookups is None or queue not in lookups.accepting:
         # before the input checks, which cost more than this cache read; a backed-up queue
         # refuses a whole batch
         backpressure_check(queues=[queue])
-        if accepting is not None:
-            accepting.add(queue)
+        if lookups is not None:
+            lookups.accepting.add(queue)
     verdict = check_inputs(InputSubject(user=user, session=session, kind=kind.name, payload=payload))
     return _Prepared(request, session, payload, queue, verdict)
 
@@ -149,7 +163,8 @@ def _store(
         status = _STATUS_OF_DECISION[item.verdict.decision]
         cleared = status == RunStatus.PENDING
         runs.append(
-            Run(
+            new_instance(
+                Run,
                 id=uuid.uuid4(),
                 owner=user,
                 session=item.session,
@@ -293,10 +308,10 @@ def _fingerprint(rows: list[tuple[Any, str, int, dict[str, Any]]]) -> str:
 
 def _fingerprint_of_requests(user: AbstractBaseUser, requests: list[RunRequest]) -> str:
     # Validators fill defaults and normalise (5 -> 5.0): compare what would be stored.
-    rows, seen = [], {}
+    rows, lookups = [], _BatchLookups()
     for request in requests:
-        session = _session(user, request.session_id, seen)
-        _, payload = _validated_payload(user, session, request)
+        session = _session(user, request.session_id, lookups.sessions)
+        _, payload = _validated_payload(user, session, request, lookups.validators)
         rows.append((session.pk, request.kind, request.priority, payload))
     return _fingerprint(rows)
 
@@ -326,10 +341,10 @@ def run_submit_batch(
         if existing is not None:
             return _replayed_batch(existing, user, requests), False
     errors: dict[str, Any] = {}
-    prepared, seen, accepting = [], {}, set()
+    prepared, lookups = [], _BatchLookups()
     for index, request in enumerate(requests):
         try:
-            prepared.append(_prepare(user, request, seen, accepting))
+            prepared.append(_prepare(user, request, lookups))
         except ValidationFailed as exc:
             errors[str(index)] = exc.fields
     if errors:

@@ -254,3 +254,71 @@ def test_update_by_pk_sql_sets_fields_by_sql_of_the_caller(session):
     assert claimed.rowcount == 1
     assert (stored.attempts, stored.worker_hostname) == (before + 1, "w1")
     assert stored.heartbeat_at is not None
+
+
+# --- new_instance -------------------------------------------------------------------------------
+
+
+def _field_values(obj: object) -> dict[str, object]:
+    return {field.attname: getattr(obj, field.attname) for field in type(obj)._meta.concrete_fields}
+
+
+@pytest.mark.django_db
+def test_new_instance_is_what_the_model_constructor_builds(session, django_assert_num_queries):
+    from apps.core.bulk import new_instance
+    from apps.traces.models import Trace
+
+    values = dict(
+        id=uuid.uuid4(),
+        owner=session.owner,
+        session=session,
+        kind="echo",
+        payload={"a": [1, 2]},
+        queue="cpu",
+        priority=3,
+        status=RunStatus.QUEUED,
+        queued_at=datetime(2026, 12, 3, tzinfo=UTC),
+        batch=None,
+    )
+    built, constructed = new_instance(Run, **values), Run(**values)
+    assert _field_values(built) == _field_values(constructed)
+    assert built._state.adding and built._state.db is None
+    # every default taken, a fresh one for a callable default
+    assert (built.progress, built.attempts, built.hold_reason, built.error, built.created_at) == (
+        0.0,
+        0,
+        "",
+        None,
+        None,
+    )
+    assert new_instance(Run, session=session).payload is not new_instance(Run, session=session).payload
+    assert new_instance(Run, session=session).pk != new_instance(Run, session=session).pk
+    # relations set by object are cached (no query), by attname taken as the id
+    with django_assert_num_queries(0):
+        assert built.session is session and built.owner is session.owner and built.batch is None
+    assert new_instance(Run, session_id=session.pk).session_id == session.pk
+    # a one-to-one caches its other side too, as the descriptor does
+    trace = new_instance(Trace, session_id=session.pk, run=built)
+    with django_assert_num_queries(0):
+        assert built.trace is trace and trace.run is built
+    with pytest.raises(TypeError, match="no_such_field"):
+        new_instance(Run, no_such_field=1)
+
+
+@pytest.mark.django_db
+def test_new_instance_runs_init_signal_receivers_through_the_constructor(session):
+    from django.db.models.signals import post_init
+
+    from apps.core.bulk import new_instance
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Run)
+    try:
+        run = new_instance(Run, session=session, kind="echo")
+    finally:
+        post_init.disconnect(receiver, sender=Run)
+    assert seen == [run]

@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 
 from apps.runs import events
 from apps.runs.models import Run
-from apps.runs.services import run_cancel, run_submit
+from apps.runs.services import RunRequest, run_cancel, run_submit, run_submit_batch
 from apps.sessions.services import session_create
 
 STREAM_TIMEOUT = 60.0
@@ -76,6 +76,32 @@ def test_state_changes_are_published_after_commit_numbered_and_kept_for_resuming
         "queued",
         "cancelled",
     ]
+
+
+@pytest.mark.django_db
+def test_a_batchs_events_are_numbered_per_run_and_in_order_per_session_across_script_calls(
+    session, sent, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(events, "EVENTS_PER_CALL", 2)  # 5 runs: three script calls
+    calls: list[int] = []
+    execute = events._Publisher._execute
+
+    def counted(self: events._Publisher, sha: str, batch: list[Any]) -> None:
+        calls.append(len(batch))
+        execute(self, sha, batch)
+
+    monkeypatch.setattr(events._Publisher, "_execute", counted)
+    requests = [RunRequest(session_id=session.pk, kind="sleep", payload={"seconds": i}) for i in range(1, 6)]
+    with django_capture_on_commit_callbacks(execute=True):
+        runs, _ = run_submit_batch(user=session.owner, requests=requests)
+
+    assert calls == [3]  # one pipeline of three calls
+    for run in runs:
+        ((event_id, kind, data),) = _history(events.run_channel(run.pk))
+        assert (event_id, kind, data["run"], data["status"]) == (1, "status", str(run.pk), "queued")
+    session_events = _history(events.session_channel(session.pk))
+    assert [event_id for event_id, _, _ in session_events] == [1, 2, 3, 4, 5]
+    assert [data["run"] for _, _, data in session_events] == [str(run.pk) for run in runs]
 
 
 class _RolledBack(Exception):
