@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import connections
-from django.db.models import AutoField, BigAutoField, Field, JSONField, Model, QuerySet, signals
+from django.db.models import AutoField, BigAutoField, Field, JSONField, Model, QuerySet, UUIDField, signals
 from django.db.models.base import ModelState
 from django.db.models.sql import UpdateQuery
 
@@ -410,6 +410,17 @@ def _plain_json_value(value: Any) -> Any:
     return value if type(value) in _JSON_SCALARS else _json_value(value, is_json=False)
 
 
+def _uuid_text(value: Any) -> Any:
+    return str(value) if type(value) is uuid.UUID else _plain_json_value(value)
+
+
+def _converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
+    if isinstance(field, JSONField):
+        return None  # written as it is
+    target = field.target_field if field.is_relation else field
+    return _uuid_text if isinstance(target, UUIDField) else _plain_json_value
+
+
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -435,8 +446,7 @@ def _insert_shape(model: type[Model], database_pk: bool, returning_pk: bool, usi
         sql,
         tuple(field.column for field in fields),
         getter if len(fields) > 1 else lambda obj: (getter(obj),),
-        # a JSON field's value is written as it is
-        tuple(None if isinstance(field, JSONField) else _plain_json_value for field in fields),
+        tuple(_converter(field) for field in fields),
         # a field whose pre_save is Field's own only reads the attribute (auto_now fields and
         # the like compute theirs)
         tuple((i, field) for i, field in enumerate(fields) if type(field).pre_save is not Field.pre_save),

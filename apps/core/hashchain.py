@@ -30,9 +30,10 @@ def _integral_floats_as_ints(value: Any) -> Any:
     return value
 
 
-# Where a float's text may be integral: "1.0", "-2.0", "1e+16" (and "1.5e+16"). A text with
-# none of them has no integral float, so rewriting them would change nothing.
-_MAYBE_INTEGRAL_FLOAT = re.compile(r"\d(?:\.0(?!\d)|e[+-]?\d)")
+# A number that may be an integral float, as json writes one: "1.0", "-2.0", "1e+16",
+# "1.5e+16", between the delimiters a number stands between (a string holding such text only
+# costs the slow path). A text with none has no integral float: rewriting would change nothing.
+_MAYBE_INTEGRAL_FLOAT = re.compile(r"(?:^|[:\[,])-?\d+(?:\.0|(?:\.\d+)?e[+-]?\d+)(?=$|[,\]}])")
 
 
 def canonical_json(value: Any) -> str:

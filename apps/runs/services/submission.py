@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 _batch = threading.local()
 
 PLATFORM_ACTOR = "platform"
+# Celery's own limit on a message's argsrepr (shown by Flower)
+ARGSREPR_MAX = 1024
 
 
 @dataclass(frozen=True)
@@ -431,9 +433,13 @@ def _publish(task: str, args: tuple[Any, ...], runs: list[Run], producer: Any) -
     kind = get_kind(first.kind)
     # runs that share a message execute one after another: its limit is theirs together
     time_limit = kind.time_limit_seconds * len(runs) if kind else None
+    # plain reprs: Celery's saferepr of a shared message's 25 ids costs more than the rest of its publish
+    argsrepr = repr(args)
     current_app.send_task(
         task,
         args=args,
+        argsrepr=argsrepr if len(argsrepr) <= ARGSREPR_MAX else argsrepr[: ARGSREPR_MAX - 3] + "...",
+        kwargsrepr="{}",
         queue=first.queue,
         task_id=first.task_id,
         priority=broker_priority(first.priority, settings.CELERY_BROKER_URL),

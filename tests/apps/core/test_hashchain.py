@@ -23,7 +23,8 @@ json_values = st.recursive(
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.sampled_from([1.0, -2.0, 0.0, -0.0, 1e16, 1.5e16, 1e-05, 2.5, 1e300, 123456789.0])
     | st.text(max_size=12)
-    | st.sampled_from(["1.0", "e+5", "v1.0.0", "x1e5"]),
+    | st.sampled_from(["1.0", "e+5", "v1.0.0", "x1e5", ":1.0,", "[2e+16]", "4e5f-1e5"])
+    | st.uuids().map(str),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
     ),
@@ -44,6 +45,9 @@ def test_canonical_json_is_the_rewritten_dump_for_any_value(value):
         ({"big": 1e20, "half": 1.5e16}, '{"big":100000000000000000000,"half":15000000000000000}'),
         ({"x": 1.05, "s": "v1.0"}, '{"s":"v1.0","x":1.05}'),
         ({"tiny": 1e-05}, '{"tiny":1e-05}'),
+        (1.0, "1"),
+        ([1.0, 2.0, 1e16], "[1,2,10000000000000000]"),
+        ({"id": "4e5f-1e5", "n": 2.0}, '{"id":"4e5f-1e5","n":2}'),
     ],
 )
 def test_integral_floats_are_written_as_integers(value, text):

@@ -185,3 +185,24 @@ def test_the_lost_message_check_counts_messages_not_runs(session, sent, monkeypa
     assert run_reconcile().resent == 10
     task_ids = set(Run.objects.values_list("task_id", flat=True))
     assert len(task_ids) == 10 and runs[0].task_id not in task_ids  # each its own message now
+
+
+def test_a_shared_message_says_its_runs_in_a_plain_repr_within_celerys_limit(
+    session, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    """The message is Celery's own (as_task_v2 runs); only the transport's send is caught."""
+    from celery import current_app
+
+    settings.RUN_MESSAGE_MAX_RUNS = 40
+    headers = []
+
+    def caught(producer, name, message, **options):
+        headers.append(message.headers)
+
+    monkeypatch.setattr(current_app.amqp, "send_task_message", caught)
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = batch(session, 41)
+    first, second = headers
+    assert first["argsrepr"].startswith(repr(([str(run.pk) for run in runs[:3]],))[:-3])
+    assert len(first["argsrepr"]) == 1024 and first["argsrepr"].endswith("...")
+    assert second["argsrepr"] == repr((str(runs[40].pk),)) and second["kwargsrepr"] == "{}"  # its own message
