@@ -81,7 +81,8 @@ def profile(path: str, body: dict, requests: int, token: str) -> None:
         once()
     profiler.disable()
     if os.environ.get("PROFILE_TOP") and path == os.environ.get("PROFILE_PATH", path):
-        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ["PROFILE_TOP"]))
+        order = os.environ.get("PROFILE_SORT", "cumulative")  # or tottime
+        pstats.Stats(profiler).sort_stats(order).print_stats(int(os.environ["PROFILE_TOP"]))
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     total = _cumulative(stats, *TOTAL)
     view = _cumulative(stats, *VIEW)
