@@ -159,6 +159,21 @@ def test_on_redis_every_process_reads_the_figures_one_of_them_counted(api, sessi
             caches["default"].clear()
 
 
+def test_a_process_answers_from_figures_it_holds_while_they_are_fresh_then_asks_the_cache(
+    api, session, monkeypatch, settings
+):
+    asked = []
+    real = backpressure.cache_get
+    monkeypatch.setattr(backpressure, "cache_get", lambda key: asked.append(key) or real(key))
+    assert api.post(RUNS, body(session, ECHO), format="json").status_code == 201
+    assert len(asked) == 1  # nothing held yet: the cache, then the database
+    assert api.post(RUNS, body(session, ECHO), format="json").status_code == 201
+    assert len(asked) == 1  # held and fresh: no round trip
+    settings.BACKPRESSURE_REFRESH_SECONDS = 0.0  # what it holds is now stale
+    assert api.post(RUNS, body(session, ECHO), format="json").status_code == 201
+    assert len(asked) == 2
+
+
 def test_prometheus_shows_the_backed_up_queue_and_the_refusals(api, session):
     fill(session, "cpu", 2)
     with limits(cpu={"max_queued": 2}):
