@@ -54,12 +54,13 @@ class BoundedJSONField(serializers.JSONField):
         value = super().to_internal_value(data) if binary else data
         if self.object_only and not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
-        # Depth first: serialising below recurses once per level.
-        if json_depth_exceeds(value, MAX_JSON_DEPTH):
-            raise serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels (the limit).")
+        too_deep = serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels (the limit).")
         limit = self.max_bytes or settings.MAX_PAYLOAD_BYTES
         try:
-            size = len(canonical_json(value).encode())
+            text = canonical_json(value)
+            size = len(text.encode())
+        except RecursionError:
+            raise too_deep from None  # deeper than the interpreter's limit, far beyond ours
         except UnicodeEncodeError as exc:
             raise serializers.ValidationError(
                 f"Strings must be valid Unicode: {exc.object[exc.start : exc.end]!r} is a lone surrogate."
@@ -68,9 +69,13 @@ class BoundedJSONField(serializers.JSONField):
             raise serializers.ValidationError("Must be finite JSON (no NaN or Infinity).") from exc
         except TypeError:
             self.fail("invalid")
+        # Walked only when the text could hide a fault: a value nested deeper than the limit opens
+        # more containers than that, and a NUL is written "\u0000"
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth_exceeds(value, MAX_JSON_DEPTH):
+            raise too_deep
         if size > limit:
             raise serializers.ValidationError(f"Too large: {size} bytes, the limit is {limit}.")
-        if _has_nul(value):
+        if "\\u0000" in text and _has_nul(value):
             raise serializers.ValidationError("Strings may not contain the NUL character (U+0000).")
         return value
 

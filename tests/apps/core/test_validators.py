@@ -43,3 +43,20 @@ def test_nesting_thousands_deep_is_refused_without_recursing():
     for _ in range(100_000):
         value = [value]
     assert f"deeper than {MAX_JSON_DEPTH}" in _refusal({"a": value})
+
+
+def _nested(levels: int) -> dict:
+    value: object = 1
+    for _ in range(levels - 1):
+        value = [value]
+    return {"a": value}
+
+
+def test_nesting_at_the_limit_passes_one_deeper_does_not():
+    assert BoundedJSONField().run_validation(_nested(MAX_JSON_DEPTH)) == _nested(MAX_JSON_DEPTH)
+    assert f"deeper than {MAX_JSON_DEPTH}" in _refusal(_nested(MAX_JSON_DEPTH + 1))
+
+
+def test_text_that_only_looks_like_a_fault_passes():
+    brackets = {"a": "[{" * 100, "b": [[1], [2], [3]] * 20, "escaped": "\\u0000 is how JSON writes NUL"}
+    assert BoundedJSONField().run_validation(brackets) is brackets
