@@ -313,7 +313,7 @@ def new_instance(model: type[M], **values: Any) -> M:
     relation's object, cached as the descriptor would) or attname; the rest take their
     defaults. Models with pre_init or post_init receivers get Model.__init__ itself."""
     shape = _new_shape(model)
-    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+    if any(signal.receivers and signal.has_listeners(model) for signal in _INIT_SIGNALS):
         return model(**values)
     obj = model.__new__(model)
     obj._state = ModelState()
@@ -335,6 +335,9 @@ def new_instance(model: type[M], **values: Any) -> M:
         if value is not None and not relation.remote_field.multiple:
             relation.remote_field.set_cached_value(value, obj)  # one-to-one: the other side too
     return obj
+
+
+_INIT_SIGNALS = (signals.pre_init, signals.post_init)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def _too_deep() -> serializers.ValidationError:
+    return serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels (the limit).")
+
+
 class BoundedJSONField(serializers.JSONField):
     """A JSON value with a size and nesting limit (a JSON object unless told otherwise)."""
 
@@ -54,13 +58,12 @@ class BoundedJSONField(serializers.JSONField):
         value = super().to_internal_value(data) if binary else data
         if self.object_only and not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
-        too_deep = serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels (the limit).")
         limit = self.max_bytes or settings.MAX_PAYLOAD_BYTES
         try:
             text = canonical_json(value)
             size = len(text.encode())
         except RecursionError:
-            raise too_deep from None  # deeper than the interpreter's limit, far beyond ours
+            raise _too_deep() from None  # deeper than the interpreter's limit, far beyond ours
         except UnicodeEncodeError as exc:
             raise serializers.ValidationError(
                 f"Strings must be valid Unicode: {exc.object[exc.start : exc.end]!r} is a lone surrogate."
@@ -72,7 +75,7 @@ class BoundedJSONField(serializers.JSONField):
         # Walked only when the text could hide a fault: a value nested deeper than the limit opens
         # more containers than that, and a NUL is written "\u0000"
         if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth_exceeds(value, MAX_JSON_DEPTH):
-            raise too_deep
+            raise _too_deep()
         if size > limit:
             raise serializers.ValidationError(f"Too large: {size} bytes, the limit is {limit}.")
         if "\\u0000" in text and _has_nul(value):
