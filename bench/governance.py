@@ -49,8 +49,10 @@ class WindowCache:
     def __init__(self, cache: EmbeddingCache) -> None:
         self.cache = cache
 
-    def embed(self, texts: list[str]):  # noqa: ANN201 (numpy array)
-        return self.cache.embed(texts)
+    def vectors(self, texts: list[str], kind: str):  # noqa: ANN201 (numpy array)
+        if kind != self.cache.kind:
+            raise ValueError(f"the classifier takes {kind} vectors; the cache holds {self.cache.kind}")
+        return self.cache.vectors(texts)
 
 
 def evaluate(examples: list[corpus.Example], classifier: Classifier | None, embedder: WindowCache) -> dict:
