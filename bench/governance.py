@@ -101,7 +101,8 @@ def quality(cache: EmbeddingCache, split: str = "test") -> list[tuple[str, str, 
         test = corpus.load(source, split)
         rows.append((source, "in-source (shipped model + rules)", evaluate(test, shipped, embedder)))
         others = [s for s in corpus.SOURCES if s != source]
-        held_out, _ = fit(others, cache, log=False)
+        # trained as the shipped one was (standardised features or not)
+        held_out, _ = fit(others, cache, log=False, standardise=shipped.scale is not None)
         rows.append(
             (source, f"leave-one-out (trained on {' + '.join(others)})", evaluate(test, held_out, embedder))
         )
