@@ -24,6 +24,12 @@ MAX_TOKENS = 256
 WINDOW_CHARS = 1000
 WINDOW_OVERLAP = 200
 BATCH_SIZE = 64
+# The classifier's features (Embedder.features): hidden_states[i] of these layers mean-pooled (0 is the
+# token embeddings, 6 the last layer), and the last layer max-pooled; 4 x 384 values.
+FEATURES = "minilm-l2l4l6-mean-l6-max"
+MEAN_LAYERS = (2, 4, 6)
+MAX_LAYER = 6
+FEATURE_SIZES = {"embedding": 384, FEATURES: 384 * (len(MEAN_LAYERS) + 1)}
 
 _lock = threading.Lock()
 _embedder: Embedder | None = None
@@ -37,7 +43,14 @@ def model_path() -> Path:
 
 
 class Embedder:
-    """Mean-pooled, L2-normalised MiniLM embeddings (what sentence-transformers computes for this model)."""
+    """MiniLM features of texts, from one forward pass per batch.
+
+    ``embed``: the mean-pooled, L2-normalised final layer (what sentence-transformers computes for this
+    model; the inference runner serves it). ``features``: what the classifier takes (FEATURES): layers
+    2, 4 and 6 mean-pooled over the attention mask and layer 6 max-pooled over it, each 384 block
+    L2-normalised, 1,536 values. The lower layers keep more of the wording (delimiters, imperative
+    phrasing) that the final, sentence-meaning layer smooths away.
+    """
 
     def __init__(self, path: Path | None = None, device: str | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,10 +66,21 @@ class Embedder:
 
     def embed(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> Any:
         """Embed ``texts`` -> float32 array (n, 384); batches are formed from texts of similar length."""
+        return self.vectors(texts, "embedding", batch_size)
+
+    def features(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> Any:
+        """The classifier's features of ``texts`` -> float32 array (n, 1536)."""
+        return self.vectors(texts, FEATURES, batch_size)
+
+    def vectors(self, texts: Sequence[str], kind: str, batch_size: int = BATCH_SIZE) -> Any:
+        """``embed`` (kind "embedding") or ``features`` (kind FEATURES) of ``texts``."""
         import numpy as np
 
         torch = self._torch
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        if kind not in FEATURE_SIZES:
+            raise ValueError(f"unknown feature kind {kind!r}")
+        multilayer = kind == FEATURES
+        out = np.zeros((len(texts), FEATURE_SIZES[kind]), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
@@ -68,12 +92,23 @@ class Embedder:
                     max_length=MAX_TOKENS,
                     return_tensors="pt",
                 ).to(self.device)
-                hidden = self.model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                result = self.model(**enc, output_hidden_states=multilayer)
+                mask = enc["attention_mask"].unsqueeze(-1)
+                if multilayer:
+                    hidden = result.hidden_states
+                    blocks = [_mean_pool(hidden[layer], mask) for layer in MEAN_LAYERS]
+                    last = hidden[MAX_LAYER]
+                    blocks.append(last.masked_fill(mask == 0, torch.finfo(last.dtype).min).amax(1))
+                else:
+                    blocks = [_mean_pool(result.last_hidden_state, mask)]
+                pooled = torch.cat([torch.nn.functional.normalize(b, p=2, dim=1) for b in blocks], dim=1)
                 out[idx] = pooled.float().cpu().numpy()
         return out
+
+
+def _mean_pool(hidden: Any, mask: Any) -> Any:
+    weights = mask.to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
 @dataclass(frozen=True)
@@ -85,7 +120,10 @@ class Classifier:
     are chosen together on the validation splits (train.py). ``rule_inputs`` names what the rules found
     in the text (``text.RULE_INPUTS``), appended to the embedding as the first layer's last inputs.
     ``members`` are further MLPs of the same shape trained from other seeds: the probability is the mean
-    over ``layers`` and them.
+    over ``layers`` and them. ``features`` is the kind of vector it takes (``Embedder.vectors``);
+    ``scale`` (mean, std), when given, standardises those vectors first (not the rule inputs).
+    Weights are stored as float16 (half the file; the probabilities move by about 1e-4) and computed in
+    float32.
     """
 
     layers: tuple[tuple[Any, Any], ...]  # (weights (in, out), bias (out,)) numpy float32 pairs
@@ -94,6 +132,8 @@ class Classifier:
     weak_threshold: float | None = None
     rule_inputs: tuple[str, ...] = ()
     members: tuple[tuple[tuple[Any, Any], ...], ...] = ()
+    features: str = "embedding"
+    scale: tuple[Any, Any] | None = None
 
     def threshold_for(self, weak_evidence: bool) -> float:
         if weak_evidence and self.weak_threshold is not None:
@@ -120,7 +160,11 @@ class Classifier:
             weak = float(data["weak_threshold"]) if "weak_threshold" in data else None
             rule_inputs = tuple(str(n) for n in data["rule_inputs"]) if "rule_inputs" in data else ()
             meta = json.loads(str(data["meta"]))
-        return cls(layers, threshold, meta, weak, rule_inputs, members)
+            features = str(data["features"]) if "features" in data else "embedding"
+            scale = None
+            if "scale_mean" in data:
+                scale = (data["scale_mean"].astype(np.float32), data["scale_std"].astype(np.float32))
+        return cls(layers, threshold, meta, weak, rule_inputs, members, features, scale)
 
     def save(self, path: Path = CLASSIFIER_PATH) -> None:
         import numpy as np
@@ -130,21 +174,28 @@ class Classifier:
             arrays["weak_threshold"] = np.array(self.weak_threshold)
         for prefix, stack in (("", self.layers), *((f"m{m}_", s) for m, s in enumerate(self.members, 1))):
             for i, (w, b) in enumerate(stack):
-                arrays[f"{prefix}w{i}"] = np.asarray(w, dtype=np.float32)
+                arrays[f"{prefix}w{i}"] = np.asarray(w, dtype=np.float16)
                 arrays[f"{prefix}b{i}"] = np.asarray(b, dtype=np.float32)
         if self.members:
             arrays["members"] = np.array(len(self.members))
         if self.rule_inputs:
             arrays["rule_inputs"] = np.array(self.rule_inputs)
+        arrays["features"] = np.array(self.features)
+        if self.scale is not None:
+            arrays["scale_mean"] = np.asarray(self.scale[0], dtype=np.float32)
+            arrays["scale_std"] = np.asarray(self.scale[1], dtype=np.float32)
         arrays["meta"] = np.array(json.dumps(self.meta, sort_keys=True))
         np.savez_compressed(path, **arrays)
 
     def probabilities(self, embeddings: Any, rule_inputs: Any = None) -> Any:
-        """Probabilities for ``embeddings`` (n, 384); ``rule_inputs`` (n, len(self.rule_inputs)) when the
-        classifier takes them (zeros when not given: what the rules say of a text with no finding)."""
+        """Probabilities for ``embeddings`` (n, FEATURE_SIZES[self.features]); ``rule_inputs``
+        (n, len(self.rule_inputs)) when the classifier takes them (zeros when not given: what the rules say
+        of a text with no finding)."""
         import numpy as np
 
         x = np.asarray(embeddings, dtype=np.float32)
+        if self.scale is not None:
+            x = (x - self.scale[0]) / self.scale[1]
         if self.rule_inputs:
             extra = (
                 np.zeros((len(x), len(self.rule_inputs)), np.float32) if rule_inputs is None else rule_inputs
@@ -213,7 +264,8 @@ def score_texts(
 ) -> list[tuple[float, tuple[int, int]]]:
     """For each text (already normalised for the model): the highest window probability and its window.
 
-    ``embedder`` (anything with ``embed(list[str])``) and ``classifier`` default to the shipped ones;
+    ``embedder`` (anything with ``vectors(list[str], kind)``, as ``Embedder``) and ``classifier`` default
+    to the shipped ones;
     the benchmark passes its own to measure classifiers trained on fewer sources. ``rule_inputs``: one
     row per text (what the rules found in the whole text), given to every window of it.
     """
@@ -228,7 +280,7 @@ def score_texts(
     extra = (
         [rule_inputs[i] for i, _ in owners] if rule_inputs is not None and classifier.rule_inputs else None
     )
-    probs = classifier.probabilities(embedder.embed(pieces), extra) if pieces else []
+    probs = classifier.probabilities(embedder.vectors(pieces, classifier.features), extra) if pieces else []
     best: list[tuple[float, tuple[int, int]]] = [(0.0, (0, len(t))) for t in texts]
     for (i, span), p in zip(owners, probs, strict=True):
         p = float(p)

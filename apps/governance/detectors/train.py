@@ -27,7 +27,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from apps.governance.detectors import corpus
-from apps.governance.detectors.model import CLASSIFIER_PATH, Classifier, Embedder, windows
+from apps.governance.detectors.model import (
+    CLASSIFIER_PATH,
+    FEATURE_SIZES,
+    FEATURES,
+    Classifier,
+    Embedder,
+    windows,
+)
 from apps.governance.detectors.normalize import model_text
 
 CACHE_DIR = Path(__file__).resolve().parents[3] / "var" / "governance"
@@ -41,17 +48,31 @@ SEED = 0
 SEEDS = (0, 1, 2)
 # What the rules found, given to the classifier beside the embedding (text.RULE_INPUTS).
 RULE_INPUTS = ("weak_evidence", "flagged_by_rules")
+# Standardise the features (mean and standard deviation of the training set, stored with the weights).
+STANDARDISE = False
 # The lower bar on weak rule evidence is never under this: the model must still lean towards an attack.
 WEAK_FLOOR = 0.3
 
 
 class EmbeddingCache:
-    def __init__(self, embedder: Embedder | None = None, path: Path = CACHE_DIR / "embeddings.npz") -> None:
-        self.path = path
+    """Features of texts by kind (model.FEATURE_SIZES), kept in ``var/governance/<kind>.npz``: one file
+    per kind, so that vectors of one kind are never read as another's."""
+
+    CHUNK = 2048  # texts embedded between saves (a long --embed-only run keeps what it has done)
+
+    def __init__(
+        self, embedder: Embedder | None = None, kind: str = FEATURES, path: Path | None = None
+    ) -> None:
+        if kind not in FEATURE_SIZES:
+            raise ValueError(f"unknown feature kind {kind!r}")
+        self.kind = kind
+        self.path = path or CACHE_DIR / f"{kind}.npz"
         self._embedder = embedder
         self._vectors: dict[str, np.ndarray] = {}
-        if path.exists():
-            data = np.load(path)
+        if self.path.exists():
+            data = np.load(self.path)
+            if str(data["kind"]) != kind:
+                raise ValueError(f"{self.path} holds {data['kind']} vectors, not {kind}")
             self._vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
 
     @property
@@ -64,22 +85,30 @@ class EmbeddingCache:
     def key(text: str) -> str:
         return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
         keys = [self.key(t) for t in texts]
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}.items())
-        if missing:
+        for start in range(0, len(missing), self.CHUNK):
+            chunk = missing[start : start + self.CHUNK]
             started = time.perf_counter()
-            vectors = self.embedder.embed([t for _, t in missing])
-            self._vectors.update({k: v for (k, _), v in zip(missing, vectors, strict=True)})
+            vectors = self.embedder.vectors([t for _, t in chunk], self.kind)
+            self._vectors.update({k: v for (k, _), v in zip(chunk, vectors, strict=True)})
             self.save()
-            print(f"embedded {len(missing)} texts in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        return np.stack([self._vectors[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+            print(
+                f"embedded {start + len(chunk)}/{len(missing)} texts ({self.kind}), "
+                f"{time.perf_counter() - started:.1f} s for the last {len(chunk)}",
+                file=sys.stderr,
+            )
+        if not keys:
+            return np.zeros((0, FEATURE_SIZES[self.kind]), np.float32)
+        return np.stack([self._vectors[k] for k in keys])
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         keys = sorted(self._vectors)
         tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+        vectors = np.stack([self._vectors[k] for k in keys])
+        np.savez(tmp, kind=np.array(self.kind), keys=np.array(keys), vectors=vectors)
         tmp.replace(self.path)
 
 
@@ -91,7 +120,7 @@ def first_window(text: str) -> str:
 
 
 def features(cache: EmbeddingCache, examples: Sequence[corpus.Example]) -> tuple[np.ndarray, np.ndarray]:
-    x = cache.embed([first_window(e.text) for e in examples])
+    x = cache.vectors([first_window(e.text) for e in examples])
     y = np.array([e.label for e in examples], dtype=np.float64)
     return x, y
 
@@ -195,16 +224,27 @@ def _rule_evidence(examples: Sequence[corpus.Example]) -> tuple[np.ndarray, np.n
 
 
 def fit(
-    sources: Sequence[str], cache: EmbeddingCache, *, log: bool = True
+    sources: Sequence[str], cache: EmbeddingCache, *, log: bool = True, standardise: bool = STANDARDISE
 ) -> tuple[Classifier, dict[str, Any]]:
     """Train on ``sources``' train splits (+ hand-written benign); thresholds from their validation splits."""
     parts = [corpus.load(s, "train") for s in sources] + [corpus.load_hard_benign()]
     train = [e for part in parts for e in part]
     x, y = features(cache, train)
+    scale = None
+    if standardise:
+        scale = (x.mean(0).astype(np.float32), (x.std(0) + 1e-6).astype(np.float32))
+        x = (x - scale[0]) / scale[1]
     x = np.hstack([x, _rule_evidence(train)[2]])
     weights = source_weights([np.array([e.label for e in part], dtype=np.float64) for part in parts])
     layers, *members = (fit_mlp(x, y, weights, seed) for seed in SEEDS)
-    classifier = Classifier(layers, 0.5, {}, rule_inputs=RULE_INPUTS, members=tuple(members))
+    # as shipped: float16 weights (Classifier.save), so the thresholds are chosen on what will be loaded
+    layers, *members = (
+        tuple((w.astype(np.float16).astype(np.float32), b) for w, b in s) for s in (layers, *members)
+    )
+    kind = cache.kind
+    classifier = Classifier(
+        layers, 0.5, {}, rule_inputs=RULE_INPUTS, members=tuple(members), features=kind, scale=scale
+    )
     validation: dict[str, Scored] = {}
     for source in sources:
         examples = corpus.load(source, "validation")
@@ -219,6 +259,8 @@ def fit(
 
     recalls = {s: rate(v, 1) for s, v in validation.items() if (v.label > 0.5).any()}
     meta = {
+        "features": kind,
+        "standardised": standardise,
         "sources": list(sources),
         "train_examples": len(train),
         "hidden_layers": list(HIDDEN),
@@ -237,23 +279,31 @@ def fit(
             f"validation recall {recalls}",
             file=sys.stderr,
         )
-    return Classifier(layers, threshold, meta, weak_threshold, RULE_INPUTS, tuple(members)), meta
+    return Classifier(layers, threshold, meta, weak_threshold, RULE_INPUTS, tuple(members), kind, scale), meta
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embed-only", action="store_true", help="fill the embedding cache and stop")
+    parser.add_argument("--standardise", action="store_true", help="standardise the features first")
     args = parser.parse_args(argv)
     np.random.seed(SEED)
     cache = EmbeddingCache()
     if args.embed_only:
+        # training and validation use a text's first window; the benchmark scans every window of a test text
         for source in corpus.SOURCES:
             for split in corpus.SPLITS:
                 examples = corpus.load(source, split)
-                cache.embed([first_window(e.text) for e in examples])
-                print(f"{source}/{split}: {len(examples)}", file=sys.stderr)
+                texts = [first_window(e.text) for e in examples]
+                if split == "test":
+                    texts = [
+                        text[a:b] for e in examples for text in [model_text(e.text)] for a, b in windows(text)
+                    ]
+                cache.vectors(texts)
+                print(f"{source}/{split}: {len(examples)} prompts, {len(texts)} windows", file=sys.stderr)
+        cache.vectors([first_window(e.text) for e in corpus.load_hard_benign()])
         return
-    classifier, meta = fit(corpus.SOURCES, cache)
+    classifier, meta = fit(corpus.SOURCES, cache, standardise=args.standardise or STANDARDISE)
     classifier.save(CLASSIFIER_PATH)
     print(json.dumps(meta, indent=1))
     print(f"wrote {CLASSIFIER_PATH}")

