@@ -311,7 +311,8 @@ def new_instance(model: type[M], **values: Any) -> M:
     """`model(**values)` for a row about to be inserted, without Model.__init__'s work per field
     (some 30 us for a run: a batch builds three instances a run). `values` by field name (a
     relation's object, cached as the descriptor would) or attname; the rest take their
-    defaults. Models with pre_init or post_init receivers get Model.__init__ itself."""
+    defaults (no field here has a db_default, which this would not give). Models with pre_init or
+    post_init receivers get Model.__init__ itself."""
     shape = _new_shape(model)
     if any(signal.receivers and signal.has_listeners(model) for signal in _INIT_SIGNALS):
         return model(**values)
@@ -322,12 +323,16 @@ def new_instance(model: type[M], **values: Any) -> M:
         if attname not in values:
             attributes[attname] = default() if call else default
     for name, value in values.items():
+        if name == "pk":
+            name = model._meta.pk.attname
         relation = shape.relations.get(name)
         if relation is None:
             if name not in shape.attnames:
                 raise TypeError(f"{model.__name__}() got an unexpected keyword argument {name!r}")
             attributes[name] = value
             continue
+        if value is not None and not isinstance(value, relation.related_model):
+            raise ValueError(f"{model.__name__}.{name} must be a {relation.related_model.__name__} instance")
         attributes[relation.attname] = (
             None if value is None else getattr(value, relation.target_field.attname)
         )

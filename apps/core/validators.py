@@ -69,6 +69,8 @@ class BoundedJSONField(serializers.JSONField):
                 f"Strings must be valid Unicode: {exc.object[exc.start : exc.end]!r} is a lone surrogate."
             ) from exc
         except ValueError as exc:
+            if "Circular reference" in str(exc):
+                self.fail("invalid")
             raise serializers.ValidationError("Must be finite JSON (no NaN or Infinity).") from exc
         except TypeError:
             self.fail("invalid")

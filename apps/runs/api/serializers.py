@@ -32,7 +32,7 @@ def _plainly_valid(item: dict[str, Any]) -> dict[str, Any] | None:
     priority in range or none. None: the serializer is to say what is wrong (and clean what
     it would also accept, such as a priority sent as "5")."""
     session, kind, priority = item.get("session"), item.get("kind"), item.get("priority", 0)
-    if type(session) is not str or not CANONICAL_UUID.match(session):
+    if type(session) is not str or not CANONICAL_UUID.fullmatch(session):  # "$" also matches before "\n"
         return None
     if type(kind) is not str or get_kind(kind) is None:
         return None

@@ -303,6 +303,9 @@ def test_new_instance_is_what_the_model_constructor_builds(session, django_asser
         assert built.trace is trace and trace.run is built
     with pytest.raises(TypeError, match="no_such_field"):
         new_instance(Run, no_such_field=1)
+    with pytest.raises(ValueError, match="must be a Session instance"):
+        new_instance(Run, session=session.owner)
+    assert new_instance(Run, pk=values["id"]).id == values["id"]
 
 
 @pytest.mark.django_db

@@ -38,6 +38,12 @@ def test_each_fault_has_its_reason(value, reason):
     assert reason in _refusal(value, max_bytes=100)
 
 
+def test_a_value_that_holds_itself_is_not_json():
+    circular: dict = {}
+    circular["self"] = circular
+    assert "valid JSON" in _refusal(circular)
+
+
 def test_nesting_thousands_deep_is_refused_without_recursing():
     value: object = 1
     for _ in range(100_000):

@@ -23,6 +23,7 @@ VALID = [
 
 INVALID = [
     {"session": SESSION[:-1], "kind": "echo"},
+    {"session": SESSION + "\n", "kind": "echo"},  # "$" matches before a final newline: was a 500
     {"session": "{" + SESSION + "}", "kind": "echo"},
     {"session": SESSION, "kind": "echo", "payload": None},
     {"session": SESSION, "kind": "echo", "payload": [1, 2]},
