@@ -85,6 +85,11 @@ class BoundedJSONField(serializers.JSONField):
         return value
 
 
+# One field for every payload that is any JSON object within the limits: it keeps no state
+# between validations.
+ANY_JSON_OBJECT = BoundedJSONField()
+
+
 def validate_each(
     items: list[Any], serializer_class: type[serializers.Serializer], context: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:

@@ -8,7 +8,13 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from apps.core.validators import CANONICAL_UUID, BoundedJSONField, StrictUUIDField, validate_each
+from apps.core.validators import (
+    ANY_JSON_OBJECT,
+    CANONICAL_UUID,
+    BoundedJSONField,
+    StrictUUIDField,
+    validate_each,
+)
 from apps.runs.kinds import get_kind
 from apps.runs.models import MAX_PRIORITY, Run, RunStatus
 
@@ -20,10 +26,6 @@ class RunSubmitInputSerializer(serializers.Serializer):
     priority = serializers.IntegerField(
         min_value=0, max_value=MAX_PRIORITY, default=0, help_text="0..9, higher runs first."
     )
-
-
-# One field for every payload: it keeps no state between validations.
-_PAYLOAD = BoundedJSONField()
 
 
 def _plainly_valid(item: dict[str, Any]) -> dict[str, Any] | None:
@@ -38,16 +40,13 @@ def _plainly_valid(item: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if type(priority) is not int or not 0 <= priority <= MAX_PRIORITY:
         return None
-    payload = item.get("payload")
-    if payload is None and "payload" not in item:
-        payload = {}
-    elif type(payload) is not dict:
+    payload = item.get("payload", {})
+    if type(payload) is not dict:
         return None
-    else:
-        try:
-            payload = _PAYLOAD.to_internal_value(payload)
-        except serializers.ValidationError:
-            return None
+    try:
+        payload = ANY_JSON_OBJECT.to_internal_value(payload)
+    except serializers.ValidationError:
+        return None
     return {"session": uuid.UUID(session), "kind": kind, "payload": payload, "priority": priority}
 
 

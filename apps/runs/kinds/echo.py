@@ -7,17 +7,14 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.core.queues import Queue
-from apps.core.validators import BoundedJSONField
+from apps.core.validators import ANY_JSON_OBJECT
 from apps.runs.kinds import RunKind, register
-
-# One field for every payload: it keeps no state between validations.
-_ANY_OBJECT = BoundedJSONField()
 
 
 class EchoPayloadSerializer(serializers.Serializer):
     def to_internal_value(self, data: Any) -> Any:
         # Any JSON object is a valid echo payload, within the payload size limit.
-        return _ANY_OBJECT.run_validation(data)
+        return ANY_JSON_OBJECT.run_validation(data)
 
 
 register(
