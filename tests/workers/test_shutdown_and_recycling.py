@@ -66,10 +66,20 @@ def test_sigterm_mid_run_hands_the_run_back_within_the_bound(start_worker, api, 
     assert history.count("run.handed_back") == 1 and history.count("run.succeeded") == 1
 
 
+def _pool_stats(hostname: str, timeout: float = 30.0) -> dict:
+    """The worker's pool figures, asked again until it answers (a loaded host can take longer
+    than one broadcast's wait; CI once got no reply within 5 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        replies = app.control.inspect(destination=[hostname], timeout=5).stats() or {}
+        if hostname in replies or time.monotonic() > deadline:
+            return replies[hostname]["pool"]
+
+
 def test_prefork_children_are_recycled_above_their_memory_threshold(start_worker, api, session):
     # given a worker whose children may use 1 MiB (any Python process uses more)
     worker = start_worker("recycled", WORKER_MAX_MEMORY_PER_CHILD_MB="1", WORKER_MAX_TASKS_PER_CHILD="7")
-    pool = app.control.inspect(destination=[worker.hostname], timeout=5).stats()[worker.hostname]["pool"]
+    pool = _pool_stats(worker.hostname)
     assert pool["max-tasks-per-child"] == 7
     before = set(pool_children(worker.process.pid))
 
