@@ -499,9 +499,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # (resident set) over WORKER_MAX_MEMORY_PER_CHILD_MB, and after WORKER_MAX_TASKS_PER_CHILD tasks;
 # 0 turns either off. Threads and solo pools run tasks in the worker process itself: that worker
 # retires (warm shutdown) once its peak memory passes the same limit, for its supervisor to start
-# a fresh one (workers/gpu.py; GPU workers also on their card's memory).
+# a fresh one (workers/gpu.py; GPU workers also on their card's memory). The task count is high
+# because each replacement leaves the pool a process short for a while (docs/benchmarks.md).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("WORKER_MAX_MEMORY_PER_CHILD_MB", default=2048) * 1024 or None
-CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("WORKER_MAX_TASKS_PER_CHILD", default=1000) or None
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("WORKER_MAX_TASKS_PER_CHILD", default=10000) or None
 # Warm shutdown (SIGTERM to the worker's main process): runs in flight have this long to finish;
 # then the worker hands the rest back (re-queued at once, their attempt fenced off) and stops
 # them, and exits within WORKER_SHUTDOWN_GRACE_SECONDS + WORKER_SHUTDOWN_FORCE_SECONDS at most

@@ -56,3 +56,19 @@ def test_warmup_module_warms_both_kernels(monkeypatch):
     monkeypatch.setattr(_entropic_compiled, "warm_up", lambda: calls.append("entropic"))
     warmup.main()
     assert calls == ["assignment", "entropic"]
+
+
+def test_preloading_freezes_what_it_loaded_out_of_the_collectors_sight():
+    import gc
+    from types import SimpleNamespace
+
+    from workers import bootstrap
+
+    queues = SimpleNamespace(consume_from={})  # no graph queue: the modules every run needs
+    worker = SimpleNamespace(app=SimpleNamespace(amqp=SimpleNamespace(queues=queues)))
+    gc.unfreeze()
+    try:
+        bootstrap._preload_graph_modules(instance=worker)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
