@@ -40,7 +40,8 @@ class Trace(models.Model):
 class ProvenanceEntry(models.Model):
     """One link of a trace's hash chain: hash = SHA-256(prev_hash ‖ canonical JSON)."""
 
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="provenance")
+    # indexed by provenance_unique_seq (trace, seq)
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="provenance", db_index=False)
     seq = models.PositiveIntegerField()
     actor = models.CharField(max_length=150)
     action = models.CharField(max_length=100)
