@@ -12,7 +12,7 @@ import pytest
 
 from apps.governance.detectors import scan_text
 from apps.governance.detectors.corpus import SOURCES, load, load_hard_benign
-from apps.governance.detectors.normalize import normalize
+from apps.governance.detectors.normalize import _MIXED_RUN_RE, _MIXED_WORD_RE, normalize
 from apps.governance.detectors.rules import LEADS, STARTS, SYMBOLS, Rule
 from apps.governance.detectors.text import (
     _ALL_STARTS,
@@ -114,3 +114,28 @@ def test_spaced_letter_offsets_point_at_the_same_letters():
     finding = scan_text(text, fast=True)[0]
     assert text[finding.span[0] : finding.span[1]].startswith("i g n o r e")
     assert "spaced letters" in finding.reason
+
+
+def _words_and_result(pattern: re.Pattern[str], text: str) -> tuple[str, list[str]]:
+    found: list[str] = []
+
+    def fold(m: re.Match[str]) -> str:
+        found.append(m.group())
+        return m.group().upper()
+
+    if pattern is _MIXED_WORD_RE:
+        return _MIXED_WORD_RE.sub(fold, text), found
+    return pattern.sub(lambda run: _MIXED_WORD_RE.sub(fold, run.group()), text), found
+
+
+def test_mixed_script_words_are_found_run_by_run_as_in_the_whole_text():
+    # normalize folds look-alikes only inside the runs _MIXED_RUN_RE finds: the same words, in the same
+    # order, as _MIXED_WORD_RE over the whole text (signs and combining marks of the Greek and Cyrillic
+    # block, which are not word characters, included)
+    rnd = random.Random(3)
+    alphabet = [*"abcXYZ019_ .-,\n", *"аеорсхАВΑοριν", *"\u0483\u0375\u037e\u0482\u0301é中"]
+    texts = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40))) for _ in range(20_000)]
+    texts += [text for text in TEXTS if not text.isascii()]
+    for text in texts:
+        assert _words_and_result(_MIXED_RUN_RE, text) == _words_and_result(_MIXED_WORD_RE, text), repr(text)
+    assert sum(_MIXED_WORD_RE.search(text) is not None for text in texts) > 1000
