@@ -16,6 +16,7 @@ from apps.governance.detectors.normalize import _MIXED_RUN_RE, _MIXED_WORD_RE, n
 from apps.governance.detectors.rules import LEADS, STARTS, SYMBOLS, Rule
 from apps.governance.detectors.text import (
     _ALL_STARTS,
+    _HEX,
     MAX_STARTS,
     _collapse_spaced,
     _Index,
@@ -139,3 +140,24 @@ def test_mixed_script_words_are_found_run_by_run_as_in_the_whole_text():
     for text in texts:
         assert _words_and_result(_MIXED_RUN_RE, text) == _words_and_result(_MIXED_WORD_RE, text), repr(text)
     assert sum(_MIXED_WORD_RE.search(text) is not None for text in texts) > 1000
+
+
+# The hex pattern as first written: the plain alternation that the faster one must match span for span.
+_PLAIN_HEX = re.compile(
+    r"(?:\\x[0-9a-fA-F]{2}){6,}|(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}[\s:,]?){8,}(?![0-9a-fA-F])"
+)
+
+
+def test_hex_blobs_are_found_as_by_the_plain_pattern():
+    rnd = random.Random(5)
+    pieces = ["\\x4f", "\\x6", "4f", "6", "e", "G", "x", "\\", " ", ":", ",", "\n", "a b", "z"]
+    texts = []
+    for heavy in range(20_000):  # every other text dense in escaped bytes, the rest in bare hex pairs
+        weights = [1] * len(pieces)
+        weights[heavy % 2 * 2] = 24
+        texts.append("".join(rnd.choices(pieces, weights, k=rnd.randint(0, 40))))
+    texts += TEXTS
+    for text in texts:
+        assert [m.span() for m in _HEX.finditer(text)] == [m.span() for m in _PLAIN_HEX.finditer(text)], text
+    assert sum(_PLAIN_HEX.search(text) is not None for text in texts) > 4000
+    assert sum(_PLAIN_HEX.match(text) is not None for text in texts if text.startswith("\\")) > 500
