@@ -70,7 +70,8 @@ _HEX = re.compile(
 )
 # Hex of readable text has a digit 2-7 every second character: look for that first (fast to skip).
 _HEX_GATE = re.compile(r"[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F]")
-_BINARY = re.compile(r"(?<![01])(?:[01]{8}[\s,']*){4,}")
+# 4+ bytes written in bits; the first byte unrolled so the search skips in C to a 0 or 1 (8x faster).
+_BINARY = re.compile(r"[01](?<![01].)[01]{7}[\s,']*(?:[01]{8}[\s,']*){3,}")
 _URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}){4,}[^\s]*")
 # Text written as HTML character references: "&#73;&#103;&#110;..." or "&#x49;&#x67;..."
 _HTML_REFS = re.compile(r"(?:&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});\s?){4,}")

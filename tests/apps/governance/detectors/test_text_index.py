@@ -16,6 +16,7 @@ from apps.governance.detectors.normalize import _MIXED_RUN_RE, _MIXED_WORD_RE, n
 from apps.governance.detectors.rules import LEADS, STARTS, SYMBOLS, Rule
 from apps.governance.detectors.text import (
     _ALL_STARTS,
+    _BINARY,
     _HEX,
     MAX_STARTS,
     _collapse_spaced,
@@ -161,3 +162,18 @@ def test_hex_blobs_are_found_as_by_the_plain_pattern():
         assert [m.span() for m in _HEX.finditer(text)] == [m.span() for m in _PLAIN_HEX.finditer(text)], text
     assert sum(_PLAIN_HEX.search(text) is not None for text in texts) > 4000
     assert sum(_PLAIN_HEX.match(text) is not None for text in texts if text.startswith("\\")) > 500
+
+
+_PLAIN_BINARY = re.compile(r"(?<![01])(?:[01]{8}[\s,']*){4,}")
+
+
+def test_binary_blobs_are_found_as_by_the_plain_pattern():
+    rnd = random.Random(7)
+    pieces = ["01001001", "0110", "1", "0", " ", ",", "'", "x"]
+    weights = [12, 1, 1, 1, 2, 1, 1, 1]
+    texts = ["".join(rnd.choices(pieces, weights, k=rnd.randint(0, 30))) for _ in range(20_000)]
+    texts += TEXTS
+    for text in texts:
+        plain = [m.span() for m in _PLAIN_BINARY.finditer(text)]
+        assert [m.span() for m in _BINARY.finditer(text)] == plain, text
+    assert sum(_PLAIN_BINARY.search(text) is not None for text in texts) > 10_000
