@@ -1666,6 +1666,14 @@ GATES: dict[str, re.Pattern[str]] = {
     "override-cjk": _CJK,
     "extract-cjk": _CJK,
     "config-injection": re.compile(r"[:=]|_[a-z]+\s*\("),
+    # The heads of the pattern's alternatives, or the words every match holds: one pass over the text
+    # instead of a str.find per punctuation anchor or stem (code and logs are full of brackets).
+    "chat-template-tokens": re.compile(r"<\||<<|\[\s*/?\s*(?:inst|sys)|</?\s*(?:sys|instr)"),
+    "bracket-command": re.compile(
+        r"[\[\(\{<]\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden|instruction|note|ai|"
+        r"assistant)|//\s*(?:developer|admin|system)|<!--"
+    ),
+    "origin-prompt-compound": re.compile("anweisung|befehl|prompt|direktive|richtlinie"),
 }
 # The characters a rule's match can begin with (or the start of the text), where its anchors give many
 # positions to try.
