@@ -184,6 +184,7 @@ def _threads() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-speed", action="store_true", help="quality tables only")
+    parser.add_argument("--speed-only", action="store_true", help="speed lines only (no quality tables)")
     parser.add_argument(
         "--split",
         choices=("test", "validation"),
@@ -197,6 +198,9 @@ def main() -> None:
         f"# governance detectors benchmark: {platform.machine()}, {os.cpu_count()} CPUs, "
         f"python {platform.python_version()}; flagged = a finding with severity >= {FLAG_SEVERITY}"
     )
+    if args.speed_only:
+        print("\n".join(speed()))
+        return
     cache = EmbeddingCache()
     print(f"{args.split} splits; classifier features {Classifier.load().features}")
     rows = quality(cache, args.split)
