@@ -128,6 +128,29 @@ def test_invalid_submit_is_400_with_the_error_shape(api, session, body, field):
     assert Run.objects.count() == 0
 
 
+def test_a_session_id_sent_as_a_json_integer_is_400(api, session):
+    # DRF's UUIDField read an integer as the UUID's number: the session's own was accepted
+    for path, body in (
+        (RUNS, {"session": session.pk.int, "kind": "echo"}),
+        (RUNS + "/batch", {"runs": [{"session": session.pk.int, "kind": "echo"}]}),
+        (
+            RUNS + "/batch",
+            {"runs": [{"session": str(session.pk), "kind": "echo"}, {"session": True, "kind": "echo"}]},
+        ),
+    ):
+        error = assert_error_shape(api.post(path, body, format="json"), 400, "invalid")
+        assert "Must be a valid UUID." in json.dumps(error["fields"])
+    assert Run.objects.count() == 0 and RunBatch.objects.count() == 0
+
+
+@pytest.mark.parametrize("key", ["k\n", "k\r\n", "\n"])
+def test_an_idempotency_key_with_a_line_break_is_400(api, session, key):
+    # "$" matched before a final newline: "k\n" was stored as a key
+    error = assert_error_shape(submit(api, session, HTTP_IDEMPOTENCY_KEY=key), 400, "invalid")
+    assert "Idempotency-Key" in error["fields"]
+    assert Run.objects.count() == 0
+
+
 def test_malformed_json_is_400(api):
     response = api.generic("POST", RUNS, "{not json", content_type="application/json")
     assert_error_shape(response, 400, "parse_error")
