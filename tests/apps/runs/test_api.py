@@ -261,6 +261,17 @@ def test_batch_over_the_limit_is_400(api, session):
     assert "At most 3" in error["message"]
 
 
+@override_settings(MAX_BATCH_RUNS=3)
+def test_a_batch_over_the_limit_is_refused_before_its_items_are_checked(api):
+    # each of 200,000 numbers got its own error before the limit was checked: a 1 MB body,
+    # a 13 MB answer
+    body = '{"runs": [' + ",".join(["1"] * 200_000) + "]}"
+    response = api.generic("POST", f"{RUNS}/batch", body, content_type="application/json")
+    error = assert_error_shape(response, 400, "invalid")
+    assert error["fields"] == {"runs": ["At most 3 runs per batch; got 200000."]}
+    assert len(response.content) < 500
+
+
 def test_cancel_a_queued_run(api, session):
     run_id = submit(api, session).json()["id"]
     Run.objects.filter(pk=run_id).update(status=RunStatus.QUEUED)
