@@ -24,7 +24,8 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get("X-Request-ID", "")
-        request_id = given if REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex
+        # fullmatch: "$" also matches before a final newline, which no header value may hold
+        request_id = given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -140,10 +141,13 @@ class StrictUUIDField(serializers.UUIDField):
     """A UUID in its canonical 8-4-4-4-12 form: the schema's `format: uuid`.
 
     DRF's UUIDField takes whatever uuid.UUID() parses (32 bare hex digits, braces,
-    `urn:uuid:`), so input the schema calls invalid was accepted.
+    `urn:uuid:`) and any JSON integer as the UUID's number, so input the schema calls
+    invalid was accepted.
     """
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, str) and not CANONICAL_UUID.match(data):
+        if isinstance(data, uuid.UUID):
+            return data
+        if not isinstance(data, str) or not CANONICAL_UUID.fullmatch(data):
             self.fail("invalid", value=data)
         return super().to_internal_value(data)

@@ -13,8 +13,9 @@ from typing import Any
 from django.conf import settings
 
 TASKS = ("embed", "classify", "generate")
-# "gpu.<index>" pins a run to one card (the queue of the worker pinned to it).
-DEVICE_PATTERN = re.compile(r"^(cpu|gpu|auto|gpu\.\d{1,3})$")
+# "gpu.<index>" pins a run to one card (the queue of the worker pinned to it). For fullmatch:
+# "$" would also match before a final newline, and \d any script's digits.
+DEVICE_PATTERN = re.compile(r"cpu|gpu|auto|gpu\.[0-9]{1,3}")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not IDEMPOTENCY_KEY_PATTERN.match(key):
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):  # "$" also matches before a final "\n"
         raise ValidationFailed(fields={"Idempotency-Key": ["1 to 255 visible ASCII characters, no spaces."]})
     return key
 

@@ -17,7 +17,6 @@ which limit it hit. A graph is
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
 
@@ -32,6 +31,7 @@ from apps.runs.kinds._strict import (
     StrictFloatField,
     StrictIntegerField,
     StrictPayloadSerializer,
+    is_finite,
 )
 
 WEIGHT_SUM_TOLERANCE = 1e-6
@@ -54,7 +54,7 @@ float64 overflows to inf."""
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not is_finite(value):
         raise serializers.ValidationError(f"{where} must be a finite number.")
     if abs(value) > MAX_ABS_VALUE:
         raise serializers.ValidationError(f"{where} must be at most {MAX_ABS_VALUE:g} in magnitude.")

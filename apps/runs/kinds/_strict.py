@@ -13,6 +13,15 @@ from typing import Any
 from rest_framework import serializers
 
 
+def is_finite(number: int | float) -> bool:
+    """math.isfinite for JSON numbers: an integer beyond a float's range (10**400, which JSON
+    allows) is not finite here, where math.isfinite raises OverflowError."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 class StrictPayloadSerializer(serializers.Serializer):
     """Refuses keys it does not declare, naming them."""
 
@@ -33,7 +42,7 @@ class StrictFloatField(serializers.FloatField):
     def to_internal_value(self, data: Any) -> float:
         if isinstance(data, bool) or not isinstance(data, int | float):
             raise serializers.ValidationError(f"Must be a number, not {type(data).__name__}.")
-        if not math.isfinite(data):
+        if not is_finite(data):
             raise serializers.ValidationError("Must be a finite number.")
         return super().to_internal_value(data)
 

@@ -78,7 +78,7 @@ class InferencePayloadSerializer(StrictPayloadSerializer):
         return value
 
     def validate_device(self, value: str) -> str:
-        if not DEVICE_PATTERN.match(value):
+        if not DEVICE_PATTERN.fullmatch(value):
             raise serializers.ValidationError('Must be "cpu", "gpu", "gpu.<index>" or "auto".')
         return value
 

@@ -27,3 +27,11 @@ def test_request_id_is_echoed_or_made():
     assert client.get("/health", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
     made = client.get("/health", HTTP_X_REQUEST_ID="bad id with spaces")["X-Request-ID"]
     assert made != "bad id with spaces" and len(made) == 32
+
+
+@pytest.mark.django_db
+def test_a_request_id_ending_in_a_newline_is_replaced_not_echoed():
+    # echoed, it broke the response's headers (BadHeaderError: a 500 on every endpoint)
+    response = Client().get("/health", HTTP_X_REQUEST_ID="abc-123\n")
+    assert response.status_code == 200
+    assert response["X-Request-ID"] != "abc-123\n" and len(response["X-Request-ID"]) == 32

@@ -165,3 +165,11 @@ def test_worker_device_figures_reach_metrics(db):
     assert 'limitgraph_gpu_memory_used_bytes{gpu="0",worker="gpu0@a"} 2048.0' in text
     assert 'limitgraph_gpu_memory_total_bytes{gpu="0",worker="gpu0@a"} 8192.0' in text
     assert 'limitgraph_gpu_utilization_ratio{gpu="0",worker="gpu0@a"} 0.75' in text
+
+
+@pytest.mark.parametrize("device", ["cpu\n", "auto\n", "gpu\n", "gpu.0\n", "gpu.\u0663"])
+def test_a_device_with_a_final_newline_or_other_digits_is_400_not_500(api, session, device):
+    # "$" matched before a final newline: "cpu\n" passed, then failed naming its queue (a 500)
+    errors = payload_errors(submit(api, session, {"task": "embed", "inputs": ["a"], "device": device}))
+    assert "gpu.<index>" in str(errors["device"])
+    assert not Run.objects.exists()

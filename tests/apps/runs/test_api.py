@@ -128,6 +128,29 @@ def test_invalid_submit_is_400_with_the_error_shape(api, session, body, field):
     assert Run.objects.count() == 0
 
 
+def test_a_session_id_sent_as_a_json_integer_is_400(api, session):
+    # DRF's UUIDField read an integer as the UUID's number: the session's own was accepted
+    for path, body in (
+        (RUNS, {"session": session.pk.int, "kind": "echo"}),
+        (RUNS + "/batch", {"runs": [{"session": session.pk.int, "kind": "echo"}]}),
+        (
+            RUNS + "/batch",
+            {"runs": [{"session": str(session.pk), "kind": "echo"}, {"session": True, "kind": "echo"}]},
+        ),
+    ):
+        error = assert_error_shape(api.post(path, body, format="json"), 400, "invalid")
+        assert "Must be a valid UUID." in json.dumps(error["fields"])
+    assert Run.objects.count() == 0 and RunBatch.objects.count() == 0
+
+
+@pytest.mark.parametrize("key", ["k\n", "k\r\n", "\n"])
+def test_an_idempotency_key_with_a_line_break_is_400(api, session, key):
+    # "$" matched before a final newline: "k\n" was stored as a key
+    error = assert_error_shape(submit(api, session, HTTP_IDEMPOTENCY_KEY=key), 400, "invalid")
+    assert "Idempotency-Key" in error["fields"]
+    assert Run.objects.count() == 0
+
+
 def test_malformed_json_is_400(api):
     response = api.generic("POST", RUNS, "{not json", content_type="application/json")
     assert_error_shape(response, 400, "parse_error")
@@ -236,6 +259,17 @@ def test_batch_over_the_limit_is_400(api, session):
     runs = [{"session": str(session.pk), "kind": "echo"}] * 4
     error = assert_error_shape(api.post(f"{RUNS}/batch", {"runs": runs}, format="json"), 400)
     assert "At most 3" in error["message"]
+
+
+@override_settings(MAX_BATCH_RUNS=3)
+def test_a_batch_over_the_limit_is_refused_before_its_items_are_checked(api):
+    # each of 200,000 numbers got its own error before the limit was checked: a 1 MB body,
+    # a 13 MB answer
+    body = '{"runs": [' + ",".join(["1"] * 200_000) + "]}"
+    response = api.generic("POST", f"{RUNS}/batch", body, content_type="application/json")
+    error = assert_error_shape(response, 400, "invalid")
+    assert error["fields"] == {"runs": ["At most 3 runs per batch; got 200000."]}
+    assert len(response.content) < 500
 
 
 def test_cancel_a_queued_run(api, session):

@@ -208,3 +208,29 @@ def test_a_lone_surrogate_is_named_as_such(api, session):
     assert response.status_code == 400
     message = str(response.json()["error"])
     assert "lone surrogate" in message and "NaN" not in message
+
+
+HUGE = "1" + "0" * 400  # JSON allows it; a float cannot hold it (math.isfinite raised OverflowError: a 500)
+
+
+@pytest.mark.parametrize(
+    "kind,payload",
+    [
+        ("sleep", '{"seconds": %s}'),
+        ("sleep", '{"seconds": -%s}'),
+        ("python", '{"code": "", "timeout_s": %s}'),
+        (
+            "fgw",
+            '{"source": {"n": 2, "edges": [[0, 1]]}, "target": {"n": 2, "edges": [[0, 1]]}, "alpha": %s}',
+        ),
+        ("fgw", '{"source": {"structure": [[0, %s], [%s, 0]]}, "target": {"n": 2, "edges": [[0, 1]]}}'),
+        ("fgw", '{"source": {"n": 2, "edges": [[0, 1, %s]]}, "target": {"n": 2, "edges": [[0, 1]]}}'),
+    ],
+)
+def test_an_integer_beyond_a_floats_range_is_400_not_500(api, session, kind, payload):
+    payload = payload.replace("%s", HUGE)
+    body = f'{{"session": "{session.pk}", "kind": "{kind}", "payload": {payload}}}'
+    for path, text in (("/api/v1/runs", body), ("/api/v1/runs/batch", f'{{"runs": [{body}]}}')):
+        error = error_fields(api.post(path, text, content_type="application/json"))
+        assert "finite number" in str(error["fields"]), error
+    assert Run.objects.count() == 0
