@@ -51,8 +51,10 @@ def _wait(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}; runs by status: {counts}; not succeeded: {stuck}")
 
 
-def _kill_mid_flight(worker: WorkerProcess, ids: list[str]) -> int:
-    """SIGKILL the worker while it has runs started and not finished; returns how many."""
+def _kill_mid_flight(worker: WorkerProcess, ids: list[str]) -> set[str]:
+    """SIGKILL the worker while it has runs started and not finished; returns the runs the kill
+    cut short: those still running once it is dead (one that finished while the signal was on its
+    way, which on a loaded host can be several, was not interrupted)."""
     runs = Run.objects.filter(pk__in=ids)
 
     def executing() -> int:  # (runs write progress once a second: a 1 s run shows none)
@@ -60,9 +62,8 @@ def _kill_mid_flight(worker: WorkerProcess, ids: list[str]) -> int:
         return runs.filter(status="running", started_at__lt=since).count()
 
     _wait(lambda: executing() >= 5, 60, "runs in flight")
-    in_flight = runs.filter(status="running").count()
     worker.kill(signal.SIGKILL)
-    return in_flight
+    return set(map(str, runs.filter(status="running").values_list("pk", flat=True)))
 
 
 def test_every_run_succeeds_once_though_its_worker_is_killed_twice(
@@ -75,9 +76,9 @@ def test_every_run_succeeds_once_though_its_worker_is_killed_twice(
     counter.delete(COUNTER_KEY)
     ids = _submit_sleeps(api, session, count)
 
-    interrupted = 0
+    interrupted: list[set[str]] = []
     for kill in range(kills):
-        interrupted += _kill_mid_flight(worker, ids)
+        interrupted.append(_kill_mid_flight(worker, ids))
         # the reconciler hands a dead worker's runs back once their lease has lapsed; the next
         # worker reconciles when it starts
         time.sleep(settings.RUN_LEASE_SECONDS + 0.5)
@@ -88,7 +89,7 @@ def test_every_run_succeeds_once_though_its_worker_is_killed_twice(
         lambda: runs.filter(status="succeeded").count() == count, 120 if not long_chaos else 900, "every run"
     )
 
-    assert interrupted >= kills * 5
+    assert all(interrupted), f"a kill cut no run short: {interrupted}"
     assert not runs.exclude(status="succeeded").exists()
     completions = dict(
         ProvenanceEntry.objects.filter(trace__run_id__in=ids, action="run.succeeded")
@@ -100,7 +101,7 @@ def test_every_run_succeeds_once_though_its_worker_is_killed_twice(
     executions = {key.decode(): int(value) for key, value in counter.hgetall(COUNTER_KEY).items()}
     assert set(executions) == set(ids)
     retried = set(map(str, runs.filter(attempts__gt=1).values_list("pk", flat=True)))
-    assert len(retried) >= kills * 5
+    assert set().union(*interrupted) <= retried
     # a run no kill touched ran its executor exactly once; one a kill cut short may have
     # finished its sleep on the dying worker without the completion reaching the database
     assert all(executions[run_id] == 1 for run_id in set(ids) - retried)
