@@ -177,7 +177,7 @@ def _preload_graph_modules(instance: Any = None, **_: Any) -> None:
             logger.warning("could not preload %s", name, exc_info=True)
     # What is loaded now lives as long as the process: out of the collector's sight, the
     # gc.collect() Celery runs before forking each replacement child skips it (about 0.2 s of
-    # the parent's time a fork otherwise), and children do not dirty its shared pages.
+    # the parent's time a fork otherwise), and no child's collection writes to those shared pages.
     gc.freeze()
 
 
