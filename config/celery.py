@@ -6,10 +6,12 @@ import os
 
 from celery import Celery
 
+from config.redis_transport import use_for_redis_urls
 from workers.routing import configure_routing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+use_for_redis_urls()
 app = Celery("limitgraph", include=["workers.runs", "workers.control", "workers.plots", "workers.governance"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 configure_routing(app)
