@@ -50,6 +50,18 @@ def _plainly_valid(item: dict[str, Any]) -> dict[str, Any] | None:
     return {"session": uuid.UUID(session), "kind": kind, "payload": payload, "priority": priority}
 
 
+def submission_values(data: Any) -> dict[str, Any]:
+    """A single submission's body as RunSubmitInputSerializer validates it (raising its
+    ValidationError); a plainly valid one skips DRF's fields, which it builds per serializer."""
+    if type(data) is dict:
+        values = _plainly_valid(data)
+        if values is not None:
+            return values
+    serializer = RunSubmitInputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 class _BatchRuns(serializers.ListField):
     """At most MAX_BATCH_RUNS JSON objects, each validated by the serializer that takes it."""
 

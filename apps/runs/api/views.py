@@ -22,6 +22,7 @@ from apps.runs.api.serializers import (
     RunProgressOutputSerializer,
     RunSubmitInputSerializer,
     run_json,
+    submission_values,
 )
 from apps.runs.models import Run
 
@@ -89,9 +90,7 @@ class RunListSubmitApi(ListAPIView):
     )
     def post(self, request: Request) -> Response:
         key = _idempotency_key(request)
-        data = RunSubmitInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = submission_values(request.data)
         run, created = services.run_submit(
             user=request.user,
             session_id=values["session"],

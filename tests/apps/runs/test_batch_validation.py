@@ -1,5 +1,5 @@
-"""A batch's plainly valid runs skip DRF's per-field validation: what comes out, and every
-error, is what RunSubmitInputSerializer gives."""
+"""A batch's plainly valid runs, and a plainly valid single submission, skip DRF's per-field
+validation: what comes out, and every error, is what RunSubmitInputSerializer gives."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import pytest
 from rest_framework import serializers
 
 from apps.core.validators import validate_each
-from apps.runs.api.serializers import RunBatchSubmitInputSerializer, RunSubmitInputSerializer
+from apps.runs.api.serializers import (
+    RunBatchSubmitInputSerializer,
+    RunSubmitInputSerializer,
+    submission_values,
+)
 
 SESSION = str(uuid.uuid4())
 
@@ -79,3 +83,22 @@ def test_a_run_that_is_not_a_json_object_is_refused_by_its_index(item):
     assert "Expected a dictionary of items" in str(errors["runs"][1]) or "may not be null" in str(
         errors["runs"][1]
     )
+
+
+def _single(data: object) -> dict:
+    try:
+        return {"ok": dict(submission_values(data))}
+    except serializers.ValidationError as exc:
+        return {"error": exc.detail}
+
+
+def _single_by_drf(data: object) -> dict:
+    serializer = RunSubmitInputSerializer(data=data)
+    if serializer.is_valid():
+        return {"ok": dict(serializer.validated_data)}
+    return {"error": serializer.errors}
+
+
+@pytest.mark.parametrize("data", [*VALID, *INVALID, "echo", 5, None, [VALID[0]]])
+def test_a_single_submission_is_cleaned_or_refused_as_the_serializer_does(data):
+    assert _single(data) == _single_by_drf(data)
