@@ -87,6 +87,16 @@ _OVERRIDE_GUARD = (
     r"unit\s+tests?|tests?\s+fail|phone|tablet|device|tv|router|account|parental|child'?s|kids?|laptop)"
 )
 
+_SHELL = (
+    r"(?:\bwhoami\b|/etc/(?:passwd|shadow)|"
+    r"\brm\s+(?:-\w+\s+|,\s*)*-[rf]{2}\b|/dev/tcp/|\bnc\s+-[el]|\bcurl\b[^|\n]{0,80}\|\s*(?:ba|z)?sh\b|"
+    r"\bwget\b[^|\n]{0,80}\|\s*(?:ba)?sh\b|\bos\.(?:system|popen|fork)\b|\bsubprocess\.|__import__|"
+    r"powershell\s+-(?:e|enc|c)\b|invoke-webrequest|invoke-expression|\biex\b|\bmkfifo\b|:\(\)\s*\{|"
+    r"\bchmod\s+(?:\+s|777)\b|\bsystem\(|\bexec\(|\beval\(|child_process|execsync|process\.fork|"
+    r"\bfork\s*\(|\bdd\s+if=[^\n]{0,40}of=/dev/|javascript:|document\.cookie|\btelnet\s|drop\s+table|"
+    r"fetch\(\s*['\"]https?://|fromcharcode|string\.fromcodepoint|\batob\()"
+)
+
 RULES: list[Rule] = [
     _rule(
         "override",
@@ -402,14 +412,12 @@ RULES: list[Rule] = [
         "unsafe",
         6,
         "asks the assistant to run a dangerous command",
-        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b\s*(?::|this|the\s+following|"
-        r"it|now|command)?[^\n]{0,40}?[`'\"(:][^\n]{0,120}?(?:\bwhoami\b|/etc/(?:passwd|shadow)|"
-        r"\brm\s+(?:-\w+\s+|,\s*)*-[rf]{2}\b|/dev/tcp/|\bnc\s+-[el]|\bcurl\b[^|\n]{0,80}\|\s*(?:ba|z)?sh\b|"
-        r"\bwget\b[^|\n]{0,80}\|\s*(?:ba)?sh\b|\bos\.(?:system|popen|fork)\b|\bsubprocess\.|__import__|"
-        r"powershell\s+-(?:e|enc|c)\b|invoke-webrequest|invoke-expression|\biex\b|\bmkfifo\b|:\(\)\s*\{|"
-        r"\bchmod\s+(?:\+s|777)\b|\bsystem\(|\bexec\(|\beval\(|child_process|execsync|process\.fork|"
-        r"\bfork\s*\(|\bdd\s+if=[^\n]{0,40}of=/dev/|javascript:|document\.cookie|\btelnet\s|drop\s+table|"
-        r"fetch\(\s*['\"]https?://|fromcharcode|string\.fromcodepoint|\batob\()",
+        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b"
+        # every match has a command within 168 characters of the verb on its line: checked once per start,
+        # not after each quote of the line (minified JS: 4.7 ms per view)
+        rf"(?=\s*(?:the\s+following)?[^\n]{{0,200}}?{_SHELL})"
+        r"\s*(?::|this|the\s+following|it|now|command)?[^\n]{0,40}?[`'\"(:][^\n]{0,120}?"
+        rf"{_SHELL}",
     ),
     _rule(
         "exfiltrate-markdown",

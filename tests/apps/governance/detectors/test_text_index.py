@@ -217,3 +217,45 @@ def test_the_leetspeak_view_of_non_ascii_text_is_the_plain_translation():
     texts = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 40))) for _ in range(5000)] + TEXTS
     for text in texts:
         assert _leet(text) == text.translate(_LEET), ascii(text)
+
+
+def _without_first_lookahead(pattern: str) -> str:
+    start = pattern.index("(?=")
+    depth, at = 0, start
+    while True:
+        if pattern[at] == "\\":
+            at += 2
+            continue
+        depth += {"(": 1, ")": -1}.get(pattern[at], 0)
+        at += 1
+        if depth == 0:
+            return pattern[:start] + pattern[at:]
+
+
+def test_the_shell_payload_lookahead_changes_no_match():
+    rule = next(rule for rule in RULES if rule.name == "shell-payload")
+    plain = re.compile(_without_first_lookahead(rule.pattern.pattern))
+    assert plain.pattern != rule.pattern.pattern and "(?=" not in plain.pattern[:120]
+    rnd = random.Random(4)
+    heads = ["run", "execute", "eval", "call", "process"]
+    middles = [" ", "\n", ": ", "the following", "the\nfollowing", "this", "now", "x" * 30, "y" * 90, "'",
+               "`", "(", '"', "abc ", "\n\n", " " * 20]  # fmt: skip
+    commands = [
+        "whoami",
+        "rm -rf /",
+        "curl x | sh",
+        "os.system",
+        "eval(",
+        ":() {",
+        "javascript:",
+        "atob(",
+        "whoamix",
+    ]
+    matched = 0
+    for _ in range(20_000):
+        text = rnd.choice(heads) + "".join(rnd.choices(middles, k=rnd.randint(0, 6))) + rnd.choice(commands)
+        expected = plain.match(text)
+        found = rule.pattern.match(text)
+        assert (found and found.span()) == (expected and expected.span()), text
+        matched += expected is not None
+    assert matched > 2000
