@@ -22,8 +22,11 @@ Fast-scan times are given as CPU time of the scanning thread (steady on a shared
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -127,7 +130,9 @@ def speed() -> list[str]:
         ("prose dense in trigger words (ignore, system, password)", prose),
         ("a repeated attack", attack),
         ("non-ASCII with zero-width and fullwidth", unicode_text),
+        *_more_kinds(),
     )
+    medians = []
     for name, text in cases:
         scan_text(text, fast=True)
         cpu, wall = [], []
@@ -136,10 +141,15 @@ def speed() -> list[str]:
             scan_text(text, fast=True)
             cpu.append(time.thread_time() - started_cpu)
             wall.append(time.perf_counter() - started)
+        medians.append((statistics.median(cpu), name))
         lines.append(
             f"fast scan, 10,000 chars of {name}: CPU median {statistics.median(cpu) * 1e3:.2f} ms, "
             f"max {max(cpu) * 1e3:.2f} ms; wall median {statistics.median(wall) * 1e3:.2f} ms (bar 5 ms)"
         )
+    slowest, slowest_name = max(medians)
+    lines.append(
+        f"fast scan, slowest kind of text: {slowest_name}, CPU median {slowest * 1e3:.2f} ms (bar 5 ms)"
+    )
     prompts = [e.text for source in corpus.SOURCES for e in corpus.load(source, "test")]
     for text in prompts:
         scan_text(text, fast=True)
@@ -173,6 +183,44 @@ def speed() -> list[str]:
         f"{batched:.0f} texts/s, one embedding call per text {single:.0f} texts/s ({batched / single:.1f}x)"
     )
     return lines
+
+
+def _more_kinds() -> list[tuple[str, str]]:
+    """10,000 characters of other kinds of text, built from what ships (the stdlib, the corpus)."""
+    size = 10_000
+    decoder = Path(json.__file__).with_name("decoder.py").read_text(encoding="utf-8")
+    code = (decoder * (size // len(decoder) + 1))[:size]
+    multilingual = "\n".join(e.text for e in corpus.load("yanismiraoui", "train"))[:size]
+    attacks = [e.text for e in corpus.load("neuralchemy", "test") if e.label == 1]
+    malicious = "\n".join(attacks)[:size]
+    rnd = random.Random(12)
+    tokens = [base64.b64encode(rnd.randbytes(24)).decode() for _ in range(60)]
+    tokens += [rnd.randbytes(16).hex() for _ in range(60)]
+    rnd.shuffle(tokens)
+    encoded = ((" commit ".join(tokens) + " commit ") * 3)[:size]
+    log_lines = []
+    for i in range(200):
+        task = rnd.randbytes(16).hex()
+        log_lines.append(
+            f"2026-12-03 14:{i % 60:02d}:{rnd.randint(0, 59):02d},{rnd.randint(0, 999):03d} "
+            f"{rnd.choice(['INFO', 'WARNING', 'ERROR'])} [celery.worker.strategy] Task "
+            f"workers.runs.execute_run_task[{task[:8]}-{task[8:12]}-{task[12:16]}] received from "
+            f"10.0.{rnd.randint(0, 9)}.{rnd.randint(1, 254)} in {rnd.random():.4f}s: "
+            f"{{'run_id': {rnd.randint(1, 9999)}, 'queue': 'cpu'}}"
+        )
+    log = "\n".join(log_lines)[:size]
+    rows = [
+        {"id": i, "text": e.text, "label": e.label} for i, e in enumerate(corpus.load("neuralchemy", "test"))
+    ]
+    as_json = json.dumps(rows[:200], indent=2)[:size]
+    return [
+        ("code (the stdlib's json/decoder.py)", code),
+        ("multilingual attacks (yanismiraoui train prompts)", multilingual),
+        ("mixed-script malicious prompts (neuralchemy test attacks)", malicious),
+        ("base64 and hex tokens", encoded),
+        ("a log file (Celery worker lines)", log),
+        ("JSON (neuralchemy test rows, indented)", as_json),
+    ]
 
 
 def _threads() -> int:

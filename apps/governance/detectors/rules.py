@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 
 def _gap(words: int) -> str:
@@ -84,6 +85,16 @@ _OVERRIDE_GUARD = (
     r"\b(?:readme|manual|installer|wizard|compiler|linter|eslint|pylint|flake8|mypy|ruff|gitignore|"
     r"warning|warnings|cookie|recipe|grammar|spelling|traffic|firewall\s+rule|css|lint|npm|pip|"
     r"unit\s+tests?|tests?\s+fail|phone|tablet|device|tv|router|account|parental|child'?s|kids?|laptop)"
+)
+
+_SHELL = (
+    r"(?:\bwhoami\b|/etc/(?:passwd|shadow)|"
+    r"\brm\s+(?:-\w+\s+|,\s*)*-[rf]{2}\b|/dev/tcp/|\bnc\s+-[el]|\bcurl\b[^|\n]{0,80}\|\s*(?:ba|z)?sh\b|"
+    r"\bwget\b[^|\n]{0,80}\|\s*(?:ba)?sh\b|\bos\.(?:system|popen|fork)\b|\bsubprocess\.|__import__|"
+    r"powershell\s+-(?:e|enc|c)\b|invoke-webrequest|invoke-expression|\biex\b|\bmkfifo\b|:\(\)\s*\{|"
+    r"\bchmod\s+(?:\+s|777)\b|\bsystem\(|\bexec\(|\beval\(|child_process|execsync|process\.fork|"
+    r"\bfork\s*\(|\bdd\s+if=[^\n]{0,40}of=/dev/|javascript:|document\.cookie|\btelnet\s|drop\s+table|"
+    r"fetch\(\s*['\"]https?://|fromcharcode|string\.fromcodepoint|\batob\()"
 )
 
 RULES: list[Rule] = [
@@ -401,14 +412,12 @@ RULES: list[Rule] = [
         "unsafe",
         6,
         "asks the assistant to run a dangerous command",
-        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b\s*(?::|this|the\s+following|"
-        r"it|now|command)?[^\n]{0,40}?[`'\"(:][^\n]{0,120}?(?:\bwhoami\b|/etc/(?:passwd|shadow)|"
-        r"\brm\s+(?:-\w+\s+|,\s*)*-[rf]{2}\b|/dev/tcp/|\bnc\s+-[el]|\bcurl\b[^|\n]{0,80}\|\s*(?:ba|z)?sh\b|"
-        r"\bwget\b[^|\n]{0,80}\|\s*(?:ba)?sh\b|\bos\.(?:system|popen|fork)\b|\bsubprocess\.|__import__|"
-        r"powershell\s+-(?:e|enc|c)\b|invoke-webrequest|invoke-expression|\biex\b|\bmkfifo\b|:\(\)\s*\{|"
-        r"\bchmod\s+(?:\+s|777)\b|\bsystem\(|\bexec\(|\beval\(|child_process|execsync|process\.fork|"
-        r"\bfork\s*\(|\bdd\s+if=[^\n]{0,40}of=/dev/|javascript:|document\.cookie|\btelnet\s|drop\s+table|"
-        r"fetch\(\s*['\"]https?://|fromcharcode|string\.fromcodepoint|\batob\()",
+        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b"
+        # every match has a command within 168 characters of the verb on its line: checked once per start,
+        # not after each quote of the line (minified JS: 4.7 ms per view)
+        rf"(?=\s*(?:the\s+following)?[^\n]{{0,200}}?{_SHELL})"
+        r"\s*(?::|this|the\s+following|it|now|command)?[^\n]{0,40}?[`'\"(:][^\n]{0,120}?"
+        rf"{_SHELL}",
     ),
     _rule(
         "exfiltrate-markdown",
@@ -1727,5 +1736,57 @@ SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
         *((stem, 0) for stem in _words("ausbildungs start basis leit")),
     ),
 }  # fmt: skip
+# The gaps between words in some rules ("[\W_]+(?:[\w'-]+[\W_]+){0,3}?", "\W+(?:[\w'-]+\W+){0,2}?") let a
+# "-", "_" or "'" be read either as a word or as the space between words, and backtracking tries every way
+# of cutting a run of them into words and spaces before it gives up: a divider line of 60 dashes after
+# "set" or "make" in code took seconds. Such a gap reads a text iff it begins and ends with a separator
+# and holds at most n words, a word being a run of [\w'-] with a letter or digit in it, so each rule below
+# is first tried with the gap written that way, one reading per character (possessive runs), and run as
+# written (for the span it has always reported) only where that says it matches.
+_GAP_FORMS = (
+    # (the gap as the rules write it, separator class, a word's letter, a character of both)
+    (re.compile(r"\[\\W_\]\+\(\?:\[\\w'-\]\+\[\\W_\]\+\)\{0,(\d)\}\?"), r"[\W_]", r"[^\W_]", r"[_'-]"),
+    (re.compile(r"\(\?:\[\\W_\]\+\[\\w'-\]\+\)\{0,(\d)\}\?\[\\W_\]\+"), r"[\W_]", r"[^\W_]", r"[_'-]"),
+    (re.compile(r"\\W\+\(\?:\[\\w'-\]\+\\W\+\)\{0,(\d)\}\?"), r"\W", r"\w", r"['-]"),
+)
+
+
+def _one_reading_gap(sep: str, letter: str, both: str, words: int) -> str:
+    """The gap's language with one way to read each character. It must be followed by a letter or digit
+    (every rule's next word is), so it may end only before one: possessive runs lose nothing."""
+    word = rf"{letter}++(?:{both}++{letter}++)*+"  # a whole word, through its inner dashes
+    after = rf"{both}*+[^\w'-]{sep}*+"  # what follows a word up to the next: a separator proper in it
+    cut = rf"{letter}++(?:{both}++{letter}++)*?{both}++"  # the last word cut at a dash before the next word
+    tail = rf"(?:{word}{after}){{0,{words - 1}}}{cut}" if words > 1 else cut
+    return rf"{sep}++(?:(?:{word}{after}){{0,{words}}}|{tail})"
+
+
+def _one_reading(pattern: str) -> str | None:
+    rewritten = pattern
+    for form, sep, letter, both in _GAP_FORMS:
+        gap = partial(_one_reading_gap, sep, letter, both)
+        rewritten = form.sub(lambda m, gap=gap: gap(int(m.group(1))), rewritten)
+    return rewritten if rewritten != pattern else None
+
+
+# Two runs of one class in a row ("\W+" then "\W*", "\s*/?\s*") try every split of a long run: quadratic.
+# Where the next thing after each run is outside its class, a possessive run keeps the language.
+_POSSESSIVE = {
+    "override-everything": ((r"\W+", r"\W++"), (r"\W*", r"\W*+")),
+    "chat-template-tokens": ((r"\s*", r"\s*+"),),
+}
+
+
+def _precheck(rule: Rule) -> str | None:
+    rewritten = _one_reading(rule.pattern.pattern) or rule.pattern.pattern
+    for run, possessive in _POSSESSIVE.get(rule.name, ()):
+        rewritten = rewritten.replace(run, possessive)
+    return rewritten if rewritten != rule.pattern.pattern else None
+
+
+# The rule's pattern rewritten to run in linear time: it matches where the rule matches (tests check it).
+PRECHECKS: dict[str, re.Pattern[str]] = {
+    r.name: re.compile(p) for r in RULES if (p := _precheck(r)) is not None
+}
 _missing = {r.name for r in RULES} - set(STARTS) - set(SYMBOLS)
 assert not _missing, f"rules without anchors: {_missing}"

@@ -24,6 +24,7 @@ from apps.governance.detectors.rules import (
     GUARD_WINDOW,
     LEADS,
     META,
+    PRECHECKS,
     REQUIRES,
     RULES,
     SENTENCE_END,
@@ -46,6 +47,13 @@ _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a",
      "$": "s", "\u20ac": "e", "+": "t", "|": "i", "!": "i"}
 )  # fmt: skip
+_LEET_CHARS = "".join(map(chr, _LEET))
+# The same on UTF-8 bytes (str.translate with a dict looks up every non-ASCII character: 1 ms on 10,000
+# characters of Russian; a UTF-8 sequence has no ASCII byte in it, so the bytes hold the same ASCII).
+_LEET_BYTES = bytes.maketrans(
+    "".join(c for c in _LEET_CHARS if c.isascii()).encode(),
+    "".join(_LEET[ord(c)] for c in _LEET_CHARS if c.isascii()).encode(),
+)
 # A leet digit next to a letter, or a leet symbol inside a word ("w!th", "rep|y", "+he"). Two patterns,
 # each starting with its character class, so that each search skips ahead in C; one alternation of the
 # two tried both at every position (twice the time on prose).
@@ -124,12 +132,19 @@ def _collapse_spaced(text: str) -> tuple[str, Callable[[], list[int]]] | None:
     return "".join(out), offsets
 
 
+def _leet(text: str) -> str:
+    if text.isascii():
+        return text.translate(_LEET)
+    raw = text.encode("utf-8", "surrogatepass").translate(_LEET_BYTES)
+    return raw.decode("utf-8", "surrogatepass").replace("\u20ac", "e")
+
+
 def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[int, int]]]]:
     """(name, text, span mapper to the original) for each way the text is read."""
     base = norm.text
     views: list[tuple[str, str, Callable[[int, int], tuple[int, int]]]] = [("", base, norm.span)]
     if any(gate.search(base) for gate in _LEET_GATES):
-        views.append(("leetspeak", base.translate(_LEET), norm.span))
+        views.append(("leetspeak", _leet(base), norm.span))
     if len(base) >= 8 and base.count("\\") > BACKSLASH_SHARE * len(base):
         kept = [i for i, c in enumerate(base) if c != "\\"]
 
@@ -287,8 +302,11 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
             at = text.find(symbol, at + 1)
     last_end = -1
     leads = LEADS.get(rule.name)
+    precheck = PRECHECKS.get(rule.name)
     for start in sorted(starts):
         if start < last_end or (leads is not None and start and text[start] not in leads):
+            continue
+        if precheck is not None and precheck.match(text, start) is None:
             continue
         m = rule.pattern.match(text, start)
         if m is not None:
