@@ -67,6 +67,36 @@ def test_insert_rows_stores_what_bulk_create_would(session):
     assert all(not run._state.adding for run in ours)
 
 
+@pytest.mark.parametrize("payload", [AWKWARD, {"percent": "100% of %s", "null": None}, {}])
+def test_a_single_row_stores_what_bulk_create_would(session, payload):
+    # one row goes as a VALUES row, not as a JSON document: the same values either way
+    (ours,), (djangos,) = runs(session, 1), runs(session, 1)
+    ours.payload = djangos.payload = payload
+    ours.result = djangos.result = ["x", {"y": 1.5}]
+    insert_rows(Run, [ours])
+    Run.objects.bulk_create([djangos])
+    (mine,), (theirs,) = stored([ours.pk]), stored([djangos.pk])
+    assert mine["payload"] == payload and mine["result"] == ["x", {"y": 1.5}]
+    assert {k: v for k, v in mine.items() if k not in ("id", "created_at")} == {
+        k: v for k, v in theirs.items() if k not in ("id", "created_at")
+    }
+    assert mine["id"] == ours.pk and mine["created_at"] is not None
+
+
+def test_a_single_row_refuses_what_the_json_document_refuses(session):
+    from django.db import DataError, transaction
+
+    (run,) = runs(session, 1)
+    run.progress = float("nan")
+    with pytest.raises(ValueError):
+        insert_rows(Run, [run])
+    (run,) = runs(session, 1)
+    run.task_id = "t" * 65  # a value too long for its column is an error, not cut short
+    with pytest.raises(DataError), transaction.atomic():
+        insert_rows(Run, [run])
+    assert not Run.objects.filter(pk=run.pk).exists()
+
+
 def test_update_rows_writes_each_rows_own_values(session):
     rows = runs(session, 3)
     insert_rows(Run, rows)
