@@ -495,7 +495,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # while it runs); each costs the worker a broker round trip per task event. On from the start:
 # CELERY_WORKER_SEND_TASK_EVENTS=true (or `celery worker -E`).
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=False)
-CELERY_TASK_SEND_SENT_EVENT = True
+# A `task-sent` event beside each message: a second broker write per publish, which no monitor
+# needs to list a task (workers' `task-received` does); on for one that wants the sent state.
+CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=False)
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Recycling (prefork pools): a child process is replaced once a task leaves its peak memory

@@ -405,9 +405,8 @@ def insert_rows_sql(
         rows.append([convert(v) if convert else v for v, convert in zip(values, converters, strict=True)])
     if len(rows) == 1:
         return shape.values_sql, _values_params(rows[0], shape.json_columns)
-    return shape.sql, [
-        json.dumps([dict(zip(columns, row, strict=True)) for row in rows], allow_nan=False, separators=(",", ":"))
-    ]
+    document = [dict(zip(columns, row, strict=True)) for row in rows]
+    return shape.sql, [json.dumps(document, allow_nan=False, separators=(",", ":"))]
 
 
 def _values_params(row: list[Any], json_columns: frozenset[int]) -> list[Any]:

@@ -35,7 +35,7 @@ def test_a_batch_is_published_in_one_flush_short_runs_share_messages_and_every_r
     runs, created = run_submit_batch(user=session.owner, requests=requests)
 
     assert created and Run.objects.filter(batch=runs[0].batch, status=RunStatus.QUEUED).count() == RUNS
-    # one round trip: every message (and its task-sent event) in one pipeline
+    # one round trip: every message in one pipeline
     assert len([size for size in flushes if size]) == 1
     # 30 echo runs: one message of 25 and one of 5, each run knowing its message's id
     assert broker_ready_counts(["cpu"]) == {"cpu": 2}

@@ -428,26 +428,45 @@ def _unsent(runs: list[Run]) -> None:
 
 def _publish(task: str, args: tuple[Any, ...], runs: list[Run], producer: Any) -> None:
     """Send the message carrying `runs` (one, or several short runs of one queue, priority
-    and kind) by task name: the web process imports no worker code."""
+    and kind) by task name: the web process imports no worker code.
+
+    Celery's own two steps, without `send_task`'s per-message work around them (the task
+    registry, the router, option merging, a result object): the queue is named and these
+    tasks have no execution options of their own to merge. The message is the one `send_task`
+    sends (tests/apps/runs/test_publish.py)."""
     first = runs[0]
     kind = get_kind(first.kind)
     # runs that share a message execute one after another: its limit is theirs together
     time_limit = kind.time_limit_seconds * len(runs) if kind else None
     # plain reprs: Celery's saferepr of a shared message's 25 ids costs more than the rest of its publish
     argsrepr = repr(args)
-    current_app.send_task(
+    app = current_app
+    amqp = app.amqp
+    parent = app.current_worker_task  # a run submitted by a task (an llm run's tool call) is its child
+    message = amqp.create_task_message(
+        first.task_id,
         task,
-        args=args,
+        args,
+        {},
+        reply_to=app.thread_oid,
+        time_limit=time_limit + 30 if time_limit else None,
+        soft_time_limit=time_limit,
+        create_sent_event=app.conf.task_send_sent_event,
+        root_id=(parent.request.root_id or parent.request.id) if parent else None,
+        parent_id=parent.request.id if parent else None,
+        ignore_result=None,  # as send_task leaves it: the task's own setting decides
         argsrepr=argsrepr if len(argsrepr) <= ARGSREPR_MAX else argsrepr[: ARGSREPR_MAX - 3] + "...",
         kwargsrepr="{}",
-        queue=first.queue,
-        task_id=first.task_id,
-        priority=broker_priority(first.priority, settings.CELERY_BROKER_URL),
-        soft_time_limit=time_limit,
-        time_limit=time_limit + 30 if time_limit else None,
-        producer=producer,
-        **getattr(_batch, "options", {}),
     )
+    with app.producer_or_acquire(producer) as publisher, publisher.connection._reraise_as_library_errors():
+        amqp.send_task_message(
+            publisher,
+            task,
+            message,
+            queue=amqp.queues[first.queue],
+            priority=broker_priority(first.priority, settings.CELERY_BROKER_URL),
+            **getattr(_batch, "options", {}),
+        )
 
 
 def _send_shared(runs: list[Run], producer: Any) -> int:
