@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -403,7 +404,7 @@ def send_runs(runs: list[Run]) -> int:
                 # Each queue declared once here, not once per message; and nothing leaves until
                 # the batch is flushed, so a retry per message would be moot.
                 for queue in sorted({run.queue for run in runs}):
-                    maybe_declare(current_app.amqp.queues[queue], producer.channel)
+                    _declare_once(producer.channel, queue)
                 _batch.options = {"declare": [], "retry": False}
             try:
                 return sum(
@@ -417,6 +418,19 @@ def send_runs(runs: list[Run]) -> int:
         logger.exception("could not reach the broker to enqueue runs")
         _unsent(runs)
         return 0
+
+
+# The queues each broker channel has declared. kombu's maybe_declare remembers them too, but
+# binds a copy of the queue and its exchange to the channel before it looks: a fifth of a
+# single run's publish. A channel kombu replaces after a connection error is a new key here.
+_declared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _declare_once(channel: Any, queue: str) -> None:
+    declared = _declared.setdefault(channel, set())
+    if queue not in declared:
+        maybe_declare(current_app.amqp.queues[queue], channel)
+        declared.add(queue)
 
 
 def _unsent(runs: list[Run]) -> None:

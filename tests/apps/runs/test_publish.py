@@ -89,3 +89,18 @@ def test_a_runs_message_is_the_one_send_task_sends(published, settings, task, co
         assert {k: v for k, v in event.items() if k not in moment} == {
             k: v for k, v in celery_event.items() if k not in moment
         }
+
+
+def test_a_queue_is_declared_once_per_broker_channel(monkeypatch):
+    declared = []
+    monkeypatch.setattr(
+        submission, "maybe_declare", lambda queue, channel: declared.append((queue.name, channel))
+    )
+
+    class Channel:  # a channel kombu replaced after a connection error is another object
+        pass
+
+    first, second = Channel(), Channel()
+    for channel, queue in [(first, "cpu"), (first, "cpu"), (first, "gpu"), (second, "cpu"), (first, "gpu")]:
+        submission._declare_once(channel, queue)
+    assert declared == [("cpu", first), ("gpu", first), ("cpu", second)]
