@@ -114,9 +114,8 @@ class GuardedH11Protocol(H11Protocol):
 class AcceptOneEventLoop(asyncio.SelectorEventLoop):
     """asyncio's event loop, taking one waiting connection each time the listening socket is
     ready instead of as many as are queued (up to the backlog). Every worker polls the same
-    socket: one that took a burst of new connections at once served all of them while the
-    others idled (wrk's 16 at start: all 16 on one of two workers in most starts, at half the
-    throughput and twice the p99). The socket stays ready while connections wait, so each
+    socket: one that took a burst of new connections at once would serve all of them while the
+    others idled (docs/benchmarks.md). The socket stays ready while connections wait, so each
     worker's next turn of its loop takes the next one."""
 
     def _accept_connection(self, protocol_factory: Any, sock: Any, *args: Any, **kwargs: Any) -> None:
