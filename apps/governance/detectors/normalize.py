@@ -79,6 +79,19 @@ def fold_table() -> dict[int, str]:
     return table
 
 
+# Characters above the Basic Multilingual Plane: the Unicode tag characters and the mathematical letters.
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
+
+
+@lru_cache(maxsize=1)
+def bmp_fold_table() -> str:
+    """``fold_table`` for the Basic Multilingual Plane as a string indexed by code point, unmapped
+    characters mapping to themselves (128 KB): ``str.translate`` indexes a string in C, where with a
+    dict it looks every non-ASCII character up (see docs/benchmarks.md)."""
+    table = fold_table()
+    return "".join(table.get(cp, chr(cp)) for cp in range(0x10000))
+
+
 @lru_cache(maxsize=1)
 def confusables_table() -> dict[int, str]:
     return {ord(k): v for k, v in CONFUSABLES.items()}
@@ -114,12 +127,13 @@ class Normalized:
 def normalize(text: str) -> Normalized:
     if text.isascii():
         return Normalized(text, text.lower())
-    hidden = "".join(chr(ord(c) - 0xE0000) for run in TAG_RE.findall(text) for c in run)
+    astral = _ASTRAL_RE.search(text) is not None
+    hidden = "".join(chr(ord(c) - 0xE0000) for run in TAG_RE.findall(text) for c in run) if astral else ""
     removed = tuple(m.start() for m in INVISIBLE_RE.finditer(text))
     cleaned = INVISIBLE_RE.sub("", text) if removed else text
     # the k-th removed character sat just before cleaned offset removed[k] - k
     shifts = tuple(r - k for k, r in enumerate(removed))
-    folded = cleaned.translate(fold_table())
+    folded = cleaned.translate(fold_table() if astral else bmp_fold_table())
     lookalikes = 0
     if _MIXED_PAIR_RE.search(folded) is not None:
         confusables = confusables_table()

@@ -10,6 +10,8 @@ fire on ordinary talk about the same subject carries a guard: a defensive or edu
 from __future__ import annotations
 
 import re
+import re._constants as re_constants
+import re._parser as re_parser
 from dataclasses import dataclass
 from functools import partial
 
@@ -96,6 +98,8 @@ _SHELL = (
     r"\bfork\s*\(|\bdd\s+if=[^\n]{0,40}of=/dev/|javascript:|document\.cookie|\btelnet\s|drop\s+table|"
     r"fetch\(\s*['\"]https?://|fromcharcode|string\.fromcodepoint|\batob\()"
 )
+
+_SHELL_VERB = r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b"
 
 RULES: list[Rule] = [
     _rule(
@@ -412,10 +416,9 @@ RULES: list[Rule] = [
         "unsafe",
         6,
         "asks the assistant to run a dangerous command",
-        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b"
         # every match has a command within 168 characters of the verb on its line: checked once per start,
         # not after each quote of the line (minified JS: 4.7 ms per view)
-        rf"(?=\s*(?:the\s+following)?[^\n]{{0,200}}?{_SHELL})"
+        rf"{_SHELL_VERB}(?=\s*(?:the\s+following)?[^\n]{{0,200}}?{_SHELL})"
         r"\s*(?::|this|the\s+following|it|now|command)?[^\n]{0,40}?[`'\"(:][^\n]{0,120}?"
         rf"{_SHELL}",
     ),
@@ -1782,6 +1785,54 @@ def _precheck(rule: Rule) -> str | None:
     for run, possessive in _POSSESSIVE.get(rule.name, ()):
         rewritten = rewritten.replace(run, possessive)
     return rewritten if rewritten != rule.pattern.pattern else None
+
+
+def _literal_heads(pattern: str) -> tuple[str, ...]:
+    """The text each alternative of ``pattern`` (an alternation) begins with, after its ``\\b``: every match
+    of ``pattern`` begins with one of them."""
+    parsed = re_parser.parse(pattern)
+    assert len(parsed.data) == 1 and parsed.data[0][0] is re_constants.BRANCH, "an alternation"
+    heads = []
+    for alternative in parsed.data[0][1][1]:
+        items = list(alternative.data)
+        while items and items[0][0] is re_constants.AT:
+            items.pop(0)
+        head = "".join(chr(arg) for _, arg in _leading_literals(items))
+        assert head, f"an alternative of {pattern[:40]!r} begins with no literal"
+        heads.append(head)
+    return tuple(heads)
+
+
+def _leading_literals(items: list) -> list:
+    taken = []
+    for op, arg in items:
+        if op is not re_constants.LITERAL:
+            break
+        taken.append((op, arg))
+    return taken
+
+
+@dataclass(frozen=True)
+class Near:
+    """Every match of a rule begins with what ``head`` matches and has ``later`` matching at a place at or
+    after its start and at most ``reach`` characters after the end of ``head``'s match; every match of
+    ``later`` begins with one of ``heads``."""
+
+    head: re.Pattern[str]
+    later: re.Pattern[str]
+    heads: tuple[str, ...]
+    reach: int
+
+
+# The scan finds where ``later`` matches in a view once (by str.find of its heads) and tries such a rule
+# only where one is within reach: shell-payload's lookahead otherwise tries the long command alternation
+# at every character of the line after every verb.
+NEAR: dict[str, Near] = {
+    # shell-payload's lookahead after the verb: \s*(?:the\s+following)?[^\n]{0,200}?{_SHELL}
+    "shell-payload": Near(
+        re.compile(rf"{_SHELL_VERB}\s*(?:the\s+following)?"), re.compile(_SHELL), _literal_heads(_SHELL), 200
+    ),
+}
 
 
 # The rule's pattern rewritten to run in linear time: it matches where the rule matches (tests check it).

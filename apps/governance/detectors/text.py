@@ -13,6 +13,7 @@ import codecs
 import html
 import re
 import urllib.parse
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, compress
 from typing import Any
@@ -24,12 +25,14 @@ from apps.governance.detectors.rules import (
     GUARD_WINDOW,
     LEADS,
     META,
+    NEAR,
     PRECHECKS,
     REQUIRES,
     RULES,
     SENTENCE_END,
     STARTS,
     SYMBOLS,
+    Near,
     Rule,
 )
 
@@ -42,6 +45,9 @@ MODEL_DETECTOR = "model:minilm-mlp"
 NATURAL_SAMPLE = 2000
 # Bounds the positions tried for the punctuation-led rules on hostile input (a text of brackets).
 MAX_STARTS = 4096
+# A rule of rules.NEAR is checked against the places of its later part only when it has more starts than
+# this (finding those places takes one str.find per head over the whole view).
+NEAR_MIN_STARTS = 6
 
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a",
@@ -263,12 +269,27 @@ class _Index:
                 else:
                     positions.append(at)
         self._seen: dict[re.Pattern[str], bool] = {}
+        self._starts: dict[re.Pattern[str], list[int]] = {}
 
     def has(self, pattern: re.Pattern[str]) -> bool:
         """Whether ``pattern`` occurs in the view (searched once per view)."""
         found = self._seen.get(pattern)
         if found is None:
             found = self._seen[pattern] = pattern.search(self.text) is not None
+        return found
+
+    def starts_of(self, near: Near) -> list[int]:
+        """Every place where ``near.later`` matches in the view, in order (found once per view)."""
+        found = self._starts.get(near.later)
+        if found is None:
+            text = self.text
+            places: set[int] = set()
+            for head in near.heads:
+                at = text.find(head)
+                while at >= 0:
+                    places.add(at)
+                    at = text.find(head, at + 1)
+            found = self._starts[near.later] = [at for at in sorted(places) if near.later.match(text, at)]
         return found
 
     @property
@@ -303,11 +324,20 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     last_end = -1
     leads = LEADS.get(rule.name)
     precheck = PRECHECKS.get(rule.name)
+    near = NEAR.get(rule.name) if len(starts) > NEAR_MIN_STARTS else None
     for start in sorted(starts):
         if start < last_end or (leads is not None and start and text[start] not in leads):
             continue
         if precheck is not None and precheck.match(text, start) is None:
             continue
+        if near is not None:
+            lead = near.head.match(text, start)
+            if lead is None:
+                continue
+            places = index.starts_of(near)
+            at = bisect_left(places, start)
+            if at == len(places) or places[at] > lead.end() + near.reach:
+                continue
         m = rule.pattern.match(text, start)
         if m is not None:
             last_end = m.end()
