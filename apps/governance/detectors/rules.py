@@ -1668,28 +1668,67 @@ REQUIRES: dict[str, tuple[str, ...]] = {
         """
     ),
 }
+
+
 # Something every match of a rule contains, searched for once per text: rules written in another script
 # are tried only on a text with a letter of it, settings only on a text with a setting.
-_CYRILLIC = re.compile("[\u0400-\u04ff]")
-_CJK = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
-GATES: dict[str, re.Pattern[str]] = {
+class _Literals:
+    """A gate that is one of a few plain strings: ``in`` on each (5 of them: a third of the time the
+    alternation's search takes, which tries every alternative at every character)."""
+
+    def __init__(self, *words: str) -> None:
+        self.words = words
+
+    def search(self, text: str) -> bool | None:
+        return True if any(word in text for word in self.words) else None
+
+
+class _NonAscii:
+    """A gate on characters of another script: none in an ASCII view, so not searched there."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return None if text.isascii() else self.pattern.search(text)
+
+
+Gate = re.Pattern[str] | _Literals | _NonAscii
+_CYRILLIC = _NonAscii("[\u0400-\u04ff]")
+_CJK = _NonAscii("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+# The heads of bracket-command's alternatives (the text before its words), as one class of their first
+# characters with the rest checked behind: a search skips in C to one of them (the plain alternation,
+# ``[\[\(\{<]\s*...|//\s*...|<!--``, tried every branch at every character).
+_BRACKET_COMMAND_HEADS = re.compile(
+    r"[\[\(\{</](?:(?<=[\[\(\{<])\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden|"
+    r"instruction|note|ai|assistant)|(?<=/)/\s*(?:developer|admin|system)|(?<=<)!--)"
+)
+GATES: dict[str, Gate] = {
     "override-ru": _CYRILLIC,
     "extract-ru": _CYRILLIC,
     "override-cjk": _CJK,
     "extract-cjk": _CJK,
-    "config-injection": re.compile(r"[:=]|_[a-z]+\s*\("),
+    # ``[:=]|_[a-z]+\s*\(`` written as bracket-command's heads are
+    "config-injection": re.compile(r"[:=_](?:(?<=[:=])|(?<=_)[a-z]+\s*\()"),
     # The heads of the pattern's alternatives, or the words every match holds: one pass over the text
     # instead of a str.find per punctuation anchor or stem (code and logs are full of brackets).
     "chat-template-tokens": re.compile(r"<\||<<|\[\s*/?\s*(?:inst|sys)|</?\s*(?:sys|instr)"),
-    "bracket-command": re.compile(
-        r"[\[\(\{<]\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden|instruction|note|ai|"
-        r"assistant)|//\s*(?:developer|admin|system)|<!--"
-    ),
-    "origin-prompt-compound": re.compile("anweisung|befehl|prompt|direktive|richtlinie"),
+    "bracket-command": _BRACKET_COMMAND_HEADS,
+    "origin-prompt-compound": _Literals("anweisung", "befehl", "prompt", "direktive", "richtlinie"),
 }
 # The characters a rule's match can begin with (or the start of the text), where its anchors give many
 # positions to try.
 LEADS: dict[str, frozenset[str]] = {"fake-system-turn": frozenset("\n]})>\"'")}
+# The places among a rule's SYMBOLS places where one of its matches can begin, found by one search of
+# the view: the scan tries the rule there instead of at every bracket of code (used while the SYMBOLS
+# places stay under the scan's bound on starts, so that the same matches are found).
+PLACES: dict[str, re.Pattern[str]] = {
+    # every match begins where the gate matches (each alternative of the gate is the head of one of the
+    # pattern's)
+    "bracket-command": _BRACKET_COMMAND_HEADS,
+    # the dashes of "--- end ---" come after the pattern's \b: after a word character
+    "end-of-input": re.compile(r"---(?<=\w---)"),
+}
 # Rules that begin with punctuation: (substring, how many characters before it a match may start).
 SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
     "chat-template-tokens": (("<|", 0), ("<<", 0), ("[", 0), ("</", 0), ("<", 0)),

@@ -26,12 +26,14 @@ from apps.governance.detectors.rules import (
     LEADS,
     META,
     NEAR,
+    PLACES,
     PRECHECKS,
     REQUIRES,
     RULES,
     SENTENCE_END,
     STARTS,
     SYMBOLS,
+    Gate,
     Near,
     Rule,
 )
@@ -268,10 +270,10 @@ class _Index:
                     self.words[word] = [at]
                 else:
                     positions.append(at)
-        self._seen: dict[re.Pattern[str], bool] = {}
+        self._seen: dict[Gate, bool] = {}
         self._starts: dict[re.Pattern[str], list[int]] = {}
 
-    def has(self, pattern: re.Pattern[str]) -> bool:
+    def has(self, pattern: Gate) -> bool:
         """Whether ``pattern`` occurs in the view (searched once per view)."""
         found = self._seen.get(pattern)
         if found is None:
@@ -316,7 +318,20 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     words = index.words
     for word in _START_SETS.get(rule.name, _NONE).intersection(words):
         starts.update(words[word])
-    for symbol, back in SYMBOLS.get(rule.name, ()):
+    symbols = SYMBOLS.get(rule.name, ())
+    places = PLACES.get(rule.name)
+    # a symbol of n characters occurs at most n times per occurrence str.count counts
+    if (
+        places is not None
+        and len(starts) + sum(len(symbol) * text.count(symbol) * (back + 1) for symbol, back in symbols)
+        < MAX_STARTS
+    ):
+        found = places.search(text)
+        while found is not None:
+            starts.add(found.start())
+            found = places.search(text, found.start() + 1)
+        symbols = ()
+    for symbol, back in symbols:
         at = text.find(symbol)
         while at >= 0 and len(starts) < MAX_STARTS:
             starts.update(range(max(0, at - back), at + 1))
