@@ -1863,9 +1863,9 @@ class Near:
     reach: int
 
 
-# The scan finds where ``later`` matches in a view once (by str.find of its heads) and tries such a rule
-# only where one is within reach: shell-payload's lookahead otherwise tries the long command alternation
-# at every character of the line after every verb.
+# The scan looks for ``later``'s heads within reach of each start (str.find) and tries such a rule only
+# where one of them begins a match of ``later``: shell-payload's lookahead otherwise tries the long
+# command alternation at every character of the line after every verb.
 NEAR: dict[str, Near] = {
     # shell-payload's lookahead after the verb: \s*(?:the\s+following)?[^\n]{0,200}?{_SHELL}
     "shell-payload": Near(

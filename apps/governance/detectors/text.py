@@ -13,7 +13,6 @@ import codecs
 import html
 import re
 import urllib.parse
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, compress
 from typing import Any
@@ -47,9 +46,6 @@ MODEL_DETECTOR = "model:minilm-mlp"
 NATURAL_SAMPLE = 2000
 # Bounds the positions tried for the punctuation-led rules on hostile input (a text of brackets).
 MAX_STARTS = 4096
-# A rule of rules.NEAR is checked against the places of its later part only when it has more starts than
-# this (finding those places takes one str.find per head over the whole view).
-NEAR_MIN_STARTS = 6
 
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a",
@@ -271,27 +267,12 @@ class _Index:
                 else:
                     positions.append(at)
         self._seen: dict[Gate, bool] = {}
-        self._starts: dict[re.Pattern[str], list[int]] = {}
 
     def has(self, pattern: Gate) -> bool:
         """Whether ``pattern`` occurs in the view (searched once per view)."""
         found = self._seen.get(pattern)
         if found is None:
             found = self._seen[pattern] = pattern.search(self.text) is not None
-        return found
-
-    def starts_of(self, near: Near) -> list[int]:
-        """Every place where ``near.later`` matches in the view, in order (found once per view)."""
-        found = self._starts.get(near.later)
-        if found is None:
-            text = self.text
-            places: set[int] = set()
-            for head in near.heads:
-                at = text.find(head)
-                while at >= 0:
-                    places.add(at)
-                    at = text.find(head, at + 1)
-            found = self._starts[near.later] = [at for at in sorted(places) if near.later.match(text, at)]
         return found
 
     @property
@@ -303,6 +284,18 @@ _ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
 # As sets: a rule's start words are intersected with the few words the view has, not looked up one by one.
 _START_SETS = {name: frozenset(words) for name, words in STARTS.items()}
 _NONE: frozenset[str] = frozenset()
+
+
+def _later_within(near: Near, text: str, start: int, last: int) -> bool:
+    """Whether ``near.later`` matches at a place from ``start`` to ``last``: its heads looked for in that
+    stretch only (a few hundred characters, a str.find each), each place found tried once."""
+    for head in near.heads:
+        at = text.find(head, start, last + len(head))
+        while at >= 0:
+            if near.later.match(text, at) is not None:
+                return True
+            at = text.find(head, at + 1, last + len(head))
+    return False
 
 
 def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
@@ -339,7 +332,7 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     last_end = -1
     leads = LEADS.get(rule.name)
     precheck = PRECHECKS.get(rule.name)
-    near = NEAR.get(rule.name) if len(starts) > NEAR_MIN_STARTS else None
+    near = NEAR.get(rule.name)
     for start in sorted(starts):
         if start < last_end or (leads is not None and start and text[start] not in leads):
             continue
@@ -347,11 +340,7 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
             continue
         if near is not None:
             lead = near.head.match(text, start)
-            if lead is None:
-                continue
-            places = index.starts_of(near)
-            at = bisect_left(places, start)
-            if at == len(places) or places[at] > lead.end() + near.reach:
+            if lead is None or not _later_within(near, text, start, lead.end() + near.reach):
                 continue
         m = rule.pattern.match(text, start)
         if m is not None:
