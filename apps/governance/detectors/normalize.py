@@ -30,6 +30,8 @@ _MIXED_WORD_RE = re.compile(
     "(?<![\\w\u0370-\u052f])(?=[\\w\u0370-\u052f]*?[a-zA-Z])(?=[\\w\u0370-\u052f]*?[\u0370-\u052f])"
     "[\\w\u0370-\u052f]+"
 )
+_GREEK_OR_CYRILLIC_RE = re.compile("[\u0370-\u052f]")
+_LATIN_RE = re.compile("[a-zA-Z]")
 # A Greek or Cyrillic letter touching a Latin one: the cheap test for a disguised word.
 _MIXED_PAIR_RE = re.compile("[\u0370-\u052f](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))")
 
@@ -145,8 +147,13 @@ def normalize(text: str) -> Normalized:
             lookalikes += sum(1 for a, b in zip(word, mapped, strict=True) if a != b)
             return mapped
 
-        # Only inside words that mix them with Latin letters: Russian or Greek prose stays as it is.
-        folded = _MIXED_WORD_RE.sub(fold_word, folded)
+        # Only inside words that mix them with Latin letters: Russian or Greek prose stays as it is. A word
+        # holds no newline, so only the lines with both kinds of letter are searched for one.
+        lines = folded.split("\n")
+        for i, line in enumerate(lines):
+            if _GREEK_OR_CYRILLIC_RE.search(line) is not None and _LATIN_RE.search(line) is not None:
+                lines[i] = _MIXED_WORD_RE.sub(fold_word, line)
+        folded = "\n".join(lines)
     lowered = folded.lower()
     if len(lowered) != len(folded):  # a character whose lowercase is longer: keep it as it is
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in folded)
