@@ -31,6 +31,7 @@ from apps.governance.detectors.rules import (
     RULES,
     SENTENCE_END,
     STARTS,
+    SYMBOL_SEARCH,
     SYMBOLS,
     Gate,
     Near,
@@ -324,6 +325,16 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
             starts.add(found.start())
             found = places.search(text, found.start() + 1)
         symbols = ()
+    search = SYMBOL_SEARCH.get(rule.name)
+    if search is not None:
+        # the same starts as the loop below while it stays under MAX_STARTS (its only bound)
+        every = set(starts)
+        found = search.search(text)
+        while found is not None and len(every) < MAX_STARTS:
+            every.add(found.start())
+            found = search.search(text, found.start() + 1)
+        if len(every) < MAX_STARTS:
+            starts, symbols = every, ()
     for symbol, back in symbols:
         at = text.find(symbol)
         while at >= 0 and len(starts) < MAX_STARTS:
