@@ -85,9 +85,13 @@ _HEX = re.compile(
 _HEX_GATE = re.compile(r"[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F]")
 # 4+ bytes written in bits; the first byte unrolled so the search skips in C to a 0 or 1 (8x faster).
 _BINARY = re.compile(r"[01](?<![01].)[01]{7}[\s,']*(?:[01]{8}[\s,']*){3,}")
-_URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}){4,}[^\s]*")
-# Text written as HTML character references: "&#73;&#103;&#110;..." or "&#x49;&#x67;..."
-_HTML_REFS = re.compile(r"(?:&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});\s?){4,}")
+# 4+ escaped bytes; the first written out, so that the search skips in C to a "%" (with the group
+# first it tried the group at every character).
+_URLENC = re.compile(r"%[0-9a-fA-F]{2}(?:%[0-9a-fA-F]{2}){3,}[^\s]*")
+# Text written as HTML character references: "&#73;&#103;&#110;..." or "&#x49;&#x67;...", the first
+# written out as for _URLENC.
+_HTML_REF = r"&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});\s?"
+_HTML_REFS = re.compile(rf"{_HTML_REF}(?:{_HTML_REF}){{3,}}")
 _INVISIBLE_IN_WORD = re.compile("\\w[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]+\\w")
 
 
