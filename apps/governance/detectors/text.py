@@ -14,6 +14,7 @@ import html
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
 from itertools import accumulate, compress
 from typing import Any
 
@@ -280,11 +281,24 @@ class _Index:
             found = self._seen[pattern] = pattern.search(self.text) is not None
         return found
 
+    @cached_property
+    def joined_words(self) -> str:
+        """The view's words joined by newlines: a string of letters occurs in the view iff it occurs in
+        this, which is shorter (each word once) to look it up in."""
+        return "\n".join(self.present)
+
     @property
     def tokens(self) -> int:
         return sum(len(v) for v in self.words.values())
 
 
+# The SYMBOLS that are words or parts of words: each lies inside one of the view's [a-z]+ words.
+_LETTER_SYMBOLS = frozenset(
+    symbol
+    for symbols in SYMBOLS.values()
+    for symbol, _ in symbols
+    if symbol.isascii() and symbol.isalpha() and symbol.islower()
+)
 _ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
 # As sets: a rule's start words are intersected with the few words the view has, not looked up one by one.
 _START_SETS = {name: frozenset(words) for name, words in STARTS.items()}
@@ -340,6 +354,8 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
         if len(every) < MAX_STARTS:
             starts, symbols = every, ()
     for symbol, back in symbols:
+        if symbol in _LETTER_SYMBOLS and symbol not in index.joined_words:
+            continue
         at = text.find(symbol)
         while at >= 0 and len(starts) < MAX_STARTS:
             starts.update(range(max(0, at - back), at + 1))
