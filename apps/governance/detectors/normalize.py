@@ -30,6 +30,8 @@ _MIXED_WORD_RE = re.compile(
     "(?<![\\w\u0370-\u052f])(?=[\\w\u0370-\u052f]*?[a-zA-Z])(?=[\\w\u0370-\u052f]*?[\u0370-\u052f])"
     "[\\w\u0370-\u052f]+"
 )
+_GREEK_OR_CYRILLIC_RE = re.compile("[\u0370-\u052f]")
+_LATIN_RE = re.compile("[a-zA-Z]")
 # A Greek or Cyrillic letter touching a Latin one: the cheap test for a disguised word.
 _MIXED_PAIR_RE = re.compile("[\u0370-\u052f](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))")
 
@@ -79,6 +81,19 @@ def fold_table() -> dict[int, str]:
     return table
 
 
+# Characters above the Basic Multilingual Plane: the Unicode tag characters and the mathematical letters.
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
+
+
+@lru_cache(maxsize=1)
+def bmp_fold_table() -> str:
+    """``fold_table`` for the Basic Multilingual Plane as a string indexed by code point, unmapped
+    characters mapping to themselves (128 KB): ``str.translate`` indexes a string in C, where with a
+    dict it looks every non-ASCII character up (see docs/benchmarks.md)."""
+    table = fold_table()
+    return "".join(table.get(cp, chr(cp)) for cp in range(0x10000))
+
+
 @lru_cache(maxsize=1)
 def confusables_table() -> dict[int, str]:
     return {ord(k): v for k, v in CONFUSABLES.items()}
@@ -114,12 +129,13 @@ class Normalized:
 def normalize(text: str) -> Normalized:
     if text.isascii():
         return Normalized(text, text.lower())
-    hidden = "".join(chr(ord(c) - 0xE0000) for run in TAG_RE.findall(text) for c in run)
+    astral = _ASTRAL_RE.search(text) is not None
+    hidden = "".join(chr(ord(c) - 0xE0000) for run in TAG_RE.findall(text) for c in run) if astral else ""
     removed = tuple(m.start() for m in INVISIBLE_RE.finditer(text))
     cleaned = INVISIBLE_RE.sub("", text) if removed else text
     # the k-th removed character sat just before cleaned offset removed[k] - k
     shifts = tuple(r - k for k, r in enumerate(removed))
-    folded = cleaned.translate(fold_table())
+    folded = cleaned.translate(fold_table() if astral else bmp_fold_table())
     lookalikes = 0
     if _MIXED_PAIR_RE.search(folded) is not None:
         confusables = confusables_table()
@@ -131,8 +147,13 @@ def normalize(text: str) -> Normalized:
             lookalikes += sum(1 for a, b in zip(word, mapped, strict=True) if a != b)
             return mapped
 
-        # Only inside words that mix them with Latin letters: Russian or Greek prose stays as it is.
-        folded = _MIXED_WORD_RE.sub(fold_word, folded)
+        # Only inside words that mix them with Latin letters: Russian or Greek prose stays as it is. A word
+        # holds no newline, so only the lines with both kinds of letter are searched for one.
+        lines = folded.split("\n")
+        for i, line in enumerate(lines):
+            if _GREEK_OR_CYRILLIC_RE.search(line) is not None and _LATIN_RE.search(line) is not None:
+                lines[i] = _MIXED_WORD_RE.sub(fold_word, line)
+        folded = "\n".join(lines)
     lowered = folded.lower()
     if len(lowered) != len(folded):  # a character whose lowercase is longer: keep it as it is
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in folded)

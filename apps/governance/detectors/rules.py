@@ -10,6 +10,8 @@ fire on ordinary talk about the same subject carries a guard: a defensive or edu
 from __future__ import annotations
 
 import re
+import re._constants as re_constants
+import re._parser as re_parser
 from dataclasses import dataclass
 from functools import partial
 
@@ -96,6 +98,8 @@ _SHELL = (
     r"\bfork\s*\(|\bdd\s+if=[^\n]{0,40}of=/dev/|javascript:|document\.cookie|\btelnet\s|drop\s+table|"
     r"fetch\(\s*['\"]https?://|fromcharcode|string\.fromcodepoint|\batob\()"
 )
+
+_SHELL_VERB = r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b"
 
 RULES: list[Rule] = [
     _rule(
@@ -412,10 +416,9 @@ RULES: list[Rule] = [
         "unsafe",
         6,
         "asks the assistant to run a dangerous command",
-        r"\b(?:run|execute|exec|eval(?:uate)?|invoke|call|bypass|process|interpret)\b"
         # every match has a command within 168 characters of the verb on its line: checked once per start,
         # not after each quote of the line (minified JS: 4.7 ms per view)
-        rf"(?=\s*(?:the\s+following)?[^\n]{{0,200}}?{_SHELL})"
+        rf"{_SHELL_VERB}(?=\s*(?:the\s+following)?[^\n]{{0,200}}?{_SHELL})"
         r"\s*(?::|this|the\s+following|it|now|command)?[^\n]{0,40}?[`'\"(:][^\n]{0,120}?"
         rf"{_SHELL}",
     ),
@@ -1665,28 +1668,67 @@ REQUIRES: dict[str, tuple[str, ...]] = {
         """
     ),
 }
+
+
 # Something every match of a rule contains, searched for once per text: rules written in another script
 # are tried only on a text with a letter of it, settings only on a text with a setting.
-_CYRILLIC = re.compile("[\u0400-\u04ff]")
-_CJK = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
-GATES: dict[str, re.Pattern[str]] = {
+class _Literals:
+    """A gate that is one of a few plain strings: ``in`` on each (5 of them: a third of the time the
+    alternation's search takes, which tries every alternative at every character)."""
+
+    def __init__(self, *words: str) -> None:
+        self.words = words
+
+    def search(self, text: str) -> bool | None:
+        return True if any(word in text for word in self.words) else None
+
+
+class _NonAscii:
+    """A gate on characters of another script: none in an ASCII view, so not searched there."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return None if text.isascii() else self.pattern.search(text)
+
+
+Gate = re.Pattern[str] | _Literals | _NonAscii
+_CYRILLIC = _NonAscii("[\u0400-\u04ff]")
+_CJK = _NonAscii("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+# The heads of bracket-command's alternatives (the text before its words), as one class of their first
+# characters with the rest checked behind: a search skips in C to one of them (the plain alternation,
+# ``[\[\(\{<]\s*...|//\s*...|<!--``, tried every branch at every character).
+_BRACKET_COMMAND_HEADS = re.compile(
+    r"[\[\(\{</](?:(?<=[\[\(\{<])\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden|"
+    r"instruction|note|ai|assistant)|(?<=/)/\s*(?:developer|admin|system)|(?<=<)!--)"
+)
+GATES: dict[str, Gate] = {
     "override-ru": _CYRILLIC,
     "extract-ru": _CYRILLIC,
     "override-cjk": _CJK,
     "extract-cjk": _CJK,
-    "config-injection": re.compile(r"[:=]|_[a-z]+\s*\("),
+    # ``[:=]|_[a-z]+\s*\(`` written as bracket-command's heads are
+    "config-injection": re.compile(r"[:=_](?:(?<=[:=])|(?<=_)[a-z]+\s*\()"),
     # The heads of the pattern's alternatives, or the words every match holds: one pass over the text
     # instead of a str.find per punctuation anchor or stem (code and logs are full of brackets).
     "chat-template-tokens": re.compile(r"<\||<<|\[\s*/?\s*(?:inst|sys)|</?\s*(?:sys|instr)"),
-    "bracket-command": re.compile(
-        r"[\[\(\{<]\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden|instruction|note|ai|"
-        r"assistant)|//\s*(?:developer|admin|system)|<!--"
-    ),
-    "origin-prompt-compound": re.compile("anweisung|befehl|prompt|direktive|richtlinie"),
+    "bracket-command": _BRACKET_COMMAND_HEADS,
+    "origin-prompt-compound": _Literals("anweisung", "befehl", "prompt", "direktive", "richtlinie"),
 }
 # The characters a rule's match can begin with (or the start of the text), where its anchors give many
 # positions to try.
 LEADS: dict[str, frozenset[str]] = {"fake-system-turn": frozenset("\n]})>\"'")}
+# The places among a rule's SYMBOLS places where one of its matches can begin, found by one search of
+# the view: the scan tries the rule there instead of at every bracket of code (used while the SYMBOLS
+# places stay under the scan's bound on starts, so that the same matches are found).
+PLACES: dict[str, re.Pattern[str]] = {
+    # every match begins where the gate matches (each alternative of the gate is the head of one of the
+    # pattern's)
+    "bracket-command": _BRACKET_COMMAND_HEADS,
+    # the dashes of "--- end ---" come after the pattern's \b: after a word character
+    "end-of-input": re.compile(r"---(?<=\w---)"),
+}
 # Rules that begin with punctuation: (substring, how many characters before it a match may start).
 SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
     "chat-template-tokens": (("<|", 0), ("<<", 0), ("[", 0), ("</", 0), ("<", 0)),
@@ -1736,6 +1778,14 @@ SYMBOLS: dict[str, tuple[tuple[str, int], ...]] = {
         *((stem, 0) for stem in _words("ausbildungs start basis leit")),
     ),
 }  # fmt: skip
+# Rules whose SYMBOLS are words of another script (each at 0 characters before the match), looked for
+# by one search of their alternation: it skips in C to the first character of one, where a str.find per
+# word reads the whole view once each (a view of another script: 15 of them cost 0.15 ms).
+SYMBOL_SEARCH: dict[str, re.Pattern[str]] = {
+    name: re.compile("|".join(re.escape(symbol) for symbol, _ in SYMBOLS[name]))
+    for name in ("override-cjk", "extract-cjk")
+}
+assert all(back == 0 for name in SYMBOL_SEARCH for _, back in SYMBOLS[name])
 # The gaps between words in some rules ("[\W_]+(?:[\w'-]+[\W_]+){0,3}?", "\W+(?:[\w'-]+\W+){0,2}?") let a
 # "-", "_" or "'" be read either as a word or as the space between words, and backtracking tries every way
 # of cutting a run of them into words and spaces before it gives up: a divider line of 60 dashes after
@@ -1782,6 +1832,54 @@ def _precheck(rule: Rule) -> str | None:
     for run, possessive in _POSSESSIVE.get(rule.name, ()):
         rewritten = rewritten.replace(run, possessive)
     return rewritten if rewritten != rule.pattern.pattern else None
+
+
+def _literal_heads(pattern: str) -> tuple[str, ...]:
+    """The text each alternative of ``pattern`` (an alternation) begins with, after its ``\\b``: every match
+    of ``pattern`` begins with one of them."""
+    parsed = re_parser.parse(pattern)
+    assert len(parsed.data) == 1 and parsed.data[0][0] is re_constants.BRANCH, "an alternation"
+    heads = []
+    for alternative in parsed.data[0][1][1]:
+        items = list(alternative.data)
+        while items and items[0][0] is re_constants.AT:
+            items.pop(0)
+        head = "".join(chr(arg) for _, arg in _leading_literals(items))
+        assert head, f"an alternative of {pattern[:40]!r} begins with no literal"
+        heads.append(head)
+    return tuple(heads)
+
+
+def _leading_literals(items: list) -> list:
+    taken = []
+    for op, arg in items:
+        if op is not re_constants.LITERAL:
+            break
+        taken.append((op, arg))
+    return taken
+
+
+@dataclass(frozen=True)
+class Near:
+    """Every match of a rule begins with what ``head`` matches and has ``later`` matching at a place at or
+    after its start and at most ``reach`` characters after the end of ``head``'s match; every match of
+    ``later`` begins with one of ``heads``."""
+
+    head: re.Pattern[str]
+    later: re.Pattern[str]
+    heads: tuple[str, ...]
+    reach: int
+
+
+# The scan looks for ``later``'s heads within reach of each start (str.find) and tries such a rule only
+# where one of them begins a match of ``later``: shell-payload's lookahead otherwise tries the long
+# command alternation at every character of the line after every verb.
+NEAR: dict[str, Near] = {
+    # shell-payload's lookahead after the verb: \s*(?:the\s+following)?[^\n]{0,200}?{_SHELL}
+    "shell-payload": Near(
+        re.compile(rf"{_SHELL_VERB}\s*(?:the\s+following)?"), re.compile(_SHELL), _literal_heads(_SHELL), 200
+    ),
+}
 
 
 # The rule's pattern rewritten to run in linear time: it matches where the rule matches (tests check it).

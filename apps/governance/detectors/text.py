@@ -14,6 +14,7 @@ import html
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
 from itertools import accumulate, compress
 from typing import Any
 
@@ -24,12 +25,17 @@ from apps.governance.detectors.rules import (
     GUARD_WINDOW,
     LEADS,
     META,
+    NEAR,
+    PLACES,
     PRECHECKS,
     REQUIRES,
     RULES,
     SENTENCE_END,
     STARTS,
+    SYMBOL_SEARCH,
     SYMBOLS,
+    Gate,
+    Near,
     Rule,
 )
 
@@ -80,9 +86,13 @@ _HEX = re.compile(
 _HEX_GATE = re.compile(r"[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F][ :,]?[2-7][0-9a-fA-F]")
 # 4+ bytes written in bits; the first byte unrolled so the search skips in C to a 0 or 1 (8x faster).
 _BINARY = re.compile(r"[01](?<![01].)[01]{7}[\s,']*(?:[01]{8}[\s,']*){3,}")
-_URLENC = re.compile(r"(?:%[0-9a-fA-F]{2}){4,}[^\s]*")
-# Text written as HTML character references: "&#73;&#103;&#110;..." or "&#x49;&#x67;..."
-_HTML_REFS = re.compile(r"(?:&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});\s?){4,}")
+# 4+ escaped bytes; the first written out, so that the search skips in C to a "%" (with the group
+# first it tried the group at every character).
+_URLENC = re.compile(r"%[0-9a-fA-F]{2}(?:%[0-9a-fA-F]{2}){3,}[^\s]*")
+# Text written as HTML character references: "&#73;&#103;&#110;..." or "&#x49;&#x67;...", the first
+# written out as for _URLENC.
+_HTML_REF = r"&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});\s?"
+_HTML_REFS = re.compile(rf"{_HTML_REF}(?:{_HTML_REF}){{3,}}")
 _INVISIBLE_IN_WORD = re.compile("\\w[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]+\\w")
 
 
@@ -262,24 +272,49 @@ class _Index:
                     self.words[word] = [at]
                 else:
                     positions.append(at)
-        self._seen: dict[re.Pattern[str], bool] = {}
+        self._seen: dict[Gate, bool] = {}
 
-    def has(self, pattern: re.Pattern[str]) -> bool:
+    def has(self, pattern: Gate) -> bool:
         """Whether ``pattern`` occurs in the view (searched once per view)."""
         found = self._seen.get(pattern)
         if found is None:
             found = self._seen[pattern] = pattern.search(self.text) is not None
         return found
 
+    @cached_property
+    def joined_words(self) -> str:
+        """The view's words joined by newlines: a string of letters occurs in the view iff it occurs in
+        this, which is shorter (each word once) to look it up in."""
+        return "\n".join(self.present)
+
     @property
     def tokens(self) -> int:
         return sum(len(v) for v in self.words.values())
 
 
+# The SYMBOLS that are words or parts of words: each lies inside one of the view's [a-z]+ words.
+_LETTER_SYMBOLS = frozenset(
+    symbol
+    for symbols in SYMBOLS.values()
+    for symbol, _ in symbols
+    if symbol.isascii() and symbol.isalpha() and symbol.islower()
+)
 _ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
 # As sets: a rule's start words are intersected with the few words the view has, not looked up one by one.
 _START_SETS = {name: frozenset(words) for name, words in STARTS.items()}
 _NONE: frozenset[str] = frozenset()
+
+
+def _later_within(near: Near, text: str, start: int, last: int) -> bool:
+    """Whether ``near.later`` matches at a place from ``start`` to ``last``: its heads looked for in that
+    stretch only (a few hundred characters, a str.find each), each place found tried once."""
+    for head in near.heads:
+        at = text.find(head, start, last + len(head))
+        while at >= 0:
+            if near.later.match(text, at) is not None:
+                return True
+            at = text.find(head, at + 1, last + len(head))
+    return False
 
 
 def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
@@ -295,7 +330,32 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     words = index.words
     for word in _START_SETS.get(rule.name, _NONE).intersection(words):
         starts.update(words[word])
-    for symbol, back in SYMBOLS.get(rule.name, ()):
+    symbols = SYMBOLS.get(rule.name, ())
+    places = PLACES.get(rule.name)
+    # a symbol of n characters occurs at most n times per occurrence str.count counts
+    if (
+        places is not None
+        and len(starts) + sum(len(symbol) * text.count(symbol) * (back + 1) for symbol, back in symbols)
+        < MAX_STARTS
+    ):
+        found = places.search(text)
+        while found is not None:
+            starts.add(found.start())
+            found = places.search(text, found.start() + 1)
+        symbols = ()
+    search = SYMBOL_SEARCH.get(rule.name)
+    if search is not None:
+        # the same starts as the loop below while it stays under MAX_STARTS (its only bound)
+        every = set(starts)
+        found = search.search(text)
+        while found is not None and len(every) < MAX_STARTS:
+            every.add(found.start())
+            found = search.search(text, found.start() + 1)
+        if len(every) < MAX_STARTS:
+            starts, symbols = every, ()
+    for symbol, back in symbols:
+        if symbol in _LETTER_SYMBOLS and symbol not in index.joined_words:
+            continue
         at = text.find(symbol)
         while at >= 0 and len(starts) < MAX_STARTS:
             starts.update(range(max(0, at - back), at + 1))
@@ -303,11 +363,16 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     last_end = -1
     leads = LEADS.get(rule.name)
     precheck = PRECHECKS.get(rule.name)
+    near = NEAR.get(rule.name)
     for start in sorted(starts):
         if start < last_end or (leads is not None and start and text[start] not in leads):
             continue
         if precheck is not None and precheck.match(text, start) is None:
             continue
+        if near is not None:
+            lead = near.head.match(text, start)
+            if lead is None or not _later_within(near, text, start, lead.end() + near.reach):
+                continue
         m = rule.pattern.match(text, start)
         if m is not None:
             last_end = m.end()
