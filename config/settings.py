@@ -328,6 +328,9 @@ API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=20)
 # Token and API key lookups are cached this long in a shared (Redis) cache, and invalidated
 # at once when a credential is revoked or its user changed (apps.accounts.authcache); 0: off.
 AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=60)
+# A user's own session with its policy, as each submission reads it, kept the same way
+# (apps.sessions.selectors.session_cache; invalidated when any session or policy changes).
+SESSION_CACHE_SECONDS = env.int("SESSION_CACHE_SECONDS", default=60)
 API_KEY_MAX_ROTATION_OVERLAP_SECONDS = env.int("API_KEY_MAX_ROTATION_OVERLAP_SECONDS", default=7 * 24 * 3600)
 
 # Remote LLM runs (`llm` kind, apps.llm, workers/llm). Providers: JSON, see apps/llm/providers.py;
