@@ -152,6 +152,10 @@ else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# How many requests a web process runs its Django code for at once (apps.core.asgi_handler.Admission;
+# 0: every request as it comes).
+WEB_CONCURRENT_REQUESTS = env.int("WEB_CONCURRENT_REQUESTS", default=4)
+
 # The Retry-After of a 503 answered while the database cannot be reached.
 DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
@@ -57,6 +58,31 @@ class RequestThreads:
             executor.shutdown(wait=False)
 
 
+class Admission:
+    """At most `limit` requests of a process in their synchronous work at once, the others
+    waiting their turn in arrival order (0: no limit); bound to the running event loop.
+
+    Request threads share one GIL: with every connection's request computing at once, each
+    takes as long as all of them together, and the GIL's hand-overs favour whichever thread
+    holds it, so the slowest request of a burst waits several times the median. A few at a
+    time keep the database and Redis waits overlapped and serve the rest first come, first
+    served (docs/benchmarks.md, "Requests admitted a few at a time").
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def __call__(self) -> asyncio.Semaphore | None:
+        if not self.limit:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._semaphore = loop, asyncio.Semaphore(self.limit)
+        return self._semaphore
+
+
 class OneHopASGIHandler(ASGIHandler):
     # Idle request threads a process keeps: about the requests it serves at once.
     KEEP_THREADS = 32
@@ -65,6 +91,7 @@ class OneHopASGIHandler(ASGIHandler):
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
         self.threads = RequestThreads(self.KEEP_THREADS)
+        self.admission = Admission(settings.WEB_CONCURRENT_REQUESTS)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -82,7 +109,14 @@ class OneHopASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         try:
-            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            # the body was read before a turn is taken, so a slow client waits alone; a stream's
+            # later writing is outside it
+            admitted = self.admission()
+            if admitted is None:
+                response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            else:
+                async with admitted:
+                    response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
             if not response.streaming:
                 await self.send_response(response, send)
                 return

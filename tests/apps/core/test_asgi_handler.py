@@ -1,10 +1,12 @@
 """apps.core.asgi_handler without a server: a request's synchronous work is one thread hop on
-a kept thread, and a streaming response ends when its client goes away."""
+a kept thread, a few requests at a time in arrival order, and a streaming response ends when its
+client goes away."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,16 +33,33 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(_forever())
 
 
-urlpatterns = [path("plain", plain), path("stream", stream)]
+_inside = {"now": 0, "most": 0, "order": []}
+_inside_lock = threading.Lock()
+
+
+def slow(request: HttpRequest) -> HttpResponse:
+    with _inside_lock:
+        _inside["now"] += 1
+        _inside["most"] = max(_inside["most"], _inside["now"])
+        _inside["order"].append(request.GET["n"])
+    time.sleep(0.05)
+    with _inside_lock:
+        _inside["now"] -= 1
+    return HttpResponse(b"done")
+
+
+urlpatterns = [path("plain", plain), path("stream", stream), path("slow", slow)]
 
 
 @pytest.fixture
 def handler(settings) -> OneHopASGIHandler:
     settings.ROOT_URLCONF = __name__
+    settings.WEB_CONCURRENT_REQUESTS = 1  # a stream must not hold the one turn
     return OneHopASGIHandler()
 
 
 def _scope(url: str) -> dict[str, Any]:
+    url, _, query = url.partition("?")
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -49,7 +68,7 @@ def _scope(url: str) -> dict[str, Any]:
         "scheme": "http",
         "path": url,
         "raw_path": url.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "headers": [(b"host", b"localhost")],
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 8000),
@@ -118,8 +137,9 @@ def test_a_stream_ends_when_its_client_disconnects(handler):
         gone = asyncio.Event()
         request = asyncio.create_task(_get(handler, "/stream", gone))
         await asyncio.sleep(0.2)
-        # the stream holds its own thread, so another request meanwhile is served on another
-        other = await _get(handler, "/plain")
+        # the stream holds its own thread, so another request meanwhile is served on another;
+        # and not the one turn, so that request is served at all
+        other = await asyncio.wait_for(_get(handler, "/plain"), timeout=5)
         gone.set()
         sent = await asyncio.wait_for(request, timeout=5)
         return [sent, other]
@@ -133,3 +153,26 @@ def test_a_stream_ends_when_its_client_disconnects(handler):
     assert any(message.get("body") == b"tick\n" for message in sent[1:])
     assert other[0]["status"] == 200
     assert len(finished) == 2 and len(set(finished)) == 2  # each request's own thread
+
+
+@pytest.mark.parametrize("limit", [2, 0])
+def test_requests_run_a_few_at_a_time_in_arrival_order(settings, limit):
+    settings.ROOT_URLCONF = __name__
+    settings.WEB_CONCURRENT_REQUESTS = limit
+    handler = OneHopASGIHandler()
+    _inside.update(now=0, most=0, order=[])
+
+    async def burst() -> list[list[Any]]:
+        requests = []
+        for n in range(6):
+            requests.append(asyncio.create_task(_get(handler, f"/slow?n={n}")))
+            await asyncio.sleep(0.005)  # each arrives after the one before
+        return await asyncio.gather(*requests)
+
+    responses = asyncio.run(burst())
+    assert [r[0]["status"] for r in responses] == [200] * 6
+    if limit:
+        assert _inside["most"] == limit
+        assert _inside["order"] == [str(n) for n in range(6)]
+    else:
+        assert _inside["most"] > 2  # every request as it comes
