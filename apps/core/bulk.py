@@ -396,7 +396,7 @@ def insert_rows_sql(
     pk = model._meta.pk
     database_pk = isinstance(pk, _AUTO) and getattr(objs[0], pk.attname) is None
     shape = _insert_shape(model, database_pk, returning_pk, using)
-    columns, read, converters, hooks = shape.columns, shape.read, shape.converters, shape.hooks
+    read, converters, hooks = shape.read, shape.converters, shape.hooks
     rows = []
     for obj in objs:
         values = list(read(obj))
@@ -405,8 +405,7 @@ def insert_rows_sql(
         rows.append([convert(v) if convert else v for v, convert in zip(values, converters, strict=True)])
     if len(rows) == 1:
         return shape.values_sql, _values_params(rows[0], shape.json_columns)
-    document = [dict(zip(columns, row, strict=True)) for row in rows]
-    return shape.sql, [json.dumps(document, allow_nan=False, separators=(",", ":"))]
+    return shape.sql, [json.dumps(rows, allow_nan=False, separators=(",", ":"))]
 
 
 def _values_params(row: list[Any], json_columns: frozenset[int]) -> list[Any]:
@@ -423,10 +422,9 @@ def _values_params(row: list[Any], json_columns: frozenset[int]) -> list[Any]:
 
 @dataclass(frozen=True)
 class _InsertShape:
-    sql: str  # the rows as one JSON document
+    sql: str  # the rows as one JSON document, each row an array
     values_sql: str  # one row as a VALUES row
     json_columns: frozenset[int]  # written as JSON text in values_sql
-    columns: tuple[str, ...]
     read: Callable[[Model], tuple[Any, ...]]  # the fields' attributes, in column order
     converters: tuple[Callable[[Any], Any] | None, ...]  # to a JSON value (None: the value is one)
     hooks: tuple[tuple[int, Field[Any, Any]], ...]  # fields with a pre_save of their own
@@ -458,13 +456,23 @@ def _insert_shape(model: type[Model], database_pk: bool, returning_pk: bool, usi
     fields = [field for field in opts.concrete_fields if not (database_pk and field.primary_key)]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    record = ", ".join(f"{quote(field.column)} {field.db_type(connection)}" for field in fields)
+    # Each row a JSON array, its values read by position: a third less of PostgreSQL's time
+    # than each row as an object read by jsonb_to_recordset, and no keys to write. JSON null
+    # is SQL NULL in a JSON column, as Django stores None; text columns take their values
+    # uncast: a cast to varchar(n) would cut a value too long.
+    values = ", ".join(
+        f"NULLIF(row -> {i}, 'null')"
+        if isinstance(field, JSONField)
+        else f"row ->> {i}"
+        if _is_text(field, connection)
+        else f"(row ->> {i})::{field.db_type(connection)}"
+        for i, field in enumerate(fields)
+    )
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({columns}) "
-        f"SELECT {columns} FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({record})) "
-        f"WITH ORDINALITY AS r({columns}, ordinality) ORDER BY ordinality"
+        f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(row, ordinality) "
+        "ORDER BY ordinality"
     )
-    # text columns take their values uncast: a cast to varchar(n) would cut a value too long
     casts = ["%s" if _is_text(field, connection) else f"%s::{field.db_type(connection)}" for field in fields]
     values_sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES ({', '.join(casts)})"
     if returning_pk:
@@ -476,7 +484,6 @@ def _insert_shape(model: type[Model], database_pk: bool, returning_pk: bool, usi
         sql,
         values_sql,
         frozenset(i for i, field in enumerate(fields) if isinstance(field, JSONField)),
-        tuple(field.column for field in fields),
         getter if len(fields) > 1 else lambda obj: (getter(obj),),
         tuple(_converter(field) for field in fields),
         # a field whose pre_save is Field's own only reads the attribute (auto_now fields and

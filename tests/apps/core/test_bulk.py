@@ -97,6 +97,26 @@ def test_a_single_row_refuses_what_the_json_document_refuses(session):
     assert not Run.objects.filter(pk=run.pk).exists()
 
 
+def test_several_rows_store_null_as_null_and_refuse_what_one_row_refuses(session):
+    from django.db import DataError, transaction
+
+    several = runs(session, 3)
+    several[1].result = {"kept": None}
+    insert_rows(Run, several)
+    # None in a JSON column is SQL NULL, as Django stores it, not the JSON value null
+    assert Run.objects.filter(pk__in=[r.pk for r in several], result__isnull=True).count() == 2
+    assert Run.objects.get(pk=several[1].pk).result == {"kept": None}
+    several = runs(session, 3)
+    several[2].task_id = "t" * 65  # too long for its column: an error, not cut short
+    with pytest.raises(DataError), transaction.atomic():
+        insert_rows(Run, several)
+    several = runs(session, 3)
+    several[1].progress = float("inf")
+    with pytest.raises(ValueError):
+        insert_rows(Run, several)
+    assert not Run.objects.filter(pk__in=[r.pk for r in several]).exists()
+
+
 def test_update_rows_writes_each_rows_own_values(session):
     rows = runs(session, 3)
     insert_rows(Run, rows)
