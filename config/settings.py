@@ -153,8 +153,9 @@ else:
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # How many requests a web process runs its Django code for at once (apps.core.asgi_handler.Admission;
-# 0: every request as it comes).
+# 0: every request as it comes), and how long one may hold its turn before the next is let in.
 WEB_CONCURRENT_REQUESTS = env.int("WEB_CONCURRENT_REQUESTS", default=4)
+WEB_REQUEST_TURN_SECONDS = env.float("WEB_REQUEST_TURN_SECONDS", default=0.2)
 
 # The Retry-After of a 503 answered while the database cannot be reached.
 DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)

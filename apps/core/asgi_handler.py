@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -63,24 +65,45 @@ class Admission:
     waiting their turn in arrival order (0: no limit); bound to the running event loop.
 
     Request threads share one GIL: with every connection's request computing at once, each
-    takes as long as all of them together, and the GIL's hand-overs favour whichever thread
+    takes as long as all of them together, and the GIL's hand-overs favour the thread that
     holds it, so the slowest request of a burst waits several times the median. A few at a
     time keep the database and Redis waits overlapped and serve the rest first come, first
-    served (docs/benchmarks.md, "Requests admitted a few at a time").
+    served (docs/benchmarks.md, "Requests admitted a few at a time"). A request still running
+    after `turn_seconds` gives its turn to the next and runs on beside them, so a few slow
+    requests (a long report, a lock wait) cannot hold a process's turns.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, turn_seconds: float) -> None:
         self.limit = limit
+        self.turn_seconds = turn_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
 
-    def __call__(self) -> asyncio.Semaphore | None:
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
         if not self.limit:
-            return None
+            yield
+            return
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._loop, self._semaphore = loop, asyncio.Semaphore(self.limit)
-        return self._semaphore
+        semaphore = self._semaphore
+        if semaphore is None or self._loop is not loop:
+            semaphore = asyncio.Semaphore(self.limit)
+            self._loop, self._semaphore = loop, semaphore
+        await semaphore.acquire()
+        held = True
+
+        def give_back() -> None:
+            nonlocal held
+            if held:
+                held = False
+                semaphore.release()
+
+        timer = loop.call_later(self.turn_seconds, give_back)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            give_back()
 
 
 class OneHopASGIHandler(ASGIHandler):
@@ -91,7 +114,7 @@ class OneHopASGIHandler(ASGIHandler):
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
         self.threads = RequestThreads(self.KEEP_THREADS)
-        self.admission = Admission(settings.WEB_CONCURRENT_REQUESTS)
+        self.admission = Admission(settings.WEB_CONCURRENT_REQUESTS, settings.WEB_REQUEST_TURN_SECONDS)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -111,12 +134,8 @@ class OneHopASGIHandler(ASGIHandler):
         try:
             # the body was read before a turn is taken, so a slow client waits alone; a stream's
             # later writing is outside it
-            admitted = self.admission()
-            if admitted is None:
+            async with self.admission.turn():
                 response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
-            else:
-                async with admitted:
-                    response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
             if not response.streaming:
                 await self.send_response(response, send)
                 return

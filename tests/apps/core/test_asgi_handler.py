@@ -33,18 +33,20 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(_forever())
 
 
-_inside = {"now": 0, "most": 0, "order": []}
+_inside: dict[str, Any] = {"now": 0, "most": 0, "order": [], "finished": []}
 _inside_lock = threading.Lock()
 
 
 def slow(request: HttpRequest) -> HttpResponse:
+    seconds = float(request.GET.get("seconds", "0.05"))
     with _inside_lock:
         _inside["now"] += 1
         _inside["most"] = max(_inside["most"], _inside["now"])
         _inside["order"].append(request.GET["n"])
-    time.sleep(0.05)
+    time.sleep(seconds)
     with _inside_lock:
         _inside["now"] -= 1
+        _inside["finished"].append(request.GET["n"])
     return HttpResponse(b"done")
 
 
@@ -160,7 +162,7 @@ def test_requests_run_a_few_at_a_time_in_arrival_order(settings, limit):
     settings.ROOT_URLCONF = __name__
     settings.WEB_CONCURRENT_REQUESTS = limit
     handler = OneHopASGIHandler()
-    _inside.update(now=0, most=0, order=[])
+    _inside.update(now=0, most=0, order=[], finished=[])
 
     async def burst() -> list[list[Any]]:
         requests = []
@@ -176,3 +178,23 @@ def test_requests_run_a_few_at_a_time_in_arrival_order(settings, limit):
         assert _inside["order"] == [str(n) for n in range(6)]
     else:
         assert _inside["most"] > 2  # every request as it comes
+
+
+@pytest.mark.parametrize(("turn", "first_done"), [(0.05, "quick"), (30.0, "long")])
+def test_a_long_request_gives_its_turn_to_the_next(settings, turn, first_done):
+    settings.ROOT_URLCONF = __name__
+    settings.WEB_CONCURRENT_REQUESTS = 1
+    settings.WEB_REQUEST_TURN_SECONDS = turn
+    handler = OneHopASGIHandler()
+    _inside.update(now=0, most=0, order=[], finished=[])
+
+    async def long_then_quick() -> list[list[Any]]:
+        long = asyncio.create_task(_get(handler, "/slow?n=long&seconds=0.6"))
+        await asyncio.sleep(0.01)
+        quick = asyncio.create_task(_get(handler, "/slow?n=quick&seconds=0"))
+        return await asyncio.gather(long, quick)
+
+    responses = asyncio.run(long_then_quick())
+    assert [r[0]["status"] for r in responses] == [200, 200]
+    # past its turn the long request runs on beside the next; within it, the next waits
+    assert _inside["finished"][0] == first_done
