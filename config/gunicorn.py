@@ -51,9 +51,9 @@ def post_worker_init(worker: Any) -> None:
 
 def _freeze_what_is_loaded() -> None:
     """What the app has loaded lives as long as the worker: out of the collector's sight, the
-    occasional full collection stops walking all of Django's and the project's objects (about
-    2 ms of every batch's CPU, docs/benchmarks.md). The URLconf's views would otherwise be
-    imported by the first request, after this."""
+    occasional full collection stops walking all of Django's and the project's objects
+    (docs/benchmarks.md, "a frozen heap"). The URLconf's views would otherwise be imported by
+    the first request, after this."""
     from django.apps import apps
 
     if apps.ready:

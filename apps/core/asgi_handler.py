@@ -62,7 +62,7 @@ class RequestThreads:
 
 class Admission:
     """At most `limit` requests of a process in their synchronous work at once, the others
-    waiting their turn in arrival order (0: no limit); bound to the running event loop.
+    waiting their turn in arrival order (0 or less: no limit); bound to the running event loop.
 
     Request threads share one GIL: with every connection's request computing at once, each
     takes as long as all of them together, and the GIL's hand-overs favour the thread that
@@ -81,7 +81,7 @@ class Admission:
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
-        if not self.limit:
+        if self.limit <= 0:
             yield
             return
         loop = asyncio.get_running_loop()

@@ -456,10 +456,10 @@ def _insert_shape(model: type[Model], database_pk: bool, returning_pk: bool, usi
     fields = [field for field in opts.concrete_fields if not (database_pk and field.primary_key)]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    # Each row a JSON array, its values read by position: a third less of PostgreSQL's time
-    # than each row as an object read by jsonb_to_recordset, and no keys to write. JSON null
-    # is SQL NULL in a JSON column, as Django stores None; text columns take their values
-    # uncast: a cast to varchar(n) would cut a value too long.
+    # Each row a JSON array, its values read by position: less of PostgreSQL's time than each
+    # row as an object read by jsonb_to_recordset, and no keys to write (docs/benchmarks.md).
+    # JSON null is SQL NULL in a JSON column, as Django stores None; text columns take their
+    # values uncast: a cast to varchar(n) would cut a value too long.
     values = ", ".join(
         f"NULLIF(row -> {i}, 'null')"
         if isinstance(field, JSONField)
