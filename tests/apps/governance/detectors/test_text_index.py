@@ -19,6 +19,7 @@ from apps.governance.detectors.rules import (
     NEAR,
     PLACES,
     PRECHECKS,
+    REQUIRES,
     RULES,
     STARTS,
     SYMBOLS,
@@ -419,3 +420,42 @@ def test_url_and_html_escapes_are_found_as_by_the_plain_patterns():
             assert [m.span() for m in fast.finditer(text)] == expected, text
             found += bool(expected)
     assert found > 3000
+
+
+def _leet_texts() -> list[str]:
+    """Texts with translated characters few (built from the base index) or everywhere (read whole): inside
+    and around start words and required words, alone, in runs, at both ends."""
+    rnd = random.Random(29)
+    words = "ignore all previous your rules i it sure you how to make a bomb the system prompt only mine"
+    words = [*words.split(), "label", "id", "text", "x", "pm"]
+    leet = ["1", "0", "3", "4", "5", "7", "8", "9", "@", "$", "+", "|", "!", "\u20ac", "2", "!!!", "10", "20"]
+    separators = [" ", " ", " ", "\n", ": ", ", ", '"', "-", "_", "'"]
+    texts = []
+    for n in range(3000):
+        dense = n % 3 == 0
+        pieces = []
+        for _ in range(rnd.randint(0, 400 if n % 10 == 0 else 60)):
+            word = rnd.choice(words)
+            if rnd.random() < (0.5 if dense else 0.03):
+                at = rnd.randint(0, len(word))
+                word = word[:at] + rnd.choice(leet) + word[at + rnd.randint(0, 1) :]
+            pieces.append(word + rnd.choice(separators))
+        texts.append("".join(pieces))
+    views = [view for text in TEXTS for name, view, _ in _views(normalize(text)) if name == "leetspeak"]
+    return texts + views
+
+
+def test_the_leetspeak_index_built_from_the_base_index_is_the_plain_index():
+    required = [*REQUIRES.values(), ("sure",), ("it", "mine"), ("i",), ("zz",), ("label", "pm"), ("x",)]
+    rebuilt = 0
+    for text in _leet_texts():
+        base = normalize(text).text
+        view = _leet(base)
+        index = _Index.leet_of(_Index(base), view)
+        words, present = _plain_index(view)
+        assert index.words == words, text
+        assert index.present >= present, text
+        for group in required:
+            assert index.lacks(group) == present.isdisjoint(group), (text, group)
+        rebuilt += index.present != present  # a piece of a changed word ("sure" of "sure!") is gone
+    assert rebuilt > 300
