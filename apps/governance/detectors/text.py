@@ -39,6 +39,7 @@ from apps.governance.detectors.rules import (
     Gate,
     Near,
     Rule,
+    _NonAscii,
 )
 
 MAX_HITS_PER_RULE = 3
@@ -281,6 +282,8 @@ class _Index:
                 else:
                     positions.append(at)
         self._seen: dict[Gate, bool] = {}
+        self._first: dict[Gate, tuple[int, int]] = {}  # where a gate's pattern first matched
+        self._base: _Index | None = None
         self._doubtful: frozenset[str] | set[str] = frozenset()
 
     @classmethod
@@ -290,6 +293,8 @@ class _Index:
         index = cls.__new__(cls)
         index.text = text
         index._seen = {}
+        index._first = {}
+        index._base = base
         words = dict(base.words)
         present = set(base.present)
         copied: set[str] = set()
@@ -309,8 +314,10 @@ class _Index:
             runs += 1
             # words of digits everywhere (hex, logs): read the whole view, as soon as the words seen so far
             # say there will be too many
-            if runs > most or (runs >= 16 and runs * len(before) > 1.5 * most * changed.start()):
-                return cls(text)
+            if runs > most or (runs >= 8 and runs * len(before) > 1.5 * most * changed.start()):
+                whole = cls(text)
+                whole._base = base
+                return whole
             # Each translated character is a letter in ``text``: the word holding it runs from the last
             # non-letter before it to the first after it, and ``before`` has the same characters there
             # but for the translated ones (which split it into pieces or are part of no word).
@@ -338,6 +345,8 @@ class _Index:
 
     def lacks(self, required: Iterable[str]) -> bool:
         """Whether none of ``required`` is a word of the view."""
+        if not self._doubtful:
+            return self.present.isdisjoint(required)
         common = self.present.intersection(required)
         if not common.issubset(self._doubtful):
             return False
@@ -347,8 +356,24 @@ class _Index:
         """Whether ``pattern`` occurs in the view (searched once per view)."""
         found = self._seen.get(pattern)
         if found is None:
-            found = self._seen[pattern] = pattern.search(self.text) is not None
+            found = self._seen[pattern] = self._search(pattern)
         return found
+
+    def _search(self, pattern: Gate) -> bool:
+        base = self._base
+        if base is not None:
+            # the leetspeak view holds the base view's characters of other scripts, and the base view's
+            # match where no character of it was translated (a gate reads no further than its match)
+            if isinstance(pattern, _NonAscii):
+                return base.has(pattern)
+            if base.has(pattern) and isinstance(pattern, re.Pattern):
+                first = base._first[pattern]
+                if _LEET_SOURCE.search(base.text, max(0, first[0] - 1), first[1]) is None:
+                    return True
+        found = pattern.search(self.text)
+        if isinstance(found, re.Match):
+            self._first[pattern] = found.span()
+        return found is not None
 
     @cached_property
     def joined_words(self) -> str:

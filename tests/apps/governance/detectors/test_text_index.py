@@ -459,3 +459,21 @@ def test_the_leetspeak_index_built_from_the_base_index_is_the_plain_index():
             assert index.lacks(group) == present.isdisjoint(group), (text, group)
         rebuilt += index.present != present  # a piece of a changed word ("sure" of "sure!") is gone
     assert rebuilt > 300
+
+
+def test_a_leetspeak_gate_of_the_base_view_is_reused_only_where_no_character_of_it_changed():
+    rnd = random.Random(31)
+    pieces = ["[", "<", "<|", "|", "<<", " ", "/", "inst", "1nst", "sys", "5ys", "instr", "admin", "4dmin",
+              "_a", "_4", "(", ":", "=", "x", "\u0416", "\u4e00", "prompt", "pr0mpt", "!"]  # fmt: skip
+    texts = ["".join(rnd.choices(pieces, k=rnd.randint(0, 12))) for _ in range(20_000)]
+    reused = 0
+    for text in texts:
+        base = _Index(text)
+        view = _leet(text)
+        for gate in GATES.values():
+            base.has(gate)
+        index = _Index.leet_of(base, view)
+        for name, gate in GATES.items():
+            assert index.has(gate) == (gate.search(view) is not None), (name, text)
+            reused += gate in base._first and index.has(gate)
+    assert reused > 3000
