@@ -350,7 +350,8 @@ class _Index:
         common = self.present.intersection(required)
         if not common.issubset(self._doubtful):
             return False
-        return not any(re.search(rf"(?<![a-z]){word}(?![a-z])", self.text) for word in common)
+        # the word first, then its ends: a search that begins with a lookbehind tries it at every character
+        return not any(re.search(rf"{word}(?![a-z])(?<![a-z]{word})", self.text) for word in common)
 
     def has(self, pattern: Gate) -> bool:
         """Whether ``pattern`` occurs in the view (searched once per view)."""
