@@ -314,6 +314,7 @@ _PLAIN_GATES = {
         r"[\[\(\{<]\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden|instruction|note|ai|"
         r"assistant)|//\s*(?:developer|admin|system)|<!--"
     ),
+    "chat-template-tokens": re.compile(r"<\||<<|\[\s*/?\s*(?:inst|sys)|</?\s*(?:sys|instr)"),
     "origin-prompt-compound": re.compile("anweisung|befehl|prompt|direktive|richtlinie"),
     "override-cjk": re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]"),
     "override-ru": re.compile("[\u0400-\u04ff]"),
@@ -324,7 +325,7 @@ def test_each_gate_passes_where_its_plain_alternation_finds_something():
     rnd = random.Random(11)
     pieces = ["[", "(", "{", "<", "/", "//", "!--", "<!--", " ", "\n", ":", "=", "_", "_x", "(", "admin",
               "note", "system", "ai", "prompt", "anweis", "ung", "befehl", "x", "\u4e00", "\u0416", "\u00e9",
-              "sudo"]  # fmt: skip
+              "sudo", "|", "inst", "sys", "instr", "<<"]  # fmt: skip
     texts = ["".join(rnd.choices(pieces, k=rnd.randint(0, 8))) for _ in range(20_000)] + TEXTS
     found = dict.fromkeys(_PLAIN_GATES, 0)
     for text in texts:
