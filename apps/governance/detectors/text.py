@@ -14,7 +14,7 @@ import html
 import re
 import string
 import urllib.parse
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from itertools import accumulate, compress
@@ -54,6 +54,9 @@ MAX_STARTS = 4096
 # The leetspeak view's index is built from the base view's while it has at most one changed word per this
 # many characters (each costs a few Python steps, a whole index about 0.05 us per character).
 LEET_INDEX_WORDS = 64
+# The leetspeak view is read within this many characters of a place its gates find (a leet digit or symbol
+# in or next to a word): a digit far from any such word is a number, not leetspeak.
+LEET_REACH = 300
 
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a",
@@ -153,6 +156,34 @@ def _leet(text: str) -> str:
         return text.translate(_LEET)
     raw = text.encode("utf-8", "surrogatepass").translate(_LEET_BYTES)
     return raw.decode("utf-8", "surrogatepass").replace("\u20ac", "e")
+
+
+def _leet_windows(base: str, text: str) -> list[int] | None:
+    """Where the leetspeak view ``text`` of ``base`` is read: the stretches within LEET_REACH of a place a
+    leet gate finds, widened to whole words, as sorted bounds [start, end, start, end, ...]; None where
+    that is the whole view."""
+    # a place in every LEET_REACH characters: every character is within reach of one
+    digit, symbol = _LEET_GATES
+    for start in range(0, len(base), LEET_REACH):
+        found = digit.search(base, start, start + LEET_REACH + 1)  # its lookahead reads one more
+        if found is None or found.start() >= start + LEET_REACH:
+            found = symbol.search(base, start, start + LEET_REACH + 2)  # two more
+            if found is None or found.start() >= start + LEET_REACH:
+                break
+    else:
+        return None
+    bounds: list[int] = []
+    for at in sorted({m.start() for gate in _LEET_GATES for m in gate.finditer(base)}):
+        start, end = max(0, at - LEET_REACH), min(len(text), at + LEET_REACH + 1)
+        while start and text[start - 1] in _LOWERCASE and text[start] in _LOWERCASE:
+            start -= 1  # not from inside a word
+        if end < len(text) and text[end - 1] in _LOWERCASE:
+            end = _LETTERS.match(text, end - 1).end()
+        if bounds and start <= bounds[-1]:
+            bounds[-1] = max(bounds[-1], end)
+        else:
+            bounds += [start, end]
+    return None if bounds == [0, len(text)] else bounds
 
 
 def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[int, int]]]]:
@@ -261,40 +292,62 @@ _LOWERCASE = frozenset(string.ascii_lowercase)
 _LEET_SOURCE = re.compile(f"[{re.escape(_LEET_CHARS)}]")  # the characters _leet translates (to letters)
 
 
+def _add_starts(starts: dict[str, list[int]], parts: list[str], offset: int = 0) -> None:
+    """Adds where each start word of ``parts`` (a _TOKEN_SPLIT split of text from ``offset``) begins."""
+    words = parts[1::2]
+    # Word k begins where the gaps and words before it end; map, accumulate and compress run in C, leaving a
+    # Python step only for the few start words (a loop over every word cost twice this).
+    offsets = list(accumulate(map(len, parts), initial=offset))[1::2]
+    is_start = list(map(_ALL_STARTS.__contains__, words))
+    for word, at in zip(compress(words, is_start), compress(offsets, is_start), strict=True):
+        positions = starts.get(word)
+        if positions is None:
+            starts[word] = [at]
+        else:
+            positions.append(at)
+
+
 class _Index:
     """Where the words that can start a rule's match begin in one view, found once for all rules."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         parts = _TOKEN_SPLIT.split(text)  # whole words only: [a-z]+ runs
-        words = parts[1::2]
-        self.present = set(words)  # every word of the view, for rules.REQUIRES
+        self.present = set(parts[1::2])  # every word of the view, for rules.REQUIRES
         self.words: dict[str, list[int]] = {}
         if not self.present.isdisjoint(_ALL_STARTS):
-            # Word k begins where the gaps and words before it end; map, accumulate and compress run in C,
-            # leaving a Python step only for the few start words (a loop over every word cost twice this).
-            offsets = list(accumulate(map(len, parts)))[0::2]
-            is_start = list(map(_ALL_STARTS.__contains__, words))
-            for word, at in zip(compress(words, is_start), compress(offsets, is_start), strict=True):
-                positions = self.words.get(word)
-                if positions is None:
-                    self.words[word] = [at]
-                else:
-                    positions.append(at)
+            _add_starts(self.words, parts)
         self._seen: dict[Gate, bool] = {}
         self._first: dict[Gate, tuple[int, int]] = {}  # where a gate's pattern first matched
         self._base: _Index | None = None
         self._doubtful: frozenset[str] | set[str] = frozenset()
+        self.windows: list[int] | None = None  # where starts are taken (rules.STARTS, SYMBOLS): everywhere
+        self.stretches = [(0, len(text))]  # the same as (start, end) pairs
 
     @classmethod
-    def leet_of(cls, base: _Index, text: str) -> _Index:
+    def leet_of(cls, base: _Index, text: str, windows: list[int] | None = None) -> _Index:
         """The index of ``text``, the leetspeak view of ``base.text``: only the words holding a translated
-        character are read again, the rest copied (most of a view's words hold none)."""
+        character are read again, the rest copied (most of a view's words hold none). With ``windows``
+        (bounds from _leet_windows), starts only there."""
+        index = cls._leet_of(base, text)
+        index._base = base
+        if windows is not None:
+            index.windows = windows
+            index.stretches = list(zip(windows[0::2], windows[1::2], strict=True))
+            index.words = {}
+            for k in range(0, len(windows), 2):
+                _add_starts(index.words, _TOKEN_SPLIT.split(text[windows[k] : windows[k + 1]]), windows[k])
+        return index
+
+    @classmethod
+    def _leet_of(cls, base: _Index, text: str) -> _Index:
         index = cls.__new__(cls)
         index.text = text
         index._seen = {}
         index._first = {}
-        index._base = base
+        index._base = None
+        index.windows = None
+        index.stretches = [(0, len(text))]
         words = dict(base.words)
         present = set(base.present)
         copied: set[str] = set()
@@ -315,9 +368,7 @@ class _Index:
             # words of digits everywhere (hex, logs): read the whole view, as soon as the words seen so far
             # say there will be too many
             if runs > most or (runs >= 8 and runs * len(before) > 1.5 * most * changed.start()):
-                whole = cls(text)
-                whole._base = base
-                return whole
+                return cls(text)
             # Each translated character is a letter in ``text``: the word holding it runs from the last
             # non-letter before it to the first after it, and ``before`` has the same characters there
             # but for the translated ones (which split it into pieces or are part of no word).
@@ -395,6 +446,7 @@ _LETTER_SYMBOLS = frozenset(
     if symbol.isascii() and symbol.isalpha() and symbol.islower()
 )
 _ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
+_LONGEST_SYMBOL = max(len(symbol) for symbols in SYMBOLS.values() for symbol, _ in symbols)
 # As sets: a rule's start words are intersected with the few words the view has, not looked up one by one.
 _START_SETS = {name: frozenset(words) for name, words in STARTS.items()}
 _NONE: frozenset[str] = frozenset()
@@ -427,34 +479,49 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
         starts.update(words[word])
     symbols = SYMBOLS.get(rule.name, ())
     places = PLACES.get(rule.name)
+    stretches = index.stretches
     # a symbol of n characters occurs at most n times per occurrence str.count counts
     if (
         places is not None
-        and len(starts) + sum(len(symbol) * text.count(symbol) * (back + 1) for symbol, back in symbols)
+        and len(starts)
+        + sum(
+            len(symbol) * text.count(symbol, lo, hi + back + len(symbol)) * (back + 1)
+            for symbol, back in symbols
+            for lo, hi in stretches
+        )
         < MAX_STARTS
     ):
-        found = places.search(text)
-        while found is not None:
-            starts.add(found.start())
-            found = places.search(text, found.start() + 1)
+        for lo, hi in stretches:
+            found = places.search(text, lo)
+            while found is not None and found.start() < hi:
+                starts.add(found.start())
+                found = places.search(text, found.start() + 1)
         symbols = ()
     search = SYMBOL_SEARCH.get(rule.name)
     if search is not None:
         # the same starts as the loop below while it stays under MAX_STARTS (its only bound)
         every = set(starts)
-        found = search.search(text)
-        while found is not None and len(every) < MAX_STARTS:
-            every.add(found.start())
-            found = search.search(text, found.start() + 1)
+        for lo, hi in stretches:
+            end = hi + _LONGEST_SYMBOL  # a plain alternation of words: nothing read past a word
+            found = search.search(text, lo, end)
+            while found is not None and found.start() < hi and len(every) < MAX_STARTS:
+                every.add(found.start())
+                found = search.search(text, found.start() + 1, end)
         if len(every) < MAX_STARTS:
             starts, symbols = every, ()
     for symbol, back in symbols:
-        if symbol in _LETTER_SYMBOLS and symbol not in index.joined_words:
+        if index.windows is None and symbol in _LETTER_SYMBOLS and symbol not in index.joined_words:
             continue
-        at = text.find(symbol)
-        while at >= 0 and len(starts) < MAX_STARTS:
-            starts.update(range(max(0, at - back), at + 1))
-            at = text.find(symbol, at + 1)
+        for lo, hi in stretches:
+            # starts come at most ``back`` before a symbol: symbols that begin up to ``back`` past the stretch
+            end = hi + back + len(symbol) - 1
+            at = text.find(symbol, lo, end)
+            while at >= 0 and len(starts) < MAX_STARTS:
+                starts.update(range(max(0, at - back), at + 1))
+                at = text.find(symbol, at + 1, end)
+    if index.windows is not None:
+        bounds = index.windows
+        starts = {at for at in starts if bisect_right(bounds, at) % 2}
     last_end = -1
     leads = LEADS.get(rule.name)
     precheck = PRECHECKS.get(rule.name)
@@ -486,7 +553,10 @@ def _rule_hits(
     seen: dict[str, list[tuple[int, int]]] = {}
     base: _Index | None = None
     for view_name, text, to_original in _views(norm):
-        index = _Index.leet_of(base, text) if view_name == "leetspeak" and base is not None else _Index(text)
+        if view_name == "leetspeak" and base is not None:
+            index = _Index.leet_of(base, text, _leet_windows(base.text, text))
+        else:
+            index = _Index(text)
         if base is None:
             base = index
         for rule in RULES:
