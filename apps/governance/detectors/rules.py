@@ -1693,15 +1693,33 @@ class _NonAscii:
         return None if text.isascii() else self.pattern.search(text)
 
 
-Gate = re.Pattern[str] | _Literals | _NonAscii
+class _AnyOf:
+    """A gate that is an alternation written as one pattern per first character: each search skips to its
+    literal first character, where the alternation led by a class of them looked at every character (2-8x
+    slower on text with few of them)."""
+
+    def __init__(self, *patterns: str) -> None:
+        self.patterns = tuple(re.compile(pattern) for pattern in patterns)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        for pattern in self.patterns:
+            found = pattern.search(text)
+            if found is not None:
+                return found
+        return None
+
+
+Gate = re.Pattern[str] | _Literals | _NonAscii | _AnyOf
 _CYRILLIC = _NonAscii("[\u0400-\u04ff]")
 _CJK = _NonAscii("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
 # The heads of bracket-command's alternatives (the text before its words), as one class of their first
 # characters with the rest checked behind: a search skips in C to one of them (the plain alternation,
 # ``[\[\(\{<]\s*...|//\s*...|<!--``, tried every branch at every character).
+_BRACKET_COMMAND_WORDS = (
+    r"\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden|instruction|note|ai|assistant)"
+)
 _BRACKET_COMMAND_HEADS = re.compile(
-    r"[\[\(\{</](?:(?<=[\[\(\{<])\s*(?:!--\s*)?(?:admin|system|developer|root|sudo|override|hidden|"
-    r"instruction|note|ai|assistant)|(?<=/)/\s*(?:developer|admin|system)|(?<=<)!--)"
+    rf"[\[\(\{{</](?:(?<=[\[\(\{{<]){_BRACKET_COMMAND_WORDS}|(?<=/)/\s*(?:developer|admin|system)|(?<=<)!--)"
 )
 GATES: dict[str, Gate] = {
     "override-ru": _CYRILLIC,
@@ -1712,8 +1730,12 @@ GATES: dict[str, Gate] = {
     "config-injection": re.compile(r"[:=_](?:(?<=[:=])|(?<=_)[a-z]+\s*\()"),
     # The heads of the pattern's alternatives, or the words every match holds: one pass over the text
     # instead of a str.find per punctuation anchor or stem (code and logs are full of brackets).
-    "chat-template-tokens": re.compile(r"<\||<<|\[\s*/?\s*(?:inst|sys)|</?\s*(?:sys|instr)"),
-    "bracket-command": _BRACKET_COMMAND_HEADS,
+    "chat-template-tokens": _AnyOf(r"<(?:\||<|/?\s*(?:sys|instr))", r"\[\s*/?\s*(?:inst|sys)"),
+    "bracket-command": _AnyOf(
+        *(rf"\{head}{_BRACKET_COMMAND_WORDS}" for head in "[({"),
+        rf"<(?:{_BRACKET_COMMAND_WORDS}|!--)",
+        r"//\s*(?:developer|admin|system)",
+    ),
     "origin-prompt-compound": _Literals("anweisung", "befehl", "prompt", "direktive", "richtlinie"),
 }
 # The characters a rule's match can begin with (or the start of the text), where its anchors give many

@@ -12,8 +12,10 @@ import binascii
 import codecs
 import html
 import re
+import string
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from bisect import bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from itertools import accumulate, compress
 from typing import Any
@@ -37,6 +39,7 @@ from apps.governance.detectors.rules import (
     Gate,
     Near,
     Rule,
+    _NonAscii,
 )
 
 MAX_HITS_PER_RULE = 3
@@ -48,6 +51,12 @@ MODEL_DETECTOR = "model:minilm-mlp"
 NATURAL_SAMPLE = 2000
 # Bounds the positions tried for the punctuation-led rules on hostile input (a text of brackets).
 MAX_STARTS = 4096
+# The leetspeak view's index is built from the base view's while it has at most one changed word per this
+# many characters (each costs a few Python steps, a whole index about 0.05 us per character).
+LEET_INDEX_WORDS = 64
+# The leetspeak view is read within this many characters of a place its gates find (a leet digit or symbol
+# in or next to a word): a digit far from any such word is a number, not leetspeak.
+LEET_REACH = 300
 
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a",
@@ -147,6 +156,34 @@ def _leet(text: str) -> str:
         return text.translate(_LEET)
     raw = text.encode("utf-8", "surrogatepass").translate(_LEET_BYTES)
     return raw.decode("utf-8", "surrogatepass").replace("\u20ac", "e")
+
+
+def _leet_windows(base: str, text: str) -> list[int] | None:
+    """Where the leetspeak view ``text`` of ``base`` is read: the stretches within LEET_REACH of a place a
+    leet gate finds, widened to whole words, as sorted bounds [start, end, start, end, ...]; None where
+    that is the whole view."""
+    # a place in every LEET_REACH characters: every character is within reach of one
+    digit, symbol = _LEET_GATES
+    for start in range(0, len(base), LEET_REACH):
+        found = digit.search(base, start, start + LEET_REACH + 1)  # its lookahead reads one more
+        if found is None or found.start() >= start + LEET_REACH:
+            found = symbol.search(base, start, start + LEET_REACH + 2)  # two more
+            if found is None or found.start() >= start + LEET_REACH:
+                break
+    else:
+        return None
+    bounds: list[int] = []
+    for at in sorted({m.start() for gate in _LEET_GATES for m in gate.finditer(base)}):
+        start, end = max(0, at - LEET_REACH), min(len(text), at + LEET_REACH + 1)
+        while start and text[start - 1] in _LOWERCASE and text[start] in _LOWERCASE:
+            start -= 1  # not from inside a word
+        if end < len(text) and text[end - 1] in _LOWERCASE:
+            end = _LETTERS.match(text, end - 1).end()
+        if bounds and start <= bounds[-1]:
+            bounds[-1] = max(bounds[-1], end)
+        else:
+            bounds += [start, end]
+    return None if bounds == [0, len(text)] else bounds
 
 
 def _views(norm: Normalized) -> list[tuple[str, str, Callable[[int, int], tuple[int, int]]]]:
@@ -250,6 +287,24 @@ def _decoded_payloads(text: str) -> list[tuple[str, tuple[int, int], str]]:
 
 # Capturing, so that split() keeps the words: [gap, word, gap, word, ..., gap].
 _TOKEN_SPLIT = re.compile(r"([a-z]+)")
+_LETTERS = re.compile(r"[a-z]+")
+_LOWERCASE = frozenset(string.ascii_lowercase)
+_LEET_SOURCE = re.compile(f"[{re.escape(_LEET_CHARS)}]")  # the characters _leet translates (to letters)
+
+
+def _add_starts(starts: dict[str, list[int]], parts: list[str], offset: int = 0) -> None:
+    """Adds where each start word of ``parts`` (a _TOKEN_SPLIT split of text from ``offset``) begins."""
+    words = parts[1::2]
+    # Word k begins where the gaps and words before it end; map, accumulate and compress run in C, leaving a
+    # Python step only for the few start words (a loop over every word cost twice this).
+    offsets = list(accumulate(map(len, parts), initial=offset))[1::2]
+    is_start = list(map(_ALL_STARTS.__contains__, words))
+    for word, at in zip(compress(words, is_start), compress(offsets, is_start), strict=True):
+        positions = starts.get(word)
+        if positions is None:
+            starts[word] = [at]
+        else:
+            positions.append(at)
 
 
 class _Index:
@@ -258,28 +313,119 @@ class _Index:
     def __init__(self, text: str) -> None:
         self.text = text
         parts = _TOKEN_SPLIT.split(text)  # whole words only: [a-z]+ runs
-        words = parts[1::2]
-        self.present = set(words)  # every word of the view, for rules.REQUIRES
+        self.present = set(parts[1::2])  # every word of the view, for rules.REQUIRES
         self.words: dict[str, list[int]] = {}
         if not self.present.isdisjoint(_ALL_STARTS):
-            # Word k begins where the gaps and words before it end; map, accumulate and compress run in C,
-            # leaving a Python step only for the few start words (a loop over every word cost twice this).
-            offsets = list(accumulate(map(len, parts)))[0::2]
-            is_start = list(map(_ALL_STARTS.__contains__, words))
-            for word, at in zip(compress(words, is_start), compress(offsets, is_start), strict=True):
-                positions = self.words.get(word)
-                if positions is None:
-                    self.words[word] = [at]
-                else:
-                    positions.append(at)
+            _add_starts(self.words, parts)
         self._seen: dict[Gate, bool] = {}
+        self._first: dict[Gate, tuple[int, int]] = {}  # where a gate's pattern first matched
+        self._base: _Index | None = None
+        self._doubtful: frozenset[str] | set[str] = frozenset()
+        self.windows: list[int] | None = None  # where starts are taken (rules.STARTS, SYMBOLS): everywhere
+        self.stretches = [(0, len(text))]  # the same as (start, end) pairs
+
+    @classmethod
+    def leet_of(cls, base: _Index, text: str, windows: list[int] | None = None) -> _Index:
+        """The index of ``text``, the leetspeak view of ``base.text``: only the words holding a translated
+        character are read again, the rest copied (most of a view's words hold none). With ``windows``
+        (bounds from _leet_windows), starts only there."""
+        index = cls._leet_of(base, text)
+        index._base = base
+        if windows is not None:
+            index.windows = windows
+            index.stretches = list(zip(windows[0::2], windows[1::2], strict=True))
+            index.words = {}
+            for k in range(0, len(windows), 2):
+                _add_starts(index.words, _TOKEN_SPLIT.split(text[windows[k] : windows[k + 1]]), windows[k])
+        return index
+
+    @classmethod
+    def _leet_of(cls, base: _Index, text: str) -> _Index:
+        index = cls.__new__(cls)
+        index.text = text
+        index._seen = {}
+        index._first = {}
+        index._base = None
+        index.windows = None
+        index.stretches = [(0, len(text))]
+        words = dict(base.words)
+        present = set(base.present)
+        copied: set[str] = set()
+
+        def positions(word: str) -> list[int]:
+            if word not in copied:  # copied on the first change: the base index keeps its own
+                words[word] = list(words.get(word, ()))
+                copied.add(word)
+            return words[word]
+
+        pieces: set[str] = set()
+        new: set[str] = set()
+        before = base.text
+        changed = _LEET_SOURCE.search(before)
+        runs, most = 0, len(before) / LEET_INDEX_WORDS
+        while changed is not None:
+            runs += 1
+            # words of digits everywhere (hex, logs): read the whole view, as soon as the words seen so far
+            # say there will be too many
+            if runs > most or (runs >= 8 and runs * len(before) > 1.5 * most * changed.start()):
+                return cls(text)
+            # Each translated character is a letter in ``text``: the word holding it runs from the last
+            # non-letter before it to the first after it, and ``before`` has the same characters there
+            # but for the translated ones (which split it into pieces or are part of no word).
+            at = start = changed.start()
+            while start and text[start - 1] in _LOWERCASE:
+                start -= 1
+            end = _LETTERS.match(text, at).end()
+            for piece in _LETTERS.finditer(before, start, end):
+                pieces.add(piece.group())
+                if piece.group() in _ALL_STARTS:
+                    positions(piece.group()).remove(piece.start())
+            new.add(text[start:end])
+            if text[start:end] in _ALL_STARTS:
+                insort(positions(text[start:end]), start)
+            changed = _LEET_SOURCE.search(before, end)
+        for word in copied:
+            if not words[word]:
+                del words[word]
+        present |= new
+        index.words = words
+        # a superset: a piece may be gone from the view; lacks() checks such words in the text itself
+        index.present = present
+        index._doubtful = pieces - new
+        return index
+
+    def lacks(self, required: Iterable[str]) -> bool:
+        """Whether none of ``required`` is a word of the view."""
+        if not self._doubtful:
+            return self.present.isdisjoint(required)
+        common = self.present.intersection(required)
+        if not common.issubset(self._doubtful):
+            return False
+        # the word first, then its ends: a search that begins with a lookbehind tries it at every character
+        return not any(re.search(rf"{word}(?![a-z])(?<![a-z]{word})", self.text) for word in common)
 
     def has(self, pattern: Gate) -> bool:
         """Whether ``pattern`` occurs in the view (searched once per view)."""
         found = self._seen.get(pattern)
         if found is None:
-            found = self._seen[pattern] = pattern.search(self.text) is not None
+            found = self._seen[pattern] = self._search(pattern)
         return found
+
+    def _search(self, pattern: Gate) -> bool:
+        base = self._base
+        if base is not None:
+            # the leetspeak view holds the base view's characters of other scripts, and the base view's
+            # match where no character of it was translated (a gate reads no further than its match)
+            if isinstance(pattern, _NonAscii):
+                return base.has(pattern)
+            if base.has(pattern) and isinstance(pattern, re.Pattern):
+                first = base._first[pattern]
+                if _LEET_SOURCE.search(base.text, max(0, first[0] - 1), first[1]) is None:
+                    return True
+        found = pattern.search(self.text)
+        if isinstance(found, re.Match):
+            self._first[pattern] = found.span()
+        return found is not None
 
     @cached_property
     def joined_words(self) -> str:
@@ -300,6 +446,7 @@ _LETTER_SYMBOLS = frozenset(
     if symbol.isascii() and symbol.isalpha() and symbol.islower()
 )
 _ALL_STARTS = frozenset(word for words in STARTS.values() for word in words)
+_LONGEST_SYMBOL = max(len(symbol) for symbols in SYMBOLS.values() for symbol, _ in symbols)
 # As sets: a rule's start words are intersected with the few words the view has, not looked up one by one.
 _START_SETS = {name: frozenset(words) for name, words in STARTS.items()}
 _NONE: frozenset[str] = frozenset()
@@ -321,7 +468,7 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
     """The rule's matches, tried only where one can start (rules.STARTS and rules.SYMBOLS)."""
     text = index.text
     required = REQUIRES.get(rule.name)
-    if required is not None and index.present.isdisjoint(required):
+    if required is not None and index.lacks(required):
         return
     gate = GATES.get(rule.name)
     if gate is not None and not index.has(gate):
@@ -332,34 +479,49 @@ def _matches(rule: Rule, index: _Index) -> Iterator[re.Match[str]]:
         starts.update(words[word])
     symbols = SYMBOLS.get(rule.name, ())
     places = PLACES.get(rule.name)
+    stretches = index.stretches
     # a symbol of n characters occurs at most n times per occurrence str.count counts
     if (
         places is not None
-        and len(starts) + sum(len(symbol) * text.count(symbol) * (back + 1) for symbol, back in symbols)
+        and len(starts)
+        + sum(
+            len(symbol) * text.count(symbol, lo, hi + back + len(symbol)) * (back + 1)
+            for symbol, back in symbols
+            for lo, hi in stretches
+        )
         < MAX_STARTS
     ):
-        found = places.search(text)
-        while found is not None:
-            starts.add(found.start())
-            found = places.search(text, found.start() + 1)
+        for lo, hi in stretches:
+            found = places.search(text, lo)
+            while found is not None and found.start() < hi:
+                starts.add(found.start())
+                found = places.search(text, found.start() + 1)
         symbols = ()
     search = SYMBOL_SEARCH.get(rule.name)
     if search is not None:
         # the same starts as the loop below while it stays under MAX_STARTS (its only bound)
         every = set(starts)
-        found = search.search(text)
-        while found is not None and len(every) < MAX_STARTS:
-            every.add(found.start())
-            found = search.search(text, found.start() + 1)
+        for lo, hi in stretches:
+            end = hi + _LONGEST_SYMBOL  # a plain alternation of words: nothing read past a word
+            found = search.search(text, lo, end)
+            while found is not None and found.start() < hi and len(every) < MAX_STARTS:
+                every.add(found.start())
+                found = search.search(text, found.start() + 1, end)
         if len(every) < MAX_STARTS:
             starts, symbols = every, ()
     for symbol, back in symbols:
-        if symbol in _LETTER_SYMBOLS and symbol not in index.joined_words:
+        if index.windows is None and symbol in _LETTER_SYMBOLS and symbol not in index.joined_words:
             continue
-        at = text.find(symbol)
-        while at >= 0 and len(starts) < MAX_STARTS:
-            starts.update(range(max(0, at - back), at + 1))
-            at = text.find(symbol, at + 1)
+        for lo, hi in stretches:
+            # starts come at most ``back`` before a symbol: symbols that begin up to ``back`` past the stretch
+            end = hi + back + len(symbol) - 1
+            at = text.find(symbol, lo, end)
+            while at >= 0 and len(starts) < MAX_STARTS:
+                starts.update(range(max(0, at - back), at + 1))
+                at = text.find(symbol, at + 1, end)
+    if index.windows is not None:
+        bounds = index.windows
+        starts = {at for at in starts if bisect_right(bounds, at) % 2}
     last_end = -1
     leads = LEADS.get(rule.name)
     precheck = PRECHECKS.get(rule.name)
@@ -389,22 +551,30 @@ def _rule_hits(
     """
     hits: list[tuple[Rule, tuple[int, int], str]] = []
     seen: dict[str, list[tuple[int, int]]] = {}
+    base: _Index | None = None
     for view_name, text, to_original in _views(norm):
-        index = _Index(text)
+        if view_name == "leetspeak" and base is not None:
+            index = _Index.leet_of(base, text, _leet_windows(base.text, text))
+        else:
+            index = _Index(text)
+        if base is None:
+            base = index
         for rule in RULES:
             spans = seen.setdefault(rule.name, [])
             if len(spans) >= MAX_HITS_PER_RULE:
                 continue
             for m in matches(rule, index):
+                # overlap first: an extra view's matches are mostly the base view's again, and the guards
+                # read a sentence each
+                span = to_original(*m.span())
+                if any(a < span[1] and span[0] < b for a, b in spans):
+                    continue
                 if rule.guard is not None or rule.flag == "jailbreak":
                     sentence = _sentence_around(text, *m.span())
                     if rule.guard is not None and rule.guard.search(sentence):
                         continue
                     if rule.flag == "jailbreak" and META.search(sentence):
                         continue
-                span = to_original(*m.span())
-                if any(a < span[1] and span[0] < b for a, b in spans):
-                    continue
                 spans.append(span)
                 hits.append((rule, span, view_name))
                 if len(spans) >= MAX_HITS_PER_RULE:
