@@ -329,7 +329,8 @@ class _Index:
         """The index of ``text``, the leetspeak view of ``base.text``: only the words holding a translated
         character are read again, the rest copied (most of a view's words hold none). With ``windows``
         (bounds from _leet_windows), starts only there."""
-        index = cls._leet_of(base, text)
+        # with windows the starts are taken from them alone: none to carry over from the base view
+        index = cls._leet_of(base, text, keep_starts=windows is None)
         index._base = base
         if windows is not None:
             index.windows = windows
@@ -340,7 +341,7 @@ class _Index:
         return index
 
     @classmethod
-    def _leet_of(cls, base: _Index, text: str) -> _Index:
+    def _leet_of(cls, base: _Index, text: str, *, keep_starts: bool = True) -> _Index:
         index = cls.__new__(cls)
         index.text = text
         index._seen = {}
@@ -378,10 +379,10 @@ class _Index:
             end = _LETTERS.match(text, at).end()
             for piece in _LETTERS.finditer(before, start, end):
                 pieces.add(piece.group())
-                if piece.group() in _ALL_STARTS:
+                if keep_starts and piece.group() in _ALL_STARTS:
                     positions(piece.group()).remove(piece.start())
             new.add(text[start:end])
-            if text[start:end] in _ALL_STARTS:
+            if keep_starts and text[start:end] in _ALL_STARTS:
                 insort(positions(text[start:end]), start)
             changed = _LEET_SOURCE.search(before, end)
         for word in copied:
